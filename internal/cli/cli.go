@@ -1,0 +1,139 @@
+// Package cli implements mcpgate's command line: parsing arguments,
+// printing results, and exit codes. Each subcommand is a small function
+// over the packages that do the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/config"
+)
+
+// Exit codes.
+const (
+	ExitOK            = 0
+	ExitFailure       = 1
+	ExitInvalidConfig = 2 // also usage errors
+)
+
+// Version is set at build time with -ldflags.
+var Version = "dev"
+
+const usage = `mcpgate — an identity-aware gateway for MCP servers
+
+Usage:
+  mcpgate serve --config FILE     run the gateway
+  mcpgate config check FILE       validate a config; exit 2 with every problem listed
+  mcpgate version                 print the version
+`
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitInvalidConfig
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "config":
+		if len(args) >= 2 && args[1] == "check" {
+			return configCheck(args[2:], stdout, stderr)
+		}
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "mcpgate", Version)
+		return ExitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "mcpgate: unknown command %q\n\n%s", strings.Join(args, " "), usage)
+	return ExitInvalidConfig
+}
+
+func configCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return ExitInvalidConfig
+	}
+	if *path == "" && fs.NArg() == 1 {
+		*path = fs.Arg(0)
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "usage: mcpgate config check FILE")
+		return ExitInvalidConfig
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return reportConfigError(stderr, err)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d servers)\n", *path, len(cfg.Servers))
+	return ExitOK
+}
+
+func reportConfigError(stderr io.Writer, err error) int {
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		fmt.Fprintln(stderr, probs.Error())
+		fmt.Fprintf(stderr, "%d problem(s) found\n", len(probs))
+		return ExitInvalidConfig
+	}
+	fmt.Fprintln(stderr, "mcpgate:", err)
+	return ExitInvalidConfig
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "mcpgate.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return ExitInvalidConfig
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return reportConfigError(stderr, err)
+	}
+	log := newLogger(cfg.Log, stderr)
+	a, err := app.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	if err := a.Listen(); err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(stderr, "mcpgate listening on http://%s\n", a.Addr())
+	for _, ep := range a.Endpoints() {
+		fmt.Fprintf(stderr, "MCP endpoint: %s\n", ep)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Serve(ctx); err != nil {
+		log.Error("serve failed", "err", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,357 @@
+// Package config owns mcpgate's configuration: the YAML file format, its
+// ${VAR} environment expansion, strict decoding, validation and defaults.
+//
+// Configuration flows one way: a file is read (Load) and decoded strictly
+// against the types below (Parse); Validate then reports every problem at
+// once, each with its file, line, column and path (e.g.
+// "servers[1].upstream.url"); finally defaults are applied and components
+// take the narrow values they need (a Server, its ResolvedUpstreams, a
+// ServerTimeout). The package keeps no global state and registers nothing.
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults applied by ApplyDefaults.
+const (
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultMaxBodyBytes       = 4 << 20
+	MaxMaxBodyBytes           = 1 << 30
+	DefaultUpstreamTimeout    = 60 * time.Second
+	DefaultSessionIdleTimeout = 30 * time.Minute
+	DefaultShutdownTimeout    = 15 * time.Second
+	DefaultMaxSessions        = 10000
+	DefaultLogLevel           = "info"
+	DefaultLogFormat          = "text"
+	AuthNone                  = "none"
+	AuthOAuth                 = "oauth"
+	TransportStreamableHTTP   = "streamable-http"
+	TransportSSE              = "sse"
+	MinSessionKeyLength       = 32
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// Listen is the address the gateway listens on. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// PublicURL is the gateway's externally visible base URL: an absolute
+	// http(s) URL without query or fragment; plain http only for loopback
+	// hosts. Default "http://"+Listen (with "localhost" for an empty or
+	// unspecified listen host).
+	PublicURL string `yaml:"public_url"`
+	// AllowedHosts are extra Host header values accepted (DNS-rebinding
+	// protection): "host" or "host:port".
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AllowedOrigins are extra Origin values accepted, e.g. "https://app.example".
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// SessionKey, when set (at least 32 characters), is the secret from which
+	// the session-id encryption key is derived; empty means a random key per
+	// process.
+	SessionKey string   `yaml:"session_key"`
+	Limits     Limits   `yaml:"limits"`
+	Log        Log      `yaml:"log"`
+	Servers    []Server `yaml:"servers"`
+
+	src *source // where each value was written; nil when built in code
+}
+
+// Limits bounds resource use.
+type Limits struct {
+	MaxBodyBytes       int64    `yaml:"max_body_bytes"`       // default 4 MiB; 1..1 GiB
+	UpstreamTimeout    Duration `yaml:"upstream_timeout"`     // default 60s: how long one request may wait for an upstream's response
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout"` // default 30m
+	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`     // default 15s
+	MaxSessions        int      `yaml:"max_sessions"`         // default 10000
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error, default info
+	Format string `yaml:"format"` // text|json, default text
+}
+
+// Server is one MCP endpoint exposed by the gateway.
+type Server struct {
+	Name       string     `yaml:"name"`        // required, ^[a-z0-9][a-z0-9_-]{0,62}$, unique
+	Path       string     `yaml:"path"`        // default "/mcp/"+Name
+	Auth       string     `yaml:"auth"`        // "none" (default); "oauth" is reserved
+	Upstream   *Upstream  `yaml:"upstream"`    // a single upstream ...
+	Upstreams  []Upstream `yaml:"upstreams"`   // ... or several aggregated into one endpoint
+	ToolPrefix string     `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
+	Timeout    Duration   `yaml:"timeout"`     // per-server upstream timeout override
+}
+
+// Upstream is an MCP server the gateway forwards to: a remote URL, a local
+// command speaking stdio, or (inside `upstreams:` only) a reference to
+// another configured server's single upstream.
+type Upstream struct {
+	Name      string            `yaml:"name"`      // required in `upstreams:` unless Server is set
+	Prefix    string            `yaml:"prefix"`    // aggregation prefix, ^[A-Za-z0-9_-]{1,32}$
+	URL       string            `yaml:"url"`       // remote upstream, absolute http(s)
+	Transport string            `yaml:"transport"` // with URL: "streamable-http" (default) or "sse"
+	Headers   map[string]string `yaml:"headers"`   // with URL: extra request headers (may hold secrets)
+	Command   []string          `yaml:"command"`   // stdio upstream: argv
+	Env       map[string]string `yaml:"env"`       // with Command: extra environment
+	Cwd       string            `yaml:"cwd"`       // with Command: working directory
+	Server    string            `yaml:"server"`    // in `upstreams:` only: another server's name
+	Timeout   Duration          `yaml:"timeout"`   // per-upstream timeout override
+}
+
+// Duration is a time.Duration written in YAML as "30s", "5m", "1h30m".
+// A configured Duration must be greater than zero; zero means "not set".
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML lets other YAML documents embed a Duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a duration such as 30s", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: invalid duration %q", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as a string such as "1m30s".
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Load reads the configuration file at path, expands ${VAR} references from
+// the process environment and returns the validated configuration with
+// defaults applied. Configuration mistakes are returned as Problems.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path, os.LookupEnv)
+}
+
+// Parse decodes a YAML configuration strictly, validates it and applies
+// defaults. filename is used in problem locations only. lookupEnv resolves
+// ${VAR} references in scalar values (nil: no variable is defined).
+//
+// On any problem, Parse returns a nil Config and every problem found, as
+// Problems sorted by position.
+func Parse(data []byte, filename string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	d := newDecoder(filename, lookupEnv)
+	c := &Config{src: d.src}
+	root := d.document(data)
+	switch {
+	case root == nil:
+		d.src.pos[""] = position{1, 1}
+	case resolveAlias(root).Kind != yaml.MappingNode && resolveAlias(root).ShortTag() != "!!null":
+		d.src.pos[""] = position{root.Line, root.Column}
+		d.fail(root, "", "the configuration must be a mapping, got %s", describe(resolveAlias(root)))
+	default:
+		d.decode(root, "", reflect.ValueOf(c).Elem())
+	}
+	problems := d.problems
+	if !d.incomplete() {
+		problems = append(problems, c.validate()...)
+	}
+	if len(problems) > 0 {
+		return nil, problems.sorted()
+	}
+	c.ApplyDefaults()
+	return c, nil
+}
+
+// ServerByName returns the configured server called name, or nil.
+func (c *Config) ServerByName(name string) *Server {
+	for i := range c.Servers {
+		if c.Servers[i].Name == name {
+			return &c.Servers[i]
+		}
+	}
+	return nil
+}
+
+// ApplyDefaults fills every unset optional value with its default. Parse
+// and Load call it after validation; it is idempotent.
+func (c *Config) ApplyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = defaultPublicURL(c.Listen)
+	}
+	l := &c.Limits
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.UpstreamTimeout == 0 {
+		l.UpstreamTimeout = Duration(DefaultUpstreamTimeout)
+	}
+	if l.SessionIdleTimeout == 0 {
+		l.SessionIdleTimeout = Duration(DefaultSessionIdleTimeout)
+	}
+	if l.ShutdownTimeout == 0 {
+		l.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if l.MaxSessions == 0 {
+		l.MaxSessions = DefaultMaxSessions
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+	// Server-level defaults first: upstream prefixes depend on ToolPrefix.
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		if s.Path == "" {
+			s.Path = "/mcp/" + s.Name
+		}
+		if s.Auth == "" {
+			s.Auth = AuthNone
+		}
+		if s.ToolPrefix == "" {
+			s.ToolPrefix = s.Name
+		}
+	}
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		if s.Upstream != nil {
+			c.upstreamDefaults(s, s.Upstream, true)
+		}
+		for j := range s.Upstreams {
+			c.upstreamDefaults(s, &s.Upstreams[j], false)
+		}
+	}
+}
+
+func (c *Config) upstreamDefaults(s *Server, u *Upstream, single bool) {
+	if u.Name == "" {
+		if single {
+			u.Name = s.Name
+		} else {
+			u.Name = u.Server
+		}
+	}
+	if u.Prefix == "" {
+		switch ref := c.ServerByName(u.Server); {
+		case single:
+			u.Prefix = s.ToolPrefix
+		case u.Server != "" && ref != nil:
+			u.Prefix = defaultString(ref.ToolPrefix, ref.Name)
+		default:
+			u.Prefix = u.Name
+		}
+	}
+	if u.URL != "" && u.Transport == "" {
+		u.Transport = TransportStreamableHTTP
+	}
+}
+
+// defaultPublicURL is "http://"+listen, with "localhost" standing in for an
+// empty or unspecified (0.0.0.0, ::) listen host, which no client can use.
+func defaultPublicURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// ResolvedUpstreams returns the upstreams that server s forwards to, with
+// defaults applied and each `server:` reference replaced by a copy of the
+// referenced server's upstream. A resolved reference keeps the
+// aggregating entry's Name, Prefix and Timeout when set (else the
+// referenced server's name, ToolPrefix, and its upstream's or server's
+// timeout) and keeps Server as the referenced server's name, so callers can
+// tell that the upstream is shared; exactly one of URL and Command is set
+// in every result. The results share nothing with c. s must belong to a
+// validated configuration; unresolvable references are skipped.
+func (c *Config) ResolvedUpstreams(s *Server) []Upstream {
+	if s == nil {
+		return nil
+	}
+	toolPrefix := func(s *Server) string { return defaultString(s.ToolPrefix, s.Name) }
+	if s.Upstream != nil {
+		u := cloneUpstream(*s.Upstream)
+		u.Name = defaultString(u.Name, s.Name)
+		u.Prefix = defaultString(u.Prefix, toolPrefix(s))
+		return []Upstream{withTransport(u)}
+	}
+	out := make([]Upstream, 0, len(s.Upstreams))
+	for _, e := range s.Upstreams {
+		if e.Server == "" {
+			u := cloneUpstream(e)
+			u.Prefix = defaultString(u.Prefix, u.Name)
+			out = append(out, withTransport(u))
+			continue
+		}
+		ref := c.ServerByName(e.Server)
+		if ref == nil || ref.Upstream == nil || ref == s {
+			continue
+		}
+		u := cloneUpstream(*ref.Upstream)
+		u.Name = defaultString(e.Name, ref.Name)
+		u.Prefix = defaultString(e.Prefix, toolPrefix(ref))
+		u.Server = ref.Name
+		switch {
+		case e.Timeout > 0:
+			u.Timeout = e.Timeout
+		case u.Timeout == 0:
+			u.Timeout = ref.Timeout
+		}
+		out = append(out, withTransport(u))
+	}
+	return out
+}
+
+// ServerTimeout is how long one request to upstream u of server s may wait
+// for a response: u.Timeout, else s.Timeout, else Limits.UpstreamTimeout,
+// else DefaultUpstreamTimeout. u may be nil.
+func (c *Config) ServerTimeout(s *Server, u *Upstream) time.Duration {
+	switch {
+	case u != nil && u.Timeout > 0:
+		return u.Timeout.Std()
+	case s != nil && s.Timeout > 0:
+		return s.Timeout.Std()
+	case c.Limits.UpstreamTimeout > 0:
+		return c.Limits.UpstreamTimeout.Std()
+	}
+	return DefaultUpstreamTimeout
+}
+
+func withTransport(u Upstream) Upstream {
+	if u.URL != "" && u.Transport == "" {
+		u.Transport = TransportStreamableHTTP
+	}
+	return u
+}
+
+func cloneUpstream(u Upstream) Upstream {
+	u.Headers = maps.Clone(u.Headers)
+	u.Env = maps.Clone(u.Env)
+	u.Command = slices.Clone(u.Command)
+	return u
+}
+
+func defaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

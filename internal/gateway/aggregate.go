@@ -1,0 +1,341 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
+)
+
+// Aggregation gives every upstream of a server a prefix so names never
+// collide: tools and prompts appear as "<prefix>__<name>", resources as
+// "<prefix>+<uri>".
+const (
+	nameSep = "__"
+	uriSep  = "+"
+	// maxNameLen is what clients accept for tool names (Claude: 64
+	// characters of [a-zA-Z0-9_-]); longer prefixed names get a stable
+	// short form (DESIGN.md, "Prefixed tool names").
+	maxNameLen = 64
+)
+
+// exposedName returns the client-facing name of upstream tool or prompt name.
+func exposedName(prefix, name string) string {
+	full := prefix + nameSep + name
+	if len(full) <= maxNameLen {
+		return full
+	}
+	sum := sha256.Sum256([]byte(name))
+	tag := "_" + hex.EncodeToString(sum[:4])
+	keep := maxNameLen - len(prefix) - len(nameSep) - len(tag)
+	return prefix + nameSep + name[:max(keep, 0)] + tag
+}
+
+// splitName finds the upstream and original name behind an exposed name.
+func (s *session) splitName(exposed string) (int, string, bool) {
+	s.mu.Lock()
+	ref, ok := s.names[exposed]
+	s.mu.Unlock()
+	if ok {
+		return ref.up, ref.name, true
+	}
+	best, bestLen := -1, 0
+	for i, u := range s.ups {
+		if strings.HasPrefix(exposed, u.spec.Prefix+nameSep) && len(u.spec.Prefix) > bestLen {
+			best, bestLen = i, len(u.spec.Prefix)
+		}
+	}
+	if best < 0 {
+		return 0, "", false
+	}
+	return best, exposed[bestLen+len(nameSep):], true
+}
+
+func (s *session) splitURI(exposed string) (int, string, bool) {
+	best, bestLen := -1, 0
+	for i, u := range s.ups {
+		if strings.HasPrefix(exposed, u.spec.Prefix+uriSep) && len(u.spec.Prefix) > bestLen {
+			best, bestLen = i, len(u.spec.Prefix)
+		}
+	}
+	if best < 0 {
+		return 0, "", false
+	}
+	return best, exposed[bestLen+len(uriSep):], true
+}
+
+// initResult builds the answer to the client's initialize: the upstream's
+// own for a single upstream; for aggregation, the union of capabilities of
+// the upstreams that answered.
+func (s *session) initResult(results []*mcpwire.Message) (json.RawMessage, string) {
+	if !s.b.aggregated {
+		u := s.ups[0]
+		switch r := results[0]; {
+		case r == nil:
+			return nil, fmt.Sprintf("upstream %q is unavailable: %v", u.spec.Name, u.err)
+		case r.Error != nil:
+			return nil, fmt.Sprintf("upstream %q refused initialize: %s", u.spec.Name, r.Error.Message)
+		}
+		return results[0].Result, ""
+	}
+	caps := map[string]map[string]any{}
+	var versions, failed, instructions []string
+	for i, r := range results {
+		u := s.ups[i]
+		if r == nil || r.Error != nil {
+			if u.err == nil {
+				u.err = fmt.Errorf("upstream %q refused initialize", u.spec.Name)
+			}
+			failed = append(failed, u.spec.Name)
+			continue
+		}
+		var ir struct {
+			ProtocolVersion string                    `json:"protocolVersion"`
+			Capabilities    map[string]map[string]any `json:"capabilities"`
+			Instructions    string                    `json:"instructions"`
+		}
+		if json.Unmarshal(r.Result, &ir) != nil {
+			failed = append(failed, u.spec.Name)
+			continue
+		}
+		versions = append(versions, ir.ProtocolVersion)
+		for k, v := range ir.Capabilities {
+			if caps[k] == nil {
+				caps[k] = map[string]any{}
+			}
+			for kk, vv := range v {
+				if b, ok := vv.(bool); ok && b || caps[k][kk] == nil {
+					caps[k][kk] = vv
+				}
+			}
+		}
+		if ir.Instructions != "" {
+			instructions = append(instructions, fmt.Sprintf("Tools and prompts prefixed %q: %s", u.spec.Prefix+nameSep, ir.Instructions))
+		}
+	}
+	if len(versions) == 0 {
+		return nil, fmt.Sprintf("no upstream of %q is available (%s)", s.b.name, strings.Join(failed, ", "))
+	}
+	// The oldest revision any upstream chose is the one all can speak.
+	slices.Sort(versions)
+	res := map[string]any{
+		"protocolVersion": versions[0],
+		"capabilities":    caps,
+		"serverInfo":      map[string]string{"name": "mcpgate/" + s.b.name, "version": "1"},
+	}
+	if len(instructions) > 0 {
+		res["instructions"] = strings.Join(instructions, "\n\n")
+	}
+	out, _ := json.Marshal(res)
+	return out, ""
+}
+
+// listKinds maps each list method to the result field holding its items
+// and the item field that carries the name or URI to prefix.
+var listKinds = map[string]struct{ items, key, capability string }{
+	"tools/list":               {"tools", "name", "tools"},
+	"prompts/list":             {"prompts", "name", "prompts"},
+	"resources/list":           {"resources", "uri", "resources"},
+	"resources/templates/list": {"resourceTemplates", "uriTemplate", "resources"},
+}
+
+// aggregatedRequest routes one client request of an aggregating server.
+func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message) {
+	if kind, ok := listKinds[m.Method]; ok {
+		go s.fanOutList(st, m, kind.items, kind.key, kind.capability)
+		return
+	}
+	var p map[string]json.RawMessage
+	if len(m.Params) > 0 && json.Unmarshal(m.Params, &p) != nil {
+		st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeInvalidParams, "params must be an object").Encode(), true)
+		return
+	}
+	bad := func(what string) {
+		st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeInvalidParams, what).Encode(), true)
+	}
+	switch m.Method {
+	case "tools/call", "prompts/get":
+		var name string
+		_ = json.Unmarshal(p["name"], &name)
+		idx, orig, ok := s.splitName(name)
+		if !ok {
+			bad(fmt.Sprintf("unknown name %q", name))
+			return
+		}
+		p["name"], _ = json.Marshal(orig)
+		s.forwardParams(st, m, idx, p)
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		var uri string
+		_ = json.Unmarshal(p["uri"], &uri)
+		idx, orig, ok := s.splitURI(uri)
+		if !ok {
+			bad(fmt.Sprintf("unknown resource %q", uri))
+			return
+		}
+		p["uri"], _ = json.Marshal(orig)
+		s.forwardParams(st, m, idx, p)
+	case "completion/complete":
+		var ref map[string]json.RawMessage
+		_ = json.Unmarshal(p["ref"], &ref)
+		var typ, name, uri string
+		_ = json.Unmarshal(ref["type"], &typ)
+		_ = json.Unmarshal(ref["name"], &name)
+		_ = json.Unmarshal(ref["uri"], &uri)
+		var idx int
+		var ok bool
+		switch typ {
+		case "ref/prompt":
+			idx, name, ok = s.splitName(name)
+			ref["name"], _ = json.Marshal(name)
+		case "ref/resource":
+			idx, uri, ok = s.splitURI(uri)
+			ref["uri"], _ = json.Marshal(uri)
+		}
+		if !ok {
+			bad("unknown completion reference")
+			return
+		}
+		p["ref"], _ = json.Marshal(ref)
+		s.forwardParams(st, m, idx, p)
+	case "logging/setLevel":
+		go s.fanOut(st, m, "logging")
+	default:
+		st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeMethodNotFound,
+			fmt.Sprintf("method %q is not supported on an aggregated server", m.Method)).Encode(), true)
+	}
+}
+
+func (s *session) forwardParams(st *stream, m *mcpwire.Message, idx int, p map[string]json.RawMessage) {
+	params, _ := json.Marshal(p)
+	s.forward(st, m, idx, params)
+}
+
+// usable returns the upstreams that are up and declared capability.
+func (s *session) usable(capability string) []*upConn {
+	var out []*upConn
+	for _, u := range s.ups {
+		if u.err != nil {
+			continue
+		}
+		u.mu.Lock()
+		_, ok := u.caps[capability]
+		u.mu.Unlock()
+		if ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// fanOut sends m to every upstream with capability and answers {}.
+func (s *session) fanOut(st *stream, m *mcpwire.Message, capability string) {
+	var wg sync.WaitGroup
+	for _, u := range s.usable(capability) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.await(s.ctx, u) == nil {
+				_, _ = s.callInternal(u, m.Method, m.Params, u.spec.Timeout)
+			}
+		}()
+	}
+	wg.Wait()
+	st.push(mcpwire.Response(m.ID, json.RawMessage("{}")).Encode(), true)
+}
+
+// maxListPages bounds how many pages the gateway reads from one upstream.
+const maxListPages = 100
+
+// fanOutList lists from every upstream (all pages), prefixes names, and
+// answers with the merged list in one page.
+func (s *session) fanOutList(st *stream, m *mcpwire.Message, itemsKey, nameKey, capability string) {
+	ups := s.usable(capability)
+	lists := make([][]json.RawMessage, len(ups))
+	var wg sync.WaitGroup
+	for i, u := range ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lists[i] = s.listAll(u, m.Method, itemsKey, nameKey)
+		}()
+	}
+	wg.Wait()
+	all := []json.RawMessage{}
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	res, _ := json.Marshal(map[string]any{itemsKey: all})
+	st.push(mcpwire.Response(m.ID, res).Encode(), true)
+}
+
+func (s *session) listAll(u *upConn, method, itemsKey, nameKey string) []json.RawMessage {
+	if s.await(s.ctx, u) != nil {
+		return nil
+	}
+	var out []json.RawMessage
+	cursor := ""
+	for page := 0; page < maxListPages; page++ {
+		var params json.RawMessage
+		if cursor != "" {
+			params, _ = json.Marshal(map[string]string{"cursor": cursor})
+		}
+		res, err := s.callInternal(u, method, params, u.spec.Timeout)
+		if err != nil || res.Error != nil {
+			s.b.g.log.Warn("upstream list failed", "server", s.b.name, "upstream", u.spec.Name, "method", method)
+			return out
+		}
+		var r map[string]json.RawMessage
+		if json.Unmarshal(res.Result, &r) != nil {
+			return out
+		}
+		var items []map[string]json.RawMessage
+		_ = json.Unmarshal(r[itemsKey], &items)
+		for _, it := range items {
+			var v string
+			_ = json.Unmarshal(it[nameKey], &v)
+			var exposed string
+			if nameKey == "name" {
+				exposed = exposedName(u.spec.Prefix, v)
+				if exposed != u.spec.Prefix+nameSep+v {
+					s.mu.Lock()
+					s.names[exposed] = nameRef{up: u.idx, name: v}
+					s.mu.Unlock()
+				}
+			} else {
+				exposed = u.spec.Prefix + uriSep + v
+			}
+			it[nameKey], _ = json.Marshal(exposed)
+			b, _ := json.Marshal(it)
+			out = append(out, b)
+		}
+		cursor = ""
+		_ = json.Unmarshal(r["nextCursor"], &cursor)
+		if cursor == "" {
+			break
+		}
+	}
+	return out
+}
+
+// rewriteNotification prefixes what an upstream notification names.
+func (s *session) rewriteNotification(idx int, m *mcpwire.Message) *mcpwire.Message {
+	if m.Method != "notifications/resources/updated" {
+		return m
+	}
+	var p map[string]json.RawMessage
+	if json.Unmarshal(m.Params, &p) != nil {
+		return m
+	}
+	var uri string
+	_ = json.Unmarshal(p["uri"], &uri)
+	p["uri"], _ = json.Marshal(s.ups[idx].spec.Prefix + uriSep + uri)
+	params, _ := json.Marshal(p)
+	out := *m
+	out.Params = params
+	return &out
+}

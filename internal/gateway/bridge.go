@@ -1,0 +1,527 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/upstream"
+)
+
+// bridge terminates client sessions in the gateway and relays messages over
+// upstream Links: the engine for stdio and legacy SSE upstreams and for
+// servers that aggregate several upstreams.
+type bridge struct {
+	g          *Gateway
+	name       string
+	ups        []UpstreamSpec
+	aggregated bool
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	stop     chan struct{}
+}
+
+func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
+	b := &bridge{g: g, name: spec.Name, ups: spec.Upstreams, aggregated: len(spec.Upstreams) > 1,
+		sessions: map[string]*session{}, stop: make(chan struct{})}
+	seen := map[string]bool{}
+	for _, u := range b.ups {
+		if b.aggregated && (u.Prefix == "" || seen[u.Prefix]) {
+			return nil, fmt.Errorf("server %q: each aggregated upstream needs a distinct prefix", spec.Name)
+		}
+		seen[u.Prefix] = true
+		if u.URL == "" && len(u.Command) == 0 {
+			return nil, fmt.Errorf("server %q: upstream %q has neither url nor command", spec.Name, u.Name)
+		}
+	}
+	g.wg.Add(1)
+	go b.janitor()
+	return b, nil
+}
+
+// janitor closes sessions idle past the configured timeout, so abandoned
+// clients do not keep upstream processes alive.
+func (b *bridge) janitor() {
+	defer b.g.wg.Done()
+	every := min(b.g.opts.SessionIdleTimeout/4, time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		var idle []*session
+		b.mu.Lock()
+		for id, s := range b.sessions {
+			if s.idleFor() > b.g.opts.SessionIdleTimeout {
+				delete(b.sessions, id)
+				idle = append(idle, s)
+			}
+		}
+		b.mu.Unlock()
+		for _, s := range idle {
+			b.g.log.Info("closing idle session", "server", b.name)
+			s.close()
+		}
+	}
+}
+
+func (b *bridge) close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	close(b.stop)
+	all := make([]*session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		all = append(all, s)
+	}
+	b.sessions = map[string]*session{}
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.close() }()
+	}
+	wg.Wait()
+}
+
+func (b *bridge) lookup(id string) *session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sessions[id]
+}
+
+func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+	if r.Method == http.MethodPost && fr.isInitialize() {
+		b.initialize(w, r, fr)
+		return
+	}
+	s := b.lookup(fr.sessionID)
+	if s == nil {
+		writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
+		return
+	}
+	s.touch(1)
+	defer s.touch(-1)
+	switch r.Method {
+	case http.MethodPost:
+		s.post(w, r, fr)
+	case http.MethodGet:
+		s.get(w, r)
+	case http.MethodDelete:
+		b.mu.Lock()
+		delete(b.sessions, s.id)
+		b.mu.Unlock()
+		s.close()
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// session is one client session of a bridge server.
+type session struct {
+	b       *bridge
+	id      string
+	ctx     context.Context // ends when the session closes
+	cancel  context.CancelFunc
+	version string
+	init    json.RawMessage // the client's initialize params, replayed after an upstream restart
+	ups     []*upConn
+
+	mu         sync.Mutex
+	seq        int64
+	pending    map[string]*call      // by gateway request id
+	byClient   map[string]string     // client request id -> gateway id
+	serverReqs map[string]serverReq  // by the id the client sees
+	progress   map[string]*stream    // progress token -> stream of its request
+	streams    map[string]*stream    // recent streams, for resumption
+	order      []string              // stream ids, oldest first
+	standalone *stream
+	lastUsed   time.Time
+	active     int
+	closed     bool
+	names      map[string]nameRef    // aggregated: shortened tool names
+}
+
+type nameRef struct {
+	up   int
+	name string
+}
+
+// upConn is one upstream of a session.
+type upConn struct {
+	idx  int
+	spec UpstreamSpec
+	link upstream.Link
+
+	mu    sync.Mutex
+	ready chan struct{} // closed once initialized; replaced after a crash
+	err   error         // why it is unusable, when it is
+	caps  map[string]json.RawMessage
+}
+
+// call is a request the gateway sent upstream and awaits.
+type call struct {
+	clientID json.RawMessage        // nil for the gateway's own calls
+	up       int
+	st       *stream                // where the answer goes
+	internal chan *mcpwire.Message  // for the gateway's own calls
+	token    string                 // progress token of the request, if any
+	timer    *time.Timer
+}
+
+// serverReq maps a server-to-client request id back to its upstream.
+type serverReq struct {
+	up int
+	id json.RawMessage
+}
+
+func (s *session) touch(delta int) {
+	s.mu.Lock()
+	s.lastUsed = time.Now()
+	s.active += delta
+	s.mu.Unlock()
+}
+
+func (s *session) idleFor() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active > 0 {
+		return 0
+	}
+	return time.Since(s.lastUsed)
+}
+
+// initialize creates a session: it connects every upstream, replays the
+// client's initialize to each, and answers with the upstream's result (one
+// upstream) or a merged one (aggregation).
+func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+	m := fr.msgs[0]
+	b.mu.Lock()
+	full := len(b.sessions) >= b.g.opts.MaxSessions
+	closed := b.closed
+	b.mu.Unlock()
+	if full || closed {
+		writeError(w, http.StatusServiceUnavailable, m.ID, mcpwire.CodeInternalError, "gateway is at its session limit; try again later")
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{b: b, id: rand.Text(), ctx: ctx, cancel: cancel, init: m.Params,
+		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
+		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
+	s.standalone = newStream("g", true, 0)
+	for i, spec := range b.ups {
+		s.ups = append(s.ups, &upConn{idx: i, spec: spec, ready: make(chan struct{})})
+	}
+	results := make([]*mcpwire.Message, len(s.ups))
+	var wg sync.WaitGroup
+	for i, u := range s.ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.connect(r.Context(), u)
+			if err != nil {
+				u.err = err
+				b.g.log.Warn("upstream initialize failed", "server", b.name, "upstream", u.spec.Name, "err", err)
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	result, errMsg := s.initResult(results)
+	if result == nil {
+		s.close()
+		writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, errMsg)}, false)
+		return
+	}
+	var ir struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	_ = json.Unmarshal(result, &ir)
+	s.version = ir.ProtocolVersion
+	b.mu.Lock()
+	b.sessions[s.id] = s
+	b.mu.Unlock()
+	w.Header().Set(mcpwire.HeaderSessionID, s.id)
+	resp := mcpwire.Response(m.ID, result)
+	if acceptsSSE(r) && !acceptsJSON(r) {
+		st := newStream("i", true, 1)
+		st.push(resp.Encode(), true)
+		s.pump(w, r, st, 0, false)
+		return
+	}
+	writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{resp}, false)
+}
+
+// connect opens the link to one upstream and runs the initialize request.
+func (s *session) connect(ctx context.Context, u *upConn) (*mcpwire.Message, error) {
+	h := func(m *mcpwire.Message, related json.RawMessage) { s.onUpstream(u.idx, m, related) }
+	log := s.b.g.log.With("server", s.b.name)
+	spec := u.spec
+	var err error
+	switch {
+	case len(spec.Command) > 0:
+		u.link, err = upstream.StartStdio(upstream.StdioOptions{
+			Name: spec.Name, Command: spec.Command, Env: spec.Env, Dir: spec.Dir, Logger: log,
+			OnExit:    func(err error) { s.upstreamExited(u, err) },
+			OnRestart: func() { go s.reinitialize(u) },
+		}, h)
+	case spec.Transport == "sse":
+		dctx, cancel := context.WithTimeout(ctx, spec.Timeout)
+		u.link, err = upstream.DialSSE(dctx, upstream.SSEOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h)
+		cancel()
+	default:
+		u.link = upstream.NewHTTP(upstream.HTTPOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.handshake(u)
+	if err != nil {
+		return nil, err
+	}
+	close(u.ready)
+	return res, nil
+}
+
+// handshake sends initialize (with the client's own parameters) and
+// returns the upstream's answer.
+func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
+	res, err := s.callInternal(u, "initialize", s.init, u.spec.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if res.Error != nil {
+		return res, nil
+	}
+	var ir struct {
+		ProtocolVersion string                     `json:"protocolVersion"`
+		Capabilities    map[string]json.RawMessage `json:"capabilities"`
+	}
+	if err := json.Unmarshal(res.Result, &ir); err != nil {
+		return nil, fmt.Errorf("upstream %q: bad initialize result", u.spec.Name)
+	}
+	u.mu.Lock()
+	u.caps = ir.Capabilities
+	u.mu.Unlock()
+	if hl, ok := u.link.(*upstream.HTTPLink); ok {
+		hl.SetProtocolVersion(ir.ProtocolVersion)
+	}
+	return res, nil
+}
+
+// callInternal sends the gateway's own request and waits for the answer.
+func (s *session) callInternal(u *upConn, method string, params json.RawMessage, timeout time.Duration) (*mcpwire.Message, error) {
+	ch := make(chan *mcpwire.Message, 1)
+	gid := s.register(&call{up: u.idx, internal: ch}, timeout)
+	if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
+		s.take(gid)
+		return nil, err
+	}
+	select {
+	case res := <-ch:
+		if res == nil {
+			return nil, fmt.Errorf("upstream %q did not answer %s", u.spec.Name, method)
+		}
+		return res, nil
+	case <-s.ctx.Done():
+		s.take(gid)
+		return nil, fmt.Errorf("session closed")
+	}
+}
+
+// register records a pending call under a new gateway id and arms its
+// timeout. The id is a JSON number, unique within the session.
+func (s *session) register(c *call, timeout time.Duration) string {
+	s.mu.Lock()
+	s.seq++
+	gid := strconv.FormatInt(s.seq, 10)
+	s.pending[gid] = c
+	if c.clientID != nil {
+		s.byClient[string(c.clientID)] = gid
+	}
+	s.mu.Unlock()
+	c.timer = time.AfterFunc(timeout, func() { s.timeout(gid) })
+	return gid
+}
+
+// take removes and returns a pending call.
+func (s *session) take(gid string) *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.pending[gid]
+	if c == nil {
+		return nil
+	}
+	delete(s.pending, gid)
+	if c.clientID != nil {
+		delete(s.byClient, string(c.clientID))
+	}
+	if c.token != "" {
+		delete(s.progress, c.token)
+	}
+	c.timer.Stop()
+	return c
+}
+
+func (s *session) timeout(gid string) {
+	c := s.take(gid)
+	if c == nil {
+		return
+	}
+	u := s.ups[c.up]
+	// Tell the upstream to stop working on it (MCP basic/utilities/cancellation).
+	params, _ := json.Marshal(map[string]any{"requestId": json.RawMessage(gid), "reason": "gateway timeout"})
+	go func() { _ = u.link.Send(s.ctx, mcpwire.Notification("notifications/cancelled", params)) }()
+	s.answer(c, mcpwire.ErrorResponse(nil, mcpwire.CodeUpstreamTimeout,
+		fmt.Sprintf("upstream %q did not answer within %s", u.spec.Name, u.spec.Timeout)))
+}
+
+// answer completes a call with msg (whose id is replaced by the client's).
+func (s *session) answer(c *call, msg *mcpwire.Message) {
+	if c.internal != nil {
+		c.internal <- msg
+		return
+	}
+	out := *msg
+	out.ID = c.clientID
+	c.st.push(out.Encode(), true)
+}
+
+func (s *session) fail(c *call, code int, text string) {
+	s.answer(c, mcpwire.ErrorResponse(nil, code, text))
+}
+
+// upstreamExited fails every call the crashed process owed and blocks new
+// ones until the restarted process is initialized.
+func (s *session) upstreamExited(u *upConn, err error) {
+	u.mu.Lock()
+	select {
+	case <-u.ready:
+		u.ready = make(chan struct{})
+	default:
+	}
+	u.mu.Unlock()
+	s.mu.Lock()
+	var owed []string
+	for gid, c := range s.pending {
+		if c.up == u.idx {
+			owed = append(owed, gid)
+		}
+	}
+	s.mu.Unlock()
+	for _, gid := range owed {
+		if c := s.take(gid); c != nil {
+			s.fail(c, mcpwire.CodeUpstreamUnavailable, err.Error())
+		}
+	}
+}
+
+// reinitialize replays the handshake after a stdio upstream restarted, so
+// the session goes on (the upstream's own state is lost, as after any crash).
+func (s *session) reinitialize(u *upConn) {
+	if _, err := s.handshake(u); err != nil {
+		s.b.g.log.Warn("re-initialize after restart failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
+		return
+	}
+	_ = u.link.Send(s.ctx, mcpwire.Notification("notifications/initialized", nil))
+	u.mu.Lock()
+	select {
+	case <-u.ready:
+	default:
+		close(u.ready)
+	}
+	u.mu.Unlock()
+}
+
+// await waits until u can take requests.
+func (s *session) await(ctx context.Context, u *upConn) error {
+	if u.err != nil {
+		return u.err
+	}
+	u.mu.Lock()
+	ready := u.ready
+	u.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-u.link.Done():
+		return fmt.Errorf("upstream %q is unavailable", u.spec.Name)
+	case <-ctx.Done():
+		return fmt.Errorf("upstream %q is unavailable (restarting)", u.spec.Name)
+	}
+}
+
+// close ends the session: every upstream link closes (stdio processes
+// stop), every pending call fails, every stream ends.
+func (s *session) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	var wg sync.WaitGroup
+	for _, u := range s.ups {
+		if u.link != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = u.link.Close() }()
+		}
+	}
+	wg.Wait()
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = map[string]*call{}
+	streams := s.streams
+	s.mu.Unlock()
+	for _, c := range pending {
+		c.timer.Stop()
+		if c.internal != nil {
+			close(c.internal)
+		} else {
+			c.st.finish()
+		}
+	}
+	for _, st := range streams {
+		st.finish()
+	}
+	s.standalone.finish()
+}
+
+// newPOSTStream registers the stream answering one POST.
+func (s *session) newPOSTStream(sse bool, owed int) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	st := newStream("p"+strconv.FormatInt(s.seq, 10), sse, owed)
+	s.streams[st.id] = st
+	s.order = append(s.order, st.id)
+	// Keep the most recent streams for resumption; forget the rest.
+	for len(s.order) > 64 {
+		old := s.order[0]
+		s.order = s.order[1:]
+		if o := s.streams[old]; o != nil && o.isDone() {
+			delete(s.streams, old)
+		} else {
+			s.order = append(s.order, old)
+			break
+		}
+	}
+	return st
+}
+

@@ -1,0 +1,383 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
+)
+
+// ServerSpec is the narrow per-server configuration the gateway needs.
+type ServerSpec struct {
+	Name      string
+	Path      string
+	Upstreams []UpstreamSpec
+}
+
+// UpstreamSpec describes one upstream of a server.
+type UpstreamSpec struct {
+	Name      string
+	Prefix    string // name prefix when aggregated
+	URL       string
+	Transport string // "streamable-http" (default) or "sse"
+	Headers   map[string]string
+	Command   []string
+	Env       map[string]string
+	Dir       string
+	Timeout   time.Duration // how long a request may wait for its answer
+}
+
+func (u UpstreamSpec) isStreamableHTTP() bool {
+	return u.URL != "" && (u.Transport == "" || u.Transport == "streamable-http")
+}
+
+// Options tunes the gateway. Zero values are the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBodyBytes bounds one POST body (default 4 MiB); larger gets 413.
+	MaxBodyBytes int64
+	// SessionIdleTimeout closes bridge sessions unused this long (default 30m).
+	SessionIdleTimeout time.Duration
+	// MaxSessions bounds live bridge sessions (default 10000).
+	MaxSessions int
+	// SessionSecret derives the key that seals session ids; replicas that
+	// share it can continue each other's sessions. Empty: random per process.
+	SessionSecret []byte
+	// PublicURL is where clients reach the gateway; its host is accepted
+	// in Host and Origin headers.
+	PublicURL string
+	// AllowedHosts and AllowedOrigins extend what Host and Origin may be.
+	AllowedHosts   []string
+	AllowedOrigins []string
+	// HTTPClient reaches HTTP upstreams (default: a tuned transport).
+	HTTPClient *http.Client
+	// InteractionTimeout is how long a request may wait while the upstream
+	// waits on the client (sampling, elicitation); default 10m.
+	InteractionTimeout time.Duration
+}
+
+// Gateway serves the configured MCP servers.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	sealer  *sealer
+	hosts   hostPolicy
+	client  *http.Client
+	servers []serverEngine
+	mux     *http.ServeMux
+
+	// base is cancelled at shutdown to end long-lived streams.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu       sync.Mutex
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// serverEngine serves one MCP endpoint.
+type serverEngine interface {
+	serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest)
+	close()
+}
+
+// New builds a gateway for servers.
+func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 4 << 20
+	}
+	if o.SessionIdleTimeout <= 0 {
+		o.SessionIdleTimeout = 30 * time.Minute
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 10000
+	}
+	if o.InteractionTimeout <= 0 {
+		o.InteractionTimeout = 10 * time.Minute
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = newUpstreamClient()
+	}
+	s, err := newSealer(o.SessionSecret)
+	if err != nil {
+		return nil, err
+	}
+	hp, err := newHostPolicy(o.PublicURL, o.AllowedHosts, o.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
+	g.base, g.cancelBase = context.WithCancel(context.Background())
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	g.mux.HandleFunc("GET /readyz", g.serveReady)
+	for _, spec := range servers {
+		if len(spec.Upstreams) == 0 {
+			return nil, fmt.Errorf("server %q has no upstream", spec.Name)
+		}
+		for i := range spec.Upstreams {
+			if spec.Upstreams[i].Timeout <= 0 {
+				spec.Upstreams[i].Timeout = 60 * time.Second
+			}
+		}
+		var eng serverEngine
+		if len(spec.Upstreams) == 1 && spec.Upstreams[0].isStreamableHTTP() {
+			eng, err = newPassthrough(g, spec)
+		} else {
+			eng, err = newBridge(g, spec)
+		}
+		if err != nil {
+			return nil, err
+		}
+		g.servers = append(g.servers, eng)
+		path := spec.Path
+		if path == "" {
+			path = "/mcp/" + spec.Name
+		}
+		g.mux.Handle(path, g.front(eng))
+	}
+	return g, nil
+}
+
+func newUpstreamClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 256
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.ResponseHeaderTimeout = 0 // per-request timeouts are ours
+	tr.DisableCompression = true  // pass bodies through untouched
+	return &http.Client{
+		Transport: tr,
+		// An upstream must not send the gateway elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// ServeHTTP routes to health checks and MCP endpoints.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	draining := g.draining
+	g.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if draining {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "draining\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// BeginShutdown marks the gateway as draining (/readyz answers 503) and
+// ends long-lived GET streams so an http.Server can drain the rest.
+func (g *Gateway) BeginShutdown() {
+	g.mu.Lock()
+	g.draining = true
+	g.mu.Unlock()
+	g.cancelBase()
+}
+
+// Close ends every session and stops every upstream process. Call it after
+// the HTTP server has drained.
+func (g *Gateway) Close() error {
+	g.BeginShutdown()
+	for _, s := range g.servers {
+		s.close()
+	}
+	g.wg.Wait()
+	return nil
+}
+
+// frontRequest is a request that passed the front door checks.
+type frontRequest struct {
+	version   string // MCP-Protocol-Version, or "" when absent
+	sessionID string
+	body      []byte
+	msgs      []*mcpwire.Message
+	batch     bool
+}
+
+func (fr *frontRequest) hasRequests() bool {
+	for _, m := range fr.msgs {
+		if m.IsRequest() {
+			return true
+		}
+	}
+	return false
+}
+
+func (fr *frontRequest) isInitialize() bool {
+	for _, m := range fr.msgs {
+		if m.Method == "initialize" {
+			return true
+		}
+	}
+	return false
+}
+
+// front applies the checks every MCP endpoint shares, in order: Host and
+// Origin, method, protocol version, then for POST content type, size and
+// JSON-RPC syntax. Each failure gets a JSON-RPC error body and changes
+// nothing.
+func (g *Gateway) front(eng serverEngine) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// MCP 2025-11-25 basic/transports §"Security Warning": validate
+		// Origin (and Host, against DNS rebinding) on every request.
+		if err := g.hosts.check(r); err != nil {
+			writeError(w, http.StatusForbidden, nil, mcpwire.CodeInvalidRequest, err.Error())
+			return
+		}
+		switch r.Method {
+		case http.MethodPost, http.MethodGet, http.MethodDelete:
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			writeError(w, http.StatusMethodNotAllowed, nil, mcpwire.CodeInvalidRequest, "method not allowed")
+			return
+		}
+		fr := &frontRequest{version: r.Header.Get(mcpwire.HeaderProtocolVersion), sessionID: r.Header.Get(mcpwire.HeaderSessionID)}
+		if fr.version != "" && !mcpwire.IsSupportedVersion(fr.version) {
+			writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest,
+				fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %s)", fr.version, strings.Join(mcpwire.SupportedVersions(), ", ")))
+			return
+		}
+		if r.Method == http.MethodPost {
+			if ct := r.Header.Get("Content-Type"); ct != "" {
+				if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+					writeError(w, http.StatusUnsupportedMediaType, nil, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
+					return
+				}
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
+			if err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					writeError(w, http.StatusRequestEntityTooLarge, nil, mcpwire.CodeInvalidRequest,
+						fmt.Sprintf("request body exceeds %d bytes", g.opts.MaxBodyBytes))
+					return
+				}
+				writeError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "could not read request body")
+				return
+			}
+			msgs, batch, err := mcpwire.ParseBody(body)
+			if err != nil {
+				code := mcpwire.CodeInvalidRequest
+				if errors.Is(err, mcpwire.ErrParse) {
+					code = mcpwire.CodeParseError
+				}
+				writeError(w, http.StatusBadRequest, nil, code, err.Error())
+				return
+			}
+			fr.body, fr.msgs, fr.batch = body, msgs, batch
+			if fr.isInitialize() && (batch || len(msgs) != 1) {
+				writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "initialize must be sent alone")
+				return
+			}
+		}
+		if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" {
+			// MCP 2025-11-25 transports §"Session Management": requests
+			// other than initialize without a session id get 400.
+			writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header")
+			return
+		}
+		eng.serveMCP(w, r, fr)
+	})
+}
+
+// writeError writes one JSON-RPC error response with an HTTP status.
+func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(mcpwire.ErrorResponse(id, code, msg).Encode())
+}
+
+// hostPolicy decides which Host and Origin headers are acceptable.
+type hostPolicy struct {
+	loopback bool            // the public URL is on loopback: accept loopback names on any port
+	hosts    map[string]bool // lower-case host names (no port)
+	origins  map[string]bool // exact origins ("scheme://host[:port]")
+}
+
+func newHostPolicy(publicURL string, extraHosts, extraOrigins []string) (hostPolicy, error) {
+	hp := hostPolicy{hosts: map[string]bool{}, origins: map[string]bool{}}
+	if publicURL == "" {
+		publicURL = "http://127.0.0.1"
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Host == "" {
+		return hp, fmt.Errorf("bad public URL %q", publicURL)
+	}
+	hp.hosts[strings.ToLower(u.Hostname())] = true
+	hp.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	hp.loopback = isLoopbackName(u.Hostname())
+	for _, h := range extraHosts {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		hp.hosts[strings.ToLower(strings.Trim(h, "[]"))] = true
+	}
+	for _, o := range extraOrigins {
+		hp.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	return hp, nil
+}
+
+func isLoopbackName(h string) bool {
+	h = strings.Trim(strings.ToLower(h), "[]")
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (hp hostPolicy) hostOK(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	if hp.hosts[host] {
+		return true
+	}
+	return hp.loopback && isLoopbackName(host)
+}
+
+func (hp hostPolicy) check(r *http.Request) error {
+	if !hp.hostOK(r.Host) {
+		return fmt.Errorf("host %q is not allowed", r.Host)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil // not a browser request
+	}
+	if hp.origins[strings.ToLower(origin)] {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || !hp.hostOK(u.Host) {
+		return fmt.Errorf("origin %q is not allowed", origin)
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
+)
+
+// passthrough proxies each client exchange to one Streamable HTTP
+// upstream. It keeps no per-session memory beyond a bounded set of
+// terminated ids: everything else travels sealed in the session id.
+type passthrough struct {
+	g          *Gateway
+	name       string
+	up         UpstreamSpec
+	target     string
+	terminated *terminatedSet
+}
+
+func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
+	up := spec.Upstreams[0]
+	u, err := url.Parse(up.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server %q: bad upstream URL", spec.Name)
+	}
+	return &passthrough{g: g, name: spec.Name, up: up, target: up.URL, terminated: newTerminatedSet(100000, 24*time.Hour)}, nil
+}
+
+func (p *passthrough) close() {}
+
+// Request headers forwarded to the upstream. Credentials (Authorization,
+// Cookie) never are: the client's token is for the gateway alone.
+var forwardRequestHeaders = []string{
+	"Accept", "Content-Type", "Last-Event-ID", "User-Agent", "Accept-Language",
+	mcpwire.HeaderProtocolVersion, "Mcp-Method", "Mcp-Name", "Traceparent", "Tracestate",
+}
+
+// Response headers passed back to the client.
+var forwardResponseHeaders = []string{"Content-Type", "Cache-Control", "Retry-After", mcpwire.HeaderProtocolVersion}
+
+func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+	var st sessionState
+	isInit := r.Method == http.MethodPost && fr.isInitialize()
+	if !isInit {
+		var err error
+		st, err = p.g.sealer.open(p.name, fr.sessionID)
+		if err != nil || p.terminated.has(fr.sessionID) {
+			// MCP transports §"Session Management": unknown or terminated
+			// sessions get 404, which tells the client to start anew.
+			writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
+			return
+		}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var body io.Reader
+	if fr.body != nil {
+		body = bytes.NewReader(fr.body)
+	}
+	ureq, err := http.NewRequestWithContext(ctx, r.Method, p.target, body)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, nil, mcpwire.CodeInternalError, "gateway error")
+		return
+	}
+	copyHeaders(ureq.Header, r.Header, forwardRequestHeaders)
+	for k, v := range p.up.Headers {
+		ureq.Header.Set(k, v)
+	}
+	if st.Upstream != "" {
+		ureq.Header.Set(mcpwire.HeaderSessionID, st.Upstream)
+	}
+	if r.Method == http.MethodGet {
+		// A standalone stream lives until the client leaves or the gateway
+		// drains; no request timeout applies.
+		stop := context.AfterFunc(p.g.base, cancel)
+		defer stop()
+		resp, err := p.g.client.Do(ureq)
+		if err != nil {
+			p.upstreamFailed(w, fr, err, false)
+			return
+		}
+		p.relay(w, resp, fr, st, nil)
+		return
+	}
+	// The upstream must answer within the timeout; for SSE responses the
+	// clock restarts with every event (see relaySSE).
+	watchdog := time.AfterFunc(p.up.Timeout, cancel)
+	defer watchdog.Stop()
+	resp, err := p.g.client.Do(ureq)
+	if err != nil {
+		p.upstreamFailed(w, fr, err, ctx.Err() != nil && r.Context().Err() == nil)
+		return
+	}
+	if isInit {
+		st = sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID)}
+		if resp.StatusCode == http.StatusOK {
+			sid, err := p.g.sealer.seal(st)
+			if err != nil {
+				_ = resp.Body.Close()
+				writeError(w, http.StatusInternalServerError, nil, mcpwire.CodeInternalError, "gateway error")
+				return
+			}
+			w.Header().Set(mcpwire.HeaderSessionID, sid)
+		}
+	}
+	if r.Method == http.MethodDelete && (resp.StatusCode < 300 || resp.StatusCode == http.StatusMethodNotAllowed) {
+		p.terminated.add(fr.sessionID)
+		if resp.StatusCode == http.StatusMethodNotAllowed {
+			// The upstream keeps no session to end; ours ends anyway.
+			_ = resp.Body.Close()
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	p.relay(w, resp, fr, st, watchdog)
+}
+
+func copyHeaders(dst, src http.Header, names []string) {
+	for _, k := range names {
+		if vs := src.Values(k); len(vs) > 0 {
+			dst[http.CanonicalHeaderKey(k)] = vs
+		}
+	}
+}
+
+// relay copies the upstream response to the client: JSON bodies whole, SSE
+// bodies event by event with a flush after each.
+func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *frontRequest, st sessionState, watchdog *time.Timer) {
+	defer resp.Body.Close()
+	copyHeaders(w.Header(), resp.Header, forwardResponseHeaders)
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if ct != "text/event-stream" {
+		if resp.ContentLength >= 0 {
+			w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength))
+		}
+		w.WriteHeader(resp.StatusCode)
+		n, err := io.Copy(w, resp.Body)
+		if err != nil && watchdog != nil && n == 0 {
+			p.g.log.Warn("upstream body failed", "server", p.name, "err", err)
+		}
+		return
+	}
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	er := mcpwire.NewEventReader(resp.Body)
+	pending := pendingIDs(fr)
+	for {
+		ev, err := er.Next()
+		if err != nil {
+			if watchdog != nil && len(pending) > 0 && resp.Request.Context().Err() != nil {
+				// Timed out (or the gateway is draining) with requests
+				// unanswered: answer them, naming the upstream.
+				for id := range pending {
+					msg := mcpwire.ErrorResponse(json.RawMessage(id), mcpwire.CodeUpstreamTimeout,
+						fmt.Sprintf("upstream %q did not answer within %s", p.up.Name, p.up.Timeout))
+					_ = mcpwire.WriteEvent(w, mcpwire.Event{Data: msg.Encode()})
+				}
+				_ = rc.Flush()
+			}
+			return
+		}
+		if watchdog != nil {
+			timeout := p.up.Timeout
+			if len(pending) > 0 {
+				if m := peekEnvelope(ev.Data); m != nil {
+					if m.IsResponse() {
+						delete(pending, string(m.ID))
+					} else if m.IsRequest() {
+						// The upstream now waits on the client (sampling,
+						// elicitation): allow the interaction its own time.
+						timeout = max(timeout, p.g.opts.InteractionTimeout)
+					}
+				}
+			}
+			watchdog.Reset(timeout)
+		}
+		if err := mcpwire.WriteEvent(w, ev); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// pendingIDs returns the ids of the requests in the client's POST.
+func pendingIDs(fr *frontRequest) map[string]bool {
+	ids := map[string]bool{}
+	for _, m := range fr.msgs {
+		if m.IsRequest() {
+			ids[string(m.ID)] = true
+		}
+	}
+	return ids
+}
+
+// peekEnvelope decodes just enough of an event to tell requests from
+// responses; nil for anything that is not a single JSON-RPC message.
+func peekEnvelope(data []byte) *mcpwire.Message {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil
+	}
+	out := &mcpwire.Message{ID: m.ID, Method: m.Method, Result: m.Result}
+	if m.Error != nil {
+		out.Error = &mcpwire.Error{}
+	}
+	return out
+}
+
+// upstreamFailed answers a client whose upstream could not be reached or
+// timed out, with a JSON-RPC error per request that names the upstream.
+func (p *passthrough) upstreamFailed(w http.ResponseWriter, fr *frontRequest, err error, timedOut bool) {
+	code, msg := mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q is unavailable", p.up.Name)
+	if timedOut {
+		code, msg = mcpwire.CodeUpstreamTimeout, fmt.Sprintf("upstream %q did not answer within %s", p.up.Name, p.up.Timeout)
+	}
+	p.g.log.Warn("upstream request failed", "server", p.name, "upstream", p.up.Name, "err", err, "timeout", timedOut)
+	var out []*mcpwire.Message
+	for _, m := range fr.msgs {
+		if m.IsRequest() {
+			out = append(out, mcpwire.ErrorResponse(m.ID, code, msg))
+		}
+	}
+	switch {
+	case len(out) == 0:
+		status := http.StatusBadGateway
+		if timedOut {
+			status = http.StatusGatewayTimeout
+		}
+		writeError(w, status, nil, code, msg)
+	case fr.batch:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(mcpwire.EncodeBatch(out))
+	default:
+		// HTTP 200: the gateway answered; the JSON-RPC error says what
+		// went wrong, which every client shows to its user.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out[0].Encode())
+	}
+}
+
+// terminatedSet remembers ended session ids so they get 404 even when the
+// upstream keeps no session of its own. Bounded in size and age.
+type terminatedSet struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	ids   map[string]time.Time
+	order []string
+}
+
+func newTerminatedSet(max int, ttl time.Duration) *terminatedSet {
+	return &terminatedSet{max: max, ttl: ttl, ids: map[string]time.Time{}}
+}
+
+func (t *terminatedSet) add(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.ids[id]; ok {
+		return
+	}
+	for len(t.order) >= t.max {
+		delete(t.ids, t.order[0])
+		t.order = t.order[1:]
+	}
+	t.ids[id] = time.Now()
+	t.order = append(t.order, id)
+}
+
+func (t *terminatedSet) has(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.ids[id]
+	return ok && time.Since(at) < t.ttl
+}
+
+var _ = errors.New
