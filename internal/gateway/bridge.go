@@ -142,17 +142,17 @@ type session struct {
 
 	mu         sync.Mutex
 	seq        int64
-	pending    map[string]*call      // by gateway request id
-	byClient   map[string]string     // client request id -> gateway id
-	serverReqs map[string]serverReq  // by the id the client sees
-	progress   map[string]*stream    // progress token -> stream of its request
-	streams    map[string]*stream    // recent streams, for resumption
-	order      []string              // stream ids, oldest first
+	pending    map[string]*call     // by gateway request id
+	byClient   map[string]string    // client request id -> gateway id
+	serverReqs map[string]serverReq // by the id the client sees
+	progress   map[string]*stream   // progress token -> stream of its request
+	streams    map[string]*stream   // recent streams, for resumption
+	order      []string             // stream ids, oldest first
 	standalone *stream
 	lastUsed   time.Time
 	active     int
 	closed     bool
-	names      map[string]nameRef    // aggregated: shortened tool names
+	names      map[string]nameRef // aggregated: shortened tool names
 }
 
 type nameRef struct {
@@ -174,11 +174,11 @@ type upConn struct {
 
 // call is a request the gateway sent upstream and awaits.
 type call struct {
-	clientID json.RawMessage        // nil for the gateway's own calls
+	clientID json.RawMessage // nil for the gateway's own calls
 	up       int
-	st       *stream                // where the answer goes
-	internal chan *mcpwire.Message  // for the gateway's own calls
-	token    string                 // progress token of the request, if any
+	st       *stream               // where the answer goes
+	internal chan *mcpwire.Message // for the gateway's own calls
+	token    string                // progress token of the request, if any
 	timer    *time.Timer
 }
 
@@ -218,7 +218,7 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{b: b, id: rand.Text(), ctx: ctx, cancel: cancel, init: m.Params,
+	s := &session{b: b, id: rand.Text(), ctx: ctx, cancel: cancel, init: capVersion(m.Params),
 		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
 		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
 	s.standalone = newStream("g", true, 0)
@@ -266,35 +266,65 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 	writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{resp}, false)
 }
 
+// maxSessionVersion is the newest revision a bridge session negotiates.
+// 2026-07-28 (SEP-2575) drops the sessions and server-to-client requests a
+// bridge relies on, so a client asking for it is offered 2025-11-25, which
+// every current client also speaks (MCP lifecycle §"Version Negotiation").
+const maxSessionVersion = mcpwire.Version20251125
+
+// capVersion lowers the protocolVersion a client asks for to
+// maxSessionVersion; other params pass untouched.
+func capVersion(params json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return params
+	}
+	var v string
+	if json.Unmarshal(p["protocolVersion"], &v) != nil || v <= maxSessionVersion {
+		return params
+	}
+	p["protocolVersion"], _ = json.Marshal(maxSessionVersion)
+	out, err := json.Marshal(p)
+	if err != nil {
+		return params
+	}
+	return out
+}
+
 // connect opens the link to one upstream and runs the initialize request.
 func (s *session) connect(ctx context.Context, u *upConn) (*mcpwire.Message, error) {
 	h := func(m *mcpwire.Message, related json.RawMessage) { s.onUpstream(u.idx, m, related) }
-	log := s.b.g.log.With("server", s.b.name)
-	spec := u.spec
-	var err error
-	switch {
-	case len(spec.Command) > 0:
-		u.link, err = upstream.StartStdio(upstream.StdioOptions{
-			Name: spec.Name, Command: spec.Command, Env: spec.Env, Dir: spec.Dir, Logger: log,
-			OnExit:    func(err error) { s.upstreamExited(u, err) },
-			OnRestart: func() { go s.reinitialize(u) },
-		}, h)
-	case spec.Transport == "sse":
-		dctx, cancel := context.WithTimeout(ctx, spec.Timeout)
-		u.link, err = upstream.DialSSE(dctx, upstream.SSEOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h)
-		cancel()
-	default:
-		u.link = upstream.NewHTTP(upstream.HTTPOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h)
-	}
+	link, err := s.dial(ctx, u, h)
 	if err != nil {
 		return nil, err
 	}
+	u.link = link
 	res, err := s.handshake(u)
 	if err != nil {
 		return nil, err
 	}
 	close(u.ready)
 	return res, nil
+}
+
+// dial opens the transport to one upstream.
+func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upstream.Link, error) {
+	log := s.b.g.log.With("server", s.b.name)
+	spec := u.spec
+	switch {
+	case len(spec.Command) > 0:
+		return upstream.StartStdio(upstream.StdioOptions{
+			Name: spec.Name, Command: spec.Command, Env: spec.Env, Dir: spec.Dir, Logger: log,
+			OnExit:    func(err error) { s.upstreamExited(u, err) },
+			OnRestart: func() { go s.reinitialize(u) },
+		}, h)
+	case spec.Transport == "sse":
+		dctx, cancel := context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
+		return upstream.DialSSE(dctx, upstream.SSEOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h)
+	default:
+		return upstream.NewHTTP(upstream.HTTPOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h), nil
+	}
 }
 
 // handshake sends initialize (with the client's own parameters) and
@@ -524,4 +554,3 @@ func (s *session) newPOSTStream(sse bool, owed int) *stream {
 	}
 	return st
 }
-

@@ -165,7 +165,7 @@ func newUpstreamClient() *http.Client {
 	tr.MaxIdleConnsPerHost = 256
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.ResponseHeaderTimeout = 0 // per-request timeouts are ours
-	tr.DisableCompression = true  // pass bodies through untouched
+	tr.DisableCompression = true // pass bodies through untouched
 	return &http.Client{
 		Transport: tr,
 		// An upstream must not send the gateway elsewhere.
@@ -216,15 +216,6 @@ type frontRequest struct {
 	body      []byte
 	msgs      []*mcpwire.Message
 	batch     bool
-}
-
-func (fr *frontRequest) hasRequests() bool {
-	for _, m := range fr.msgs {
-		if m.IsRequest() {
-			return true
-		}
-	}
-	return false
 }
 
 func (fr *frontRequest) isInitialize() bool {

@@ -142,8 +142,9 @@ func (m *Message) check() error {
 
 // Encode marshals m. It never fails for messages built from parsed input.
 func (m *Message) Encode() []byte {
-	m.JSONRPC = "2.0"
-	b, err := json.Marshal(m)
+	c := *m // never mutate: one message may be sent to several upstreams at once
+	c.JSONRPC = "2.0"
+	b, err := json.Marshal(&c)
 	if err != nil {
 		// Only invalid RawMessage content can fail; report it as an
 		// internal error rather than sending broken JSON.

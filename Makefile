@@ -1,0 +1,47 @@
+# mcpgate — developer entry points. `make` alone lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO          ?= go
+STATICCHECK := .cache/bin/staticcheck
+STATICCHECK_FLAGS ?=
+# Go sources to check with gofmt (everything but caches, deps and build output).
+GOFILES = $(shell find . \( -path ./.git -o -path ./.cache -o -path ./bin -o -path ./data \
+            -o -path ./tools -o -name node_modules -o -name vendor \) -prune -o -name '*.go' -print)
+
+.PHONY: help build run tools lint test conformance bench clean
+
+help: ## List the targets
+	@echo "usage: make TARGET"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build mcpgate, mcpfixture and mcpload into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+run: build ## Run the quickstart: demo upstream + gateway on http://127.0.0.1:8080/mcp/demo
+	bash scripts/run.sh
+
+tools: ## Install the test tools (Node 22 + npm tools, staticcheck) into .cache/ (cached)
+	bash scripts/install-test-tools.sh
+
+lint: tools ## gofmt, go vet and staticcheck
+	@unformatted="$$(gofmt -l $(GOFILES) </dev/null)"; \
+	if [[ -n "$$unformatted" ]]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) $(STATICCHECK_FLAGS) ./...
+
+test: tools build lint ## Everything CI runs: lint, go test -race, MCP conformance
+	$(GO) test -race -count=1 ./...
+	bash scripts/conformance.sh
+
+conformance: tools build ## MCP conformance of the fixture and of mcpgate fronting it (HTTP, stdio)
+	bash scripts/conformance.sh
+
+bench: build ## Run the benchmark (scripts/bench.sh; see docs/performance.md)
+	@test -f scripts/bench.sh || { echo "scripts/bench.sh is missing"; exit 1; }
+	bash scripts/bench.sh
+
+clean: ## Remove bin/ and conformance results (keeps the tools cache in .cache/tools and .cache/bin, and data/)
+	rm -rf bin/ .cache/conformance
