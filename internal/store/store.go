@@ -1,0 +1,198 @@
+// Package store is mcpgate's storage contract: the value types the
+// authorization server keeps (clients, users, authorization codes, refresh
+// tokens, consents, signing keys), sentinel errors, and the Store interface
+// every backend implements.
+//
+// Backends live next door: store/sqlite (the embedded default) and
+// store/postgres (for several replicas); store/storetest is the one test
+// suite both must pass. Updates are by function (UpdateX(ctx, id, func(old)
+// (new, error))) and atomic per backend, so read-modify-write races cannot
+// lose a change. Secrets are stored as hashes or encrypted by the caller;
+// a backend never sees a bearer secret in the clear.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them; callers test with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrAlreadyUsed: a single-use value (authorization code) was presented
+	// again, or a refresh token that was already rotated (reuse).
+	ErrAlreadyUsed = errors.New("already used")
+	// ErrRevoked: the token or its family was revoked.
+	ErrRevoked = errors.New("revoked")
+	// ErrExpired: the value exists but its lifetime is over.
+	ErrExpired = errors.New("expired")
+)
+
+// Client kinds.
+const (
+	ClientStatic   = "static"   // from the config file
+	ClientDynamic  = "dynamic"  // registered via RFC 7591
+	ClientMetadata = "metadata" // a client ID metadata document (its id is an https URL)
+)
+
+// Client is an OAuth client.
+type Client struct {
+	ID string
+	// SecretHash is the hex SHA-256 of the client secret (secrets are
+	// 256-bit random values, so a fast hash is right); "" for public clients.
+	SecretHash string
+	// SecretExpiresAt is zero when the secret never expires.
+	SecretExpiresAt time.Time
+	Name            string
+	Kind            string
+	RedirectURIs    []string
+	GrantTypes      []string
+	ResponseTypes   []string
+	// TokenEndpointAuthMethod: none, client_secret_basic,
+	// client_secret_post or private_key_jwt.
+	TokenEndpointAuthMethod string
+	Scope                   string
+	JWKS                    json.RawMessage // for private_key_jwt, inline
+	JWKSURI                 string          // or by reference
+	// Group lets policies address families of agents (issue 4); "" = none.
+	Group string
+	// Metadata is the registration metadata as the client sent it, echoed
+	// back by the registration endpoint (RFC 7591 §3.2.1).
+	Metadata  json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// User is a person who signs in: from the built-in directory or, later,
+// an upstream identity provider.
+type User struct {
+	ID           string // the stable subject ("sub")
+	Username     string // unique; the built-in login name
+	Email        string
+	PasswordHash string // bcrypt ($2a$/$2b$) or argon2id (PHC string); "" = cannot log in with a password
+	Tenant       string
+	Groups       []string
+	Roles        []string
+	Permissions  []string
+	Disabled     bool
+	// Source names where the user record comes from: "config", "cli", or
+	// an identity provider's name.
+	Source    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AuthCode is an issued authorization code (RFC 6749 §4.1.2), stored by
+// the SHA-256 of the code.
+type AuthCode struct {
+	CodeHash      string
+	ClientID      string
+	UserID        string
+	RedirectURI   string
+	CodeChallenge string // PKCE S256 challenge (RFC 7636)
+	Resource      string // RFC 8707 resource indicator (one per grant here)
+	Scope         string
+	// GrantID names everything this code leads to (the refresh-token
+	// family); replaying the code revokes that family (OAuth 2.1 §4.1.3).
+	GrantID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until redeemed
+}
+
+// RefreshToken is one refresh token of a family; rotation creates the
+// next and marks the old one rotated.
+type RefreshToken struct {
+	TokenHash string
+	FamilyID  string // the grant: all tokens descended from one authorization
+	ClientID  string
+	UserID    string
+	Resource  string
+	Scope     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RotatedAt time.Time // zero while it is the current token of its family
+	RevokedAt time.Time // zero unless revoked
+}
+
+// Consent records what a user allowed a client, remembered until revoked.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	Resources []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningKey is a token-signing key pair. Private is the private JWK in
+// JSON (the caller may encrypt it before storing).
+type SigningKey struct {
+	ID        string // the JWK "kid"
+	Algorithm string // e.g. ES256
+	Private   []byte
+	CreatedAt time.Time
+	// ActiveFrom is when it starts signing; publishing it earlier lets
+	// verifiers cache it before first use (rotation with overlap).
+	ActiveFrom time.Time
+	// RetiredAt: stops signing; stays published until tokens it signed
+	// have expired. Zero while not retired.
+	RetiredAt time.Time
+	// ExpiresAt: no longer published or trusted after this. Zero = never.
+	ExpiresAt time.Time
+}
+
+// Store is the storage contract. Every method is safe for concurrent use
+// and every Update runs its function inside one atomic transaction (the
+// function may run more than once on a retry; it must be pure).
+type Store interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) error
+	DeleteClient(ctx context.Context, id string) error
+	ListClients(ctx context.Context) ([]Client, error)
+
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) error
+	DeleteUser(ctx context.Context, id string) error
+	ListUsers(ctx context.Context) ([]User, error)
+
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode marks the code used and returns it. A code already
+	// used returns the stored record with ErrAlreadyUsed (so the caller can
+	// revoke its grant); an expired one ErrExpired; unknown ErrNotFound.
+	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthCode, error)
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	GetRefreshToken(ctx context.Context, tokenHash string) (RefreshToken, error)
+	// RotateRefreshToken atomically marks oldHash rotated and stores next
+	// (same family). If oldHash was already rotated it revokes the whole
+	// family and returns ErrAlreadyUsed (refresh-token reuse, OAuth 2.1
+	// §4.3.1); revoked: ErrRevoked; expired: ErrExpired.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of a family.
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	// RevokeRefreshTokens revokes every token of a user for a client
+	// (clientID "" = all clients), returning how many were revoked.
+	RevokeRefreshTokens(ctx context.Context, userID, clientID string, now time.Time) (int, error)
+
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	PutConsent(ctx context.Context, c Consent) error
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) error
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	// DeleteExpired removes codes and refresh tokens past their expiry
+	// and returns how many rows went (a background job calls it).
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+	Close() error
+}
