@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	httpAddr := flag.String("http", "", "serve Streamable HTTP at http://`ADDR`/mcp")
+	httpAddr := flag.String("http", "", "serve Streamable HTTP at http://`ADDR`/mcp (sessions up to protocol 2025-11-25, stateless from 2026-07-28)")
 	sseAddr := flag.String("sse", "", "serve legacy HTTP+SSE at http://`ADDR`/sse")
 	stdio := flag.Bool("stdio", false, "serve over stdin/stdout")
 	crash := flag.Bool("crash-tool", false, "add the crash tool, which exits with status 3")
@@ -33,7 +33,7 @@ func main() {
 	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := fixture.NewServer(&fixture.Options{CrashTool: *crash, Logger: logger})
+	srv := fixture.NewServer(&fixture.Options{CrashTool: *crash, Logger: logger, InputRequiredPrompt: true})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
