@@ -98,6 +98,11 @@ func (b *bridge) close() {
 	wg.Wait()
 }
 
+// stateless is false: a bridge session speaks at most 2025-11-25, so a
+// 2026-07-28 request without a session is refused with 400 and the client
+// falls back to initialize.
+func (b *bridge) stateless() bool { return false }
+
 func (b *bridge) lookup(id string) *session {
 	b.mu.Lock()
 	defer b.mu.Unlock()

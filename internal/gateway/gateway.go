@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,6 +90,9 @@ type Gateway struct {
 // serverEngine serves one MCP endpoint.
 type serverEngine interface {
 	serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest)
+	// stateless reports whether the engine carries 2026-07-28 requests,
+	// which have no session.
+	stateless() bool
 	close()
 }
 
@@ -216,6 +220,31 @@ type frontRequest struct {
 	body      []byte
 	msgs      []*mcpwire.Message
 	batch     bool
+	// stateless marks a 2026-07-28 (SEP-2575) request: no session, every
+	// request self-contained.
+	stateless bool
+}
+
+// isStateless classifies a request as 2026-07-28 or later: by its
+// MCP-Protocol-Version header, or, lacking one, a session-less POST whose
+// body names the revision in _meta (which the upstream then judges).
+func (fr *frontRequest) isStateless() bool {
+	if fr.version != "" {
+		return fr.version >= mcpwire.Version20260728
+	}
+	if fr.sessionID != "" || len(fr.msgs) != 1 {
+		return false
+	}
+	return bytes.Contains(fr.msgs[0].Params, []byte(`"io.modelcontextprotocol/protocolVersion"`))
+}
+
+// requestID is the id of the one request in the body, for error answers
+// that should name it; nil otherwise.
+func (fr *frontRequest) requestID() json.RawMessage {
+	if len(fr.msgs) == 1 && fr.msgs[0].IsRequest() {
+		return fr.msgs[0].ID
+	}
+	return nil
 }
 
 func (fr *frontRequest) isInitialize() bool {
@@ -247,11 +276,6 @@ func (g *Gateway) front(eng serverEngine) http.Handler {
 			return
 		}
 		fr := &frontRequest{version: r.Header.Get(mcpwire.HeaderProtocolVersion), sessionID: r.Header.Get(mcpwire.HeaderSessionID)}
-		if fr.version != "" && !mcpwire.IsSupportedVersion(fr.version) {
-			writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest,
-				fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %s)", fr.version, strings.Join(mcpwire.SupportedVersions(), ", ")))
-			return
-		}
 		if r.Method == http.MethodPost {
 			if ct := r.Header.Get("Content-Type"); ct != "" {
 				if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -285,10 +309,21 @@ func (g *Gateway) front(eng serverEngine) http.Handler {
 				return
 			}
 		}
-		if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" {
+		if fr.version != "" && !mcpwire.IsSupportedVersion(fr.version) {
+			// 2026-07-28 basic/transports: -32022 with what is supported.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			msg := mcpwire.ErrorResponse(fr.requestID(), mcpwire.CodeUnsupportedVersion,
+				fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %s)", fr.version, strings.Join(mcpwire.SupportedVersions(), ", ")))
+			msg.Error.Data, _ = json.Marshal(map[string]any{"supported": mcpwire.SupportedVersions(), "requested": fr.version})
+			_, _ = w.Write(msg.Encode())
+			return
+		}
+		fr.stateless = fr.isStateless()
+		if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" && !(fr.stateless && eng.stateless()) {
 			// MCP 2025-11-25 transports §"Session Management": requests
 			// other than initialize without a session id get 400.
-			writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header")
+			writeError(w, http.StatusBadRequest, fr.requestID(), mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header")
 			return
 		}
 		eng.serveMCP(w, r, fr)

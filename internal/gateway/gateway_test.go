@@ -103,6 +103,13 @@ func (e *clientEvents) snapshot() (logs []string, progress []float64, updated []
 // and elicitation requests and recording notifications.
 func connectClient(t *testing.T, url string) (*mcp.ClientSession, *clientEvents) {
 	t.Helper()
+	return connectClientVersion(t, url, "")
+}
+
+// connectClientVersion is connectClient asking for a protocol version
+// ("" for the SDK's latest, with its fallback).
+func connectClientVersion(t *testing.T, url, version string) (*mcp.ClientSession, *clientEvents) {
+	t.Helper()
 	ev := &clientEvents{}
 	c := mcp.NewClient(&mcp.Implementation{Name: "gateway-test", Version: "1"}, &mcp.ClientOptions{
 		CreateMessageHandler: func(ctx context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
@@ -129,7 +136,7 @@ func connectClient(t *testing.T, url string) (*mcp.ClientSession, *clientEvents)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
@@ -163,17 +170,25 @@ func callTool(t *testing.T, cs *mcp.ClientSession, name string, args any) *mcp.C
 // upstream transport with the SDK client: the gateway must be invisible.
 func TestFullProtocol(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		up   func(t *testing.T) UpstreamSpec
+		name    string
+		up      func(t *testing.T) UpstreamSpec
+		version string // what the client asks for
+		want    string // what must be negotiated
 	}{
-		{"passthrough streamable-http", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }},
-		{"bridge stdio", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }},
-		{"bridge legacy sse", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }},
+		{"passthrough streamable-http 2025-11-25", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "2025-11-25", "2025-11-25"},
+		{"passthrough streamable-http 2025-03-26", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "2025-03-26", "2025-03-26"},
+		{"passthrough streamable-http 2026-07-28", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "", "2026-07-28"},
+		{"bridge stdio", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "", "2025-11-25"},
+		{"bridge legacy sse", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "", "2025-11-25"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{tc.up(t)}}}, nil)
-			cs, ev := connectClient(t, base+"/mcp/s")
+			cs, ev := connectClientVersion(t, base+"/mcp/s", tc.version)
 			ctx := context.Background()
+			if got := cs.InitializeResult().ProtocolVersion; got != tc.want {
+				t.Fatalf("negotiated %s, want %s", got, tc.want)
+			}
+			stateless := tc.want >= "2026-07-28"
 
 			tools, err := cs.ListTools(ctx, nil)
 			if err != nil {
@@ -191,10 +206,12 @@ func TestFullProtocol(t *testing.T) {
 			if got := toolText(t, callTool(t, cs, "test_elicitation", map[string]any{"message": "who?"})); !strings.Contains(got, "alice") {
 				t.Errorf("elicitation result = %q", got)
 			}
-			if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
-				t.Fatal(err)
+			if !stateless { // 2026-07-28 sets the level per request instead
+				if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+					t.Fatal(err)
+				}
+				callTool(t, cs, "test_tool_with_logging", map[string]any{})
 			}
-			callTool(t, cs, "test_tool_with_logging", map[string]any{})
 			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}, Meta: mcp.Meta{"progressToken": "p-1"}})
 			if err != nil || res.IsError {
 				t.Fatalf("progress tool: %v %+v", err, res)
@@ -221,11 +238,13 @@ func TestFullProtocol(t *testing.T) {
 				Argument: mcp.CompleteParamsArgument{Name: "arg1", Value: "a"}}); err != nil {
 				t.Errorf("complete: %v", err)
 			}
-			if err := cs.Ping(ctx, nil); err != nil {
-				t.Errorf("ping: %v", err)
+			if !stateless {
+				if err := cs.Ping(ctx, nil); err != nil {
+					t.Errorf("ping: %v", err)
+				}
 			}
 			logs, progress, _ := ev.snapshot()
-			if len(logs) == 0 {
+			if len(logs) == 0 && !stateless {
 				t.Error("no log notifications reached the client")
 			}
 			if len(progress) == 0 {
@@ -424,7 +443,7 @@ func TestBadInput(t *testing.T) {
 			{"oversized body", "POST", withSession, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` + strings.Repeat("a", 2000) + `"}}}`, 413, -32600, "exceeds"},
 			{"missing session", "POST", map[string]string{"MCP-Protocol-Version": "2025-11-25"}, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, 400, -32600, "Mcp-Session-Id"},
 			{"unknown session", "POST", map[string]string{"Mcp-Session-Id": "nope", "MCP-Protocol-Version": "2025-11-25"}, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, 404, -32600, "session not found"},
-			{"unsupported protocol version", "POST", map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "1999-01-01"}, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, 400, -32600, "unsupported"},
+			{"unsupported protocol version", "POST", map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "1999-01-01"}, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, 400, -32022, "unsupported"},
 			{"foreign host", "POST", map[string]string{"Host": "evil.example.com"}, initBody, 403, -32600, "not allowed"},
 			{"foreign origin", "POST", map[string]string{"Origin": "http://evil.example.com"}, initBody, 403, -32600, "not allowed"},
 			{"wrong content type", "POST", map[string]string{"Content-Type": "text/plain"}, initBody, 415, -32600, "application/json"},

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
 
 func (p *passthrough) close() {}
 
+// stateless is true: 2026-07-28 requests go to the upstream as they are.
+func (p *passthrough) stateless() bool { return true }
+
 // Request headers forwarded to the upstream. Credentials (Authorization,
 // Cookie) never are: the client's token is for the gateway alone.
 var forwardRequestHeaders = []string{
@@ -51,7 +55,7 @@ var forwardResponseHeaders = []string{"Content-Type", "Cache-Control", "Retry-Af
 func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
 	var st sessionState
 	isInit := r.Method == http.MethodPost && fr.isInitialize()
-	if !isInit {
+	if !isInit && !(fr.stateless && fr.sessionID == "") {
 		var err error
 		st, err = p.g.sealer.open(p.name, fr.sessionID)
 		if err != nil || p.terminated.has(fr.sessionID) {
@@ -73,6 +77,11 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		return
 	}
 	copyHeaders(ureq.Header, r.Header, forwardRequestHeaders)
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, "Mcp-Param-") { // SEP-2575 parameter headers
+			ureq.Header[k] = vs
+		}
+	}
 	for k, v := range p.up.Headers {
 		ureq.Header.Set(k, v)
 	}

@@ -16,6 +16,10 @@ const (
 	CodeInvalidParams  = -32602
 	CodeInternalError  = -32603
 
+	// CodeUnsupportedVersion: the MCP-Protocol-Version is not one the
+	// gateway speaks (MCP 2026-07-28 basic/transports).
+	CodeUnsupportedVersion = -32022
+
 	// CodeUpstreamUnavailable: the upstream could not be reached or failed
 	// before it answered. The message names the upstream.
 	CodeUpstreamUnavailable = -32010
