@@ -10,7 +10,7 @@ STATICCHECK_FLAGS ?=
 GOFILES = $(shell find . \( -path ./.git -o -path ./.cache -o -path ./bin -o -path ./data \
             -o -path ./tools -o -name node_modules -o -name vendor \) -prune -o -name '*.go' -print)
 
-.PHONY: help build run tools lint test conformance bench clean
+.PHONY: help build run tools lint test conformance bench clean postgres
 
 help: ## List the targets
 	@echo "usage: make TARGET"
@@ -32,9 +32,22 @@ lint: tools ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) $(STATICCHECK_FLAGS) ./...
 
-test: tools build lint ## Everything CI runs: lint, go test -race, MCP conformance
-	$(GO) test -race -count=1 ./...
+# The PostgreSQL store tests run against a throwaway server (scripts/postgres.sh,
+# cluster in .cache/postgres): started here, stopped afterwards (even when the tests
+# fail) unless it was already running, e.g. from `make postgres`.
+test: tools build lint ## Everything CI runs: lint, go test -race (with a throwaway PostgreSQL), MCP conformance
+	@pg_was_running=0; bash scripts/postgres.sh status >/dev/null 2>&1 && pg_was_running=1; \
+	bash scripts/postgres.sh start; \
+	export MCPGATE_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh url)"; \
+	echo "MCPGATE_TEST_POSTGRES_URL=$$MCPGATE_TEST_POSTGRES_URL $(GO) test -race -count=1 ./..."; \
+	rc=0; $(GO) test -race -count=1 ./... || rc=$$?; \
+	if (( ! pg_was_running )); then bash scripts/postgres.sh stop; fi; \
+	exit $$rc
 	bash scripts/conformance.sh
+
+postgres: ## Start the tests' throwaway PostgreSQL (.cache/postgres) and print its URL; stop: bash scripts/postgres.sh stop
+	@bash scripts/postgres.sh start
+	@bash scripts/postgres.sh url
 
 conformance: tools build ## MCP conformance of the fixture and of mcpgate fronting it (HTTP, stdio)
 	bash scripts/conformance.sh

@@ -61,7 +61,8 @@ ensure_apt_packages() {
 # >>> Debian packages needed by tests go here (e.g. postgresql, chromium). <<<
 # Add names to APT_PACKAGES; only missing ones are installed.
 APT_PACKAGES=(
-  curl # readiness probes in scripts/conformance.sh and scripts/run.sh
+  curl       # readiness probes in scripts/conformance.sh and scripts/run.sh
+  postgresql # server for the internal/store/postgres tests (scripts/postgres.sh; Debian 12: PostgreSQL 15)
 )
 # ===========================================================================
 ensure_apt_packages "${APT_PACKAGES[@]}"

@@ -10,10 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // App is one running mcpgate.
@@ -21,16 +25,50 @@ type App struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	gateway *gateway.Gateway
+	store   store.Store
+	auth    *authServer
 	srv     *http.Server
 	ln      net.Listener
+	// background jobs (key reload, expiry sweep) run until stop.
+	bg   context.Context
+	stop context.CancelFunc
+	jobs sync.WaitGroup
 }
 
-// New builds the app from a validated config; it does not listen yet.
-func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+// New builds the app from a validated config: it binds the listener,
+// opens the store and wires the authorization server and the gateway.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = ln.Close()
+		}
+	}()
+	if u, perr := url.Parse(cfg.PublicURL); perr == nil && u.Port() == "0" {
+		// Listening on port 0 (tests, ad-hoc runs): the public URL is
+		// whatever port we got, so issuer and resources match reality.
+		cfg.PublicURL = u.Scheme + "://" + net.JoinHostPort(u.Hostname(), fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+	}
+	st, err := OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+	auth, err := newAuthServer(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
 	var servers []gateway.ServerSpec
 	for i := range cfg.Servers {
 		s := &cfg.Servers[i]
-		spec := gateway.ServerSpec{Name: s.Name, Path: s.Path}
+		spec := gateway.ServerSpec{Name: s.Name, Path: s.Path, Auth: auth.specs[s.Name]}
 		for _, u := range cfg.ResolvedUpstreams(s) {
 			spec.Upstreams = append(spec.Upstreams, gateway.UpstreamSpec{
 				Name: u.Name, Prefix: u.Prefix, URL: u.URL, Transport: u.Transport, Headers: u.Headers,
@@ -48,39 +86,64 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		PublicURL:          cfg.PublicURL,
 		AllowedHosts:       cfg.AllowedHosts,
 		AllowedOrigins:     cfg.AllowedOrigins,
+		Verify:             auth.verify,
+		Revoked:            auth.revoked.Has,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, gateway: gw}
+	mux := http.NewServeMux()
+	for _, mount := range auth.mount {
+		mount(mux)
+	}
+	mux.Handle("/", gw)
+	a := &App{cfg: cfg, log: log, gateway: gw, store: st, auth: auth, ln: ln}
 	a.srv = &http.Server{
-		Handler:           gw,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	a.bg, a.stop = context.WithCancel(context.Background())
+	a.jobs.Add(2)
+	go func() { defer a.jobs.Done(); auth.keys.Run(a.bg) }()
+	go func() { defer a.jobs.Done(); a.sweep() }()
 	return a, nil
 }
 
-// Listen binds the configured address.
-func (a *App) Listen() error {
-	ln, err := net.Listen("tcp", a.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+// sweep deletes expired codes and refresh tokens now and then.
+func (a *App) sweep() {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.bg.Done():
+			return
+		case <-t.C:
+			if n, err := a.store.DeleteExpired(a.bg, time.Now()); err != nil {
+				a.log.Warn("expiry sweep failed", "err", err)
+			} else if n > 0 {
+				a.log.Debug("expired records deleted", "count", n)
+			}
+		}
 	}
-	a.ln = ln
-	return nil
 }
 
 // Addr is the bound address (useful with port 0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
+func (a *App) closeBackground() {
+	a.stop()
+	a.jobs.Wait()
+	_ = a.store.Close()
+}
+
+// PublicURL is the issuer and base of every resource URI.
+func (a *App) PublicURL() string { return a.cfg.PublicURL }
+
 // Endpoints returns the MCP URL of every server.
 func (a *App) Endpoints() []string {
-	base := a.cfg.PublicURL
-	if base == "" || a.cfg.Listen != a.Addr() {
-		base = "http://" + a.Addr()
-	}
+	base := strings.TrimRight(a.cfg.PublicURL, "/")
 	var out []string
 	for _, s := range a.cfg.Servers {
 		out = append(out, base+s.Path)
@@ -94,6 +157,7 @@ func (a *App) Endpoints() []string {
 func (a *App) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(a.ln) }()
+	defer a.closeBackground()
 	select {
 	case err := <-errc:
 		_ = a.gateway.Close()

@@ -29,16 +29,13 @@ func TestGracefulShutdown(t *testing.T) {
 			ss.Close()
 		}
 	}()
-	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nservers:\n  - name: s\n    upstream: {url: %q}\n", up.URL+"/mcp")
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstore: {sqlite: %q}\nservers:\n  - name: s\n    auth: none\n    upstream: {url: %q}\n", t.TempDir()+"/db", up.URL+"/mcp")
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())

@@ -32,8 +32,16 @@ var Version = "dev"
 const usage = `mcpgate — an identity-aware gateway for MCP servers
 
 Usage:
-  mcpgate serve --config FILE     run the gateway
+  mcpgate serve --config FILE     run the gateway and authorization server
   mcpgate config check FILE       validate a config; exit 2 with every problem listed
+  mcpgate migrate --config FILE   create or upgrade the store's tables
+  mcpgate user add --config FILE --username NAME --email ADDR [--tenant T] [--group G]... [--role R]... [--permission P]...
+                                  add (or update) a built-in user; the password is read from stdin
+  mcpgate user hash-password      read a password on stdin, print a bcrypt hash for the config
+  mcpgate keys rotate --config FILE
+                                  start signing with a new key; the old one stays published until its tokens expire
+  mcpgate grant revoke --config FILE --user ID [--client ID]
+                                  revoke a user's grants (refresh tokens and remembered consent)
   mcpgate version                 print the version
 `
 
@@ -49,6 +57,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:], stdout, stderr)
+		}
+	case "migrate":
+		return migrate(args[1:], stdout, stderr)
+	case "user":
+		if len(args) >= 2 && args[1] == "add" {
+			return userAdd(args[2:], os.Stdin, stdout, stderr)
+		}
+		if len(args) >= 2 && args[1] == "hash-password" {
+			return hashPassword(os.Stdin, stdout, stderr)
+		}
+	case "keys":
+		if len(args) >= 2 && args[1] == "rotate" {
+			return keysRotate(args[2:], stdout, stderr)
+		}
+	case "grant":
+		if len(args) >= 2 && args[1] == "revoke" {
+			return grantRevoke(args[2:], stdout, stderr)
 		}
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "mcpgate", Version)
@@ -106,21 +131,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return reportConfigError(stderr, err)
 	}
 	log := newLogger(cfg.Log, stderr)
-	a, err := app.New(cfg, log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "mcpgate:", err)
 		return ExitFailure
 	}
-	if err := a.Listen(); err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
-	}
 	fmt.Fprintf(stderr, "mcpgate listening on http://%s\n", a.Addr())
+	fmt.Fprintf(stderr, "authorization server: %s\n", a.PublicURL())
 	for _, ep := range a.Endpoints() {
 		fmt.Fprintf(stderr, "MCP endpoint: %s\n", ep)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := a.Serve(ctx); err != nil {
 		log.Error("serve failed", "err", err)
 		return ExitFailure

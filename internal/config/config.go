@@ -32,6 +32,16 @@ const (
 	DefaultMaxSessions        = 10000
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
+	DefaultSQLitePath         = "./data/mcpgate.db"
+	DefaultAccessTokenTTL     = 10 * time.Minute
+	DefaultRefreshTokenTTL    = 30 * 24 * time.Hour
+	DefaultCodeTTL            = time.Minute
+	DefaultLoginMaxFailures   = 5
+	DefaultLoginLockout       = 15 * time.Minute
+	RegistrationAllowlisted   = "allowlisted"
+	RegistrationOpen          = "open"
+	RegistrationToken         = "token"
+	RegistrationDisabled      = "disabled"
 	AuthNone                  = "none"
 	AuthOAuth                 = "oauth"
 	TransportStreamableHTTP   = "streamable-http"
@@ -59,6 +69,9 @@ type Config struct {
 	SessionKey string   `yaml:"session_key"`
 	Limits     Limits   `yaml:"limits"`
 	Log        Log      `yaml:"log"`
+	Store      Store    `yaml:"store"`
+	Users      []User   `yaml:"users"`
+	OAuth      OAuth    `yaml:"oauth"`
 	Servers    []Server `yaml:"servers"`
 
 	src *source // where each value was written; nil when built in code
@@ -79,15 +92,98 @@ type Log struct {
 	Format string `yaml:"format"` // text|json, default text
 }
 
+// Store selects the storage backend: exactly one of SQLite (the embedded
+// default, DefaultSQLitePath) or Postgres (a DSN; for several replicas).
+type Store struct {
+	SQLite   string `yaml:"sqlite"`
+	Postgres string `yaml:"postgres"`
+}
+
+// User is an entry of the built-in user directory.
+type User struct {
+	Username     string   `yaml:"username"`      // required, unique
+	Email        string   `yaml:"email"`         // required
+	PasswordHash string   `yaml:"password_hash"` // bcrypt ($2a$/$2b$) or argon2id ($argon2id$…)
+	Tenant       string   `yaml:"tenant"`
+	Groups       []string `yaml:"groups"`
+	Roles        []string `yaml:"roles"`
+	Permissions  []string `yaml:"permissions"`
+	Disabled     bool     `yaml:"disabled"`
+}
+
+// OAuth configures the authorization server.
+type OAuth struct {
+	AccessTokenTTL  Duration     `yaml:"access_token_ttl"`  // default 10m
+	RefreshTokenTTL Duration     `yaml:"refresh_token_ttl"` // default 720h
+	CodeTTL         Duration     `yaml:"code_ttl"`          // default 1m
+	Registration    Registration `yaml:"registration"`
+	// ClientMetadataDocuments configures clients identified by an https
+	// URL (the client ID metadata document draft).
+	ClientMetadataDocuments CIMD     `yaml:"client_metadata_documents"`
+	Clients                 []Client `yaml:"clients"` // pre-registered clients (machine agents)
+	Login                   Login    `yaml:"login"`
+}
+
+// Registration configures dynamic client registration (RFC 7591).
+type Registration struct {
+	// Policy: "allowlisted" (default: any client whose redirect URIs match
+	// an allowlist), "open", "token" (needs an initial access token) or
+	// "disabled".
+	Policy              string   `yaml:"policy"`
+	InitialAccessTokens []string `yaml:"initial_access_tokens"`
+	// RedirectURIs is the default allowlist of redirect URI patterns for
+	// servers that set none: exact URIs, patterns ending in "*", or
+	// "loopback" (http on 127.0.0.1/[::1]/localhost, any port). Default
+	// ["loopback"].
+	RedirectURIs []string `yaml:"redirect_uris"`
+}
+
+// CIMD configures client ID metadata documents.
+type CIMD struct {
+	Disabled bool `yaml:"disabled"`
+	// AllowPrivateAddresses lets metadata documents be fetched from
+	// private, loopback and link-local addresses (development only).
+	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
+}
+
+// Client is a pre-registered OAuth client.
+type Client struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Secret (use ${VAR}) or SecretHash (hex SHA-256 of the secret) for
+	// client_secret_basic / client_secret_post.
+	Secret                  string   `yaml:"secret"`
+	SecretHash              string   `yaml:"secret_hash"`
+	TokenEndpointAuthMethod string   `yaml:"token_endpoint_auth_method"` // default client_secret_basic, or none without a secret
+	GrantTypes              []string `yaml:"grant_types"`                // default [client_credentials] with a secret or key, else [authorization_code, refresh_token]
+	RedirectURIs            []string `yaml:"redirect_uris"`
+	Scope                   string   `yaml:"scope"` // space-separated scopes it may ask for ("" = any)
+	JWKSURI                 string   `yaml:"jwks_uri"`
+	JWKS                    string   `yaml:"jwks"` // inline JWK Set (JSON) for private_key_jwt
+	Group                   string   `yaml:"group"`
+}
+
+// Login configures the built-in login page.
+type Login struct {
+	MaxFailures int      `yaml:"max_failures"` // per user and per client address within Lockout; default 5
+	Lockout     Duration `yaml:"lockout"`      // default 15m
+}
+
 // Server is one MCP endpoint exposed by the gateway.
 type Server struct {
-	Name       string     `yaml:"name"`        // required, ^[a-z0-9][a-z0-9_-]{0,62}$, unique
-	Path       string     `yaml:"path"`        // default "/mcp/"+Name
-	Auth       string     `yaml:"auth"`        // "none" (default); "oauth" is reserved
-	Upstream   *Upstream  `yaml:"upstream"`    // a single upstream ...
-	Upstreams  []Upstream `yaml:"upstreams"`   // ... or several aggregated into one endpoint
-	ToolPrefix string     `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
-	Timeout    Duration   `yaml:"timeout"`     // per-server upstream timeout override
+	Name string `yaml:"name"` // required, ^[a-z0-9][a-z0-9_-]{0,62}$, unique
+	Path string `yaml:"path"` // default "/mcp/"+Name
+	Auth string `yaml:"auth"` // "oauth" (default) or "none"
+	// Scopes the server's tokens may carry (RFC 9728 scopes_supported).
+	Scopes []string `yaml:"scopes"`
+	// RedirectURIs is the allowlist of redirect URI patterns of clients
+	// that may obtain tokens for this server; default
+	// oauth.registration.redirect_uris.
+	RedirectURIs []string   `yaml:"redirect_uris"`
+	Upstream     *Upstream  `yaml:"upstream"`    // a single upstream ...
+	Upstreams    []Upstream `yaml:"upstreams"`   // ... or several aggregated into one endpoint
+	ToolPrefix   string     `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
+	Timeout      Duration   `yaml:"timeout"`     // per-server upstream timeout override
 }
 
 // Upstream is an MCP server the gateway forwards to: a remote URL, a local
@@ -210,6 +306,52 @@ func (c *Config) ApplyDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
+	if c.Store.SQLite == "" && c.Store.Postgres == "" {
+		c.Store.SQLite = DefaultSQLitePath
+	}
+	o := &c.OAuth
+	if o.AccessTokenTTL == 0 {
+		o.AccessTokenTTL = Duration(DefaultAccessTokenTTL)
+	}
+	if o.RefreshTokenTTL == 0 {
+		o.RefreshTokenTTL = Duration(DefaultRefreshTokenTTL)
+	}
+	if o.CodeTTL == 0 {
+		o.CodeTTL = Duration(DefaultCodeTTL)
+	}
+	if o.Registration.Policy == "" {
+		o.Registration.Policy = RegistrationAllowlisted
+	}
+	if len(o.Registration.RedirectURIs) == 0 {
+		o.Registration.RedirectURIs = []string{"loopback"}
+	}
+	if o.Login.MaxFailures == 0 {
+		o.Login.MaxFailures = DefaultLoginMaxFailures
+	}
+	if o.Login.Lockout == 0 {
+		o.Login.Lockout = Duration(DefaultLoginLockout)
+	}
+	for i := range o.Clients {
+		cl := &o.Clients[i]
+		hasSecret := cl.Secret != "" || cl.SecretHash != ""
+		if cl.TokenEndpointAuthMethod == "" {
+			switch {
+			case hasSecret:
+				cl.TokenEndpointAuthMethod = "client_secret_basic"
+			case cl.JWKS != "" || cl.JWKSURI != "":
+				cl.TokenEndpointAuthMethod = "private_key_jwt"
+			default:
+				cl.TokenEndpointAuthMethod = "none"
+			}
+		}
+		if len(cl.GrantTypes) == 0 {
+			if cl.TokenEndpointAuthMethod == "none" {
+				cl.GrantTypes = []string{"authorization_code", "refresh_token"}
+			} else {
+				cl.GrantTypes = []string{"client_credentials"}
+			}
+		}
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = DefaultLogFormat
 	}
@@ -220,7 +362,11 @@ func (c *Config) ApplyDefaults() {
 			s.Path = "/mcp/" + s.Name
 		}
 		if s.Auth == "" {
-			s.Auth = AuthNone
+			// Fail closed: a server is protected unless it says otherwise.
+			s.Auth = AuthOAuth
+		}
+		if len(s.RedirectURIs) == 0 {
+			s.RedirectURIs = slices.Clone(c.OAuth.Registration.RedirectURIs)
 		}
 		if s.ToolPrefix == "" {
 			s.ToolPrefix = s.Name

@@ -243,18 +243,43 @@ func TestProblems(t *testing.T) {
 			{"servers[1].path", 6, "collides with the gateway's own /readyz"},
 			{"servers[2].path", 9, "collides with the gateway's own /.well-known"},
 		}},
-		{"auth oauth reserved", y(
+		{"bad scope and redirect pattern", y(
 			"servers:",
 			"  - name: a",
-			"    auth: oauth",
+			"    scopes: ['mcp:read', 'has space']",
+			"    redirect_uris: ['http://evil.example/cb', 'javascript:alert(1)']",
 			"    upstream: {url: 'https://x.example'}",
-		), nil, []want{{"servers[0].auth", 3, "oauth is not supported yet"}}},
+		), nil, []want{
+			{"servers[0].scopes[1]", 3, "not a valid scope"},
+			{"servers[0].redirect_uris[0]", 4, "only for loopback"},
+			{"servers[0].redirect_uris[1]", 4, "never allowed"},
+		}},
+		{"users and clients", y(
+			"store: {sqlite: a.db, postgres: 'postgres://x'}",
+			"users:",
+			"  - {username: alice, email: alice@example.com, password_hash: hunter2}",
+			"  - {username: alice, email: not-an-email}",
+			"oauth:",
+			"  registration: {policy: token}",
+			"  clients:",
+			"    - {id: agent, token_endpoint_auth_method: client_secret_post}",
+			"servers:",
+			"  - name: a",
+			"    upstream: {url: 'https://x.example'}",
+		), nil, []want{
+			{"store", 1, "not both"},
+			{"users[0].password_hash", 3, "never a plain password"},
+			{"users[1].username", 4, "duplicate username"},
+			{"users[1].email", 4, "not an e-mail address"},
+			{"oauth.registration.initial_access_tokens", 6, "needs at least one token"},
+			{"oauth.clients[0].secret", 8, "is required for client_secret_post"},
+		}},
 		{"auth unknown", y(
 			"servers:",
 			"  - name: a",
 			"    auth: basic",
 			"    upstream: {url: 'https://x.example'}",
-		), nil, []want{{"servers[0].auth", 3, `must be "none"`}}},
+		), nil, []want{{"servers[0].auth", 3, `must be "oauth" or "none"`}}},
 		{"tool_prefix invalid", y(
 			"servers:",
 			"  - name: a",
@@ -633,11 +658,12 @@ func TestExampleDefaults(t *testing.T) {
 	if len(c.Servers) != 3 {
 		t.Fatalf("%d servers", len(c.Servers))
 	}
-	for i, w := range []struct{ path, prefix string }{
-		{"/mcp/everything", "everything"}, {"/mcp/files", "files"}, {"/mcp/hub", "hub"},
+	// Servers that do not say are protected: fail closed.
+	for i, w := range []struct{ path, prefix, auth string }{
+		{"/mcp/everything", "everything", "none"}, {"/mcp/files", "files", "oauth"}, {"/mcp/hub", "hub", "oauth"},
 	} {
 		s := c.Servers[i]
-		if s.Path != w.path || s.ToolPrefix != w.prefix || s.Auth != "none" {
+		if s.Path != w.path || s.ToolPrefix != w.prefix || s.Auth != w.auth {
 			t.Errorf("servers[%d] = path %q tool_prefix %q auth %q", i, s.Path, s.ToolPrefix, s.Auth)
 		}
 	}

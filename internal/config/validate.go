@@ -47,6 +47,7 @@ func (c *Config) validate() Problems {
 	v := &validator{c: c, src: src}
 	v.top()
 	v.servers()
+	v.authServer()
 	return v.problems
 }
 
@@ -180,12 +181,16 @@ func (v *validator) servers() {
 		}
 
 		switch s.Auth {
-		case "", AuthNone:
-		case AuthOAuth:
-			v.add(p+".auth", "oauth is not supported yet")
+		case "", AuthNone, AuthOAuth:
 		default:
-			v.add(p+".auth", "must be %q; got %q", AuthNone, s.Auth)
+			v.add(p+".auth", "must be %q or %q; got %q", AuthOAuth, AuthNone, s.Auth)
 		}
+		for j, sc := range s.Scopes {
+			if !scopeRE.MatchString(sc) {
+				v.add(fmt.Sprintf("%s.scopes[%d]", p, j), "%q is not a valid scope (RFC 6749 §3.3: printable ASCII, no spaces, quotes or backslashes)", sc)
+			}
+		}
+		v.redirectPatterns(p+".redirect_uris", s.RedirectURIs)
 		if s.ToolPrefix != "" && !prefixRE.MatchString(s.ToolPrefix) {
 			v.add(p+".tool_prefix", "%q is not a valid prefix: must match %s", s.ToolPrefix, prefixRE)
 		}

@@ -115,7 +115,7 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 		return
 	}
 	s := b.lookup(fr.sessionID)
-	if s == nil {
+	if s == nil || s.subject != subjectOf(r) {
 		writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
 		return
 	}
@@ -139,6 +139,7 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 type session struct {
 	b       *bridge
 	id      string
+	subject string          // the user the session is bound to ("" when unprotected)
 	ctx     context.Context // ends when the session closes
 	cancel  context.CancelFunc
 	version string
@@ -223,7 +224,7 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{b: b, id: rand.Text(), ctx: ctx, cancel: cancel, init: capVersion(m.Params),
+	s := &session{b: b, id: rand.Text(), subject: subjectOf(r), ctx: ctx, cancel: cancel, init: capVersion(m.Params),
 		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
 		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
 	s.standalone = newStream("g", true, 0)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
 // ServerSpec is the narrow per-server configuration the gateway needs.
@@ -24,6 +25,7 @@ type ServerSpec struct {
 	Name      string
 	Path      string
 	Upstreams []UpstreamSpec
+	Auth      *AuthSpec // nil: open to anyone who reaches it
 }
 
 // UpstreamSpec describes one upstream of a server.
@@ -66,6 +68,10 @@ type Options struct {
 	// InteractionTimeout is how long a request may wait while the upstream
 	// waits on the client (sampling, elicitation); default 10m.
 	InteractionTimeout time.Duration
+	// Verify checks access tokens of protected servers.
+	Verify TokenVerifier
+	// Revoked reports access tokens revoked before their expiry (by jti).
+	Revoked func(jti string) bool
 }
 
 // Gateway serves the configured MCP servers.
@@ -158,7 +164,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 		if path == "" {
 			path = "/mcp/" + spec.Name
 		}
-		g.mux.Handle(path, g.front(eng))
+		g.mux.Handle(path, g.front(eng, spec.Auth))
 	}
 	return g, nil
 }
@@ -260,13 +266,20 @@ func (fr *frontRequest) isInitialize() bool {
 // Origin, method, protocol version, then for POST content type, size and
 // JSON-RPC syntax. Each failure gets a JSON-RPC error body and changes
 // nothing.
-func (g *Gateway) front(eng serverEngine) http.Handler {
+func (g *Gateway) front(eng serverEngine, auth *AuthSpec) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// MCP 2025-11-25 basic/transports §"Security Warning": validate
 		// Origin (and Host, against DNS rebinding) on every request.
 		if err := g.hosts.check(r); err != nil {
 			writeError(w, http.StatusForbidden, nil, mcpwire.CodeInvalidRequest, err.Error())
 			return
+		}
+		var principal *tokens.Claims
+		if auth != nil {
+			if principal = g.authenticate(w, r, auth); principal == nil {
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
 		}
 		switch r.Method {
 		case http.MethodPost, http.MethodGet, http.MethodDelete:

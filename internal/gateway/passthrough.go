@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -58,7 +57,10 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	if !isInit && !(fr.stateless && fr.sessionID == "") {
 		var err error
 		st, err = p.g.sealer.open(p.name, fr.sessionID)
-		if err != nil || p.terminated.has(fr.sessionID) {
+		if err != nil || p.terminated.has(fr.sessionID) || st.Subject != subjectOf(r) {
+			// A session belongs to the user who created it: someone else's
+			// session id is as good as unknown (MCP security best
+			// practices, "Session Hijacking").
 			// MCP transports §"Session Management": unknown or terminated
 			// sessions get 404, which tells the client to start anew.
 			writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
@@ -111,7 +113,7 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		return
 	}
 	if isInit {
-		st = sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID)}
+		st = sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)}
 		if resp.StatusCode == http.StatusOK {
 			sid, err := p.g.sealer.seal(st)
 			if err != nil {
@@ -132,6 +134,15 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		}
 	}
 	p.relay(w, resp, fr, st, watchdog)
+}
+
+// subjectOf is the verified subject of the request ("" when the server is
+// not protected).
+func subjectOf(r *http.Request) string {
+	if c := Principal(r.Context()); c != nil {
+		return c.Subject
+	}
+	return ""
 }
 
 func copyHeaders(dst, src http.Header, names []string) {
@@ -300,5 +311,3 @@ func (t *terminatedSet) has(id string) bool {
 	at, ok := t.ids[id]
 	return ok && time.Since(at) < t.ttl
 }
-
-var _ = errors.New

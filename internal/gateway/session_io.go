@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -361,5 +360,3 @@ func (s *session) streamFor(idx int, related json.RawMessage, interactive bool) 
 	}
 	return s.standalone
 }
-
-var _ = time.Second

@@ -19,6 +19,7 @@ type sessionState struct {
 	Server   string `json:"s"`           // the server the session belongs to
 	Upstream string `json:"u,omitempty"` // the upstream's own session id
 	Version  string `json:"v,omitempty"` // negotiated protocol revision
+	Subject  string `json:"p,omitempty"` // the user the session is bound to
 	Nonce    string `json:"n"`           // makes ids unique even for stateless upstreams
 }
 

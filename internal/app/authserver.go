@@ -1,0 +1,192 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/authflow"
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/discovery"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/grants"
+	"github.com/mcpgate/mcpgate/internal/idp"
+	"github.com/mcpgate/mcpgate/internal/keys"
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/registration"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// authServer is the authorization server's parts, wired from the config.
+type authServer struct {
+	resources oauth.Resources
+	specs     map[string]*gateway.AuthSpec // by server name
+	keys      *keys.Manager
+	verifier  *tokens.Verifier
+	revoked   *grants.Denylist
+	cache     *verifyCache
+	mount     []func(*http.ServeMux)
+}
+
+func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
+	issuer := strings.TrimRight(cfg.PublicURL, "/")
+	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), cache: newVerifyCache(50000)}
+	var allPatterns []string
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		if s.Auth != config.AuthOAuth {
+			continue
+		}
+		allow, err := registration.ParseAllowlist(s.RedirectURIs)
+		if err != nil {
+			return nil, fmt.Errorf("server %q: redirect_uris: %w", s.Name, err)
+		}
+		allPatterns = append(allPatterns, s.RedirectURIs...)
+		uri := issuer + s.Path
+		meta := discovery.MetadataURL(issuer, s.Path)
+		a.resources[uri] = &oauth.Resource{URI: uri, ServerName: s.Name, Scopes: s.Scopes, AllowsRedirect: allow.Allows, MetadataURL: meta}
+		a.specs[s.Name] = &gateway.AuthSpec{Resource: uri, MetadataURL: meta, Scopes: s.Scopes}
+	}
+	accessTTL := cfg.OAuth.AccessTokenTTL.Std()
+	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL)})
+	if err := a.keys.Init(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	mint := tokens.NewIssuer(a.keys.Signing, issuer, &tokens.IssuerOptions{TTL: accessTTL})
+	a.verifier = tokens.NewVerifier(a.keys.Lookup, issuer, nil)
+
+	if err := syncUsers(ctx, st, cfg.Users); err != nil {
+		return nil, err
+	}
+	if err := syncClients(ctx, st, cfg.OAuth.Clients); err != nil {
+		return nil, err
+	}
+	allPatterns = append(allPatterns, cfg.OAuth.Registration.RedirectURIs...)
+	union, err := registration.ParseAllowlist(allPatterns)
+	if err != nil {
+		return nil, fmt.Errorf("redirect_uris: %w", err)
+	}
+	clients := &clientSource{store: st}
+	cimd := !cfg.OAuth.ClientMetadataDocuments.Disabled
+	if cimd {
+		clients.cimd, err = registration.NewResolver(&registration.ResolverOptions{
+			AllowPrivate: cfg.OAuth.ClientMetadataDocuments.AllowPrivateAddresses, Allowlist: union, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+	secret := []byte(cfg.SessionKey)
+	flow, err := authflow.New(authflow.Options{
+		Issuer: issuer, Resources: a.resources, Clients: clients, Store: st,
+		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil)),
+		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
+		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tok := grants.New(grants.Options{
+		Issuer: issuer, Resources: a.resources, Clients: clients, Store: st, Tokens: mint, Verify: a.verify,
+		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, Logger: log,
+	})
+	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
+	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: a.resources, Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})
+	a.mount = append(a.mount, flow.Mount, tok.Mount, disc.Mount)
+	if registrationOn {
+		policy := cfg.OAuth.Registration.Policy
+		if policy == config.RegistrationAllowlisted {
+			policy = registration.PolicyAllowlisted
+		}
+		reg, err := registration.New(st, &registration.Options{Policy: policy, Allowlist: union,
+			InitialAccessTokens: cfg.OAuth.Registration.InitialAccessTokens, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		a.mount = append(a.mount, func(mux *http.ServeMux) { mux.Handle("POST /oauth/register", reg) })
+	}
+	return a, nil
+}
+
+// verify checks an access token for audience with cached keys only.
+func (a *authServer) verify(token, audience string) (*tokens.Claims, error) {
+	if c := a.cache.get(token, audience, time.Now()); c != nil {
+		return c, nil
+	}
+	c, err := a.verifier.Verify(token, audience)
+	if err == nil {
+		a.cache.put(token, audience, c)
+	}
+	return c, err
+}
+
+// clientSource finds clients in the store, or by their metadata document.
+type clientSource struct {
+	store store.Store
+	cimd  *registration.Resolver
+}
+
+func (c *clientSource) Client(ctx context.Context, id string) (store.Client, error) {
+	if c.cimd != nil && registration.IsMetadataClientID(id) {
+		return c.cimd.Resolve(ctx, id)
+	}
+	return c.store.GetClient(ctx, id)
+}
+
+// syncUsers writes the configured users into the store (the config wins
+// for the fields it sets); a configured user's subject is its username.
+func syncUsers(ctx context.Context, st store.Store, users []config.User) error {
+	now := time.Now().UTC()
+	for _, u := range users {
+		rec := store.User{ID: u.Username, Username: u.Username, Email: u.Email, PasswordHash: u.PasswordHash,
+			Tenant: u.Tenant, Groups: u.Groups, Roles: u.Roles, Permissions: u.Permissions, Disabled: u.Disabled,
+			Source: "config", CreatedAt: now, UpdatedAt: now}
+		err := st.CreateUser(ctx, rec)
+		if errors.Is(err, store.ErrAlreadyExists) {
+			err = st.UpdateUser(ctx, rec.ID, func(old store.User) (store.User, error) {
+				rec.CreatedAt = old.CreatedAt
+				return rec, nil
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("user %q: %w", u.Username, err)
+		}
+	}
+	return nil
+}
+
+// syncClients writes the configured clients into the store.
+func syncClients(ctx context.Context, st store.Store, clients []config.Client) error {
+	now := time.Now().UTC()
+	for _, c := range clients {
+		hash := c.SecretHash
+		if c.Secret != "" {
+			sum := sha256.Sum256([]byte(c.Secret))
+			hash = hex.EncodeToString(sum[:])
+		}
+		rec := store.Client{ID: c.ID, SecretHash: hash, Name: c.Name, Kind: store.ClientStatic, RedirectURIs: c.RedirectURIs,
+			GrantTypes: c.GrantTypes, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+			Scope: c.Scope, JWKSURI: c.JWKSURI, Group: c.Group, CreatedAt: now, UpdatedAt: now}
+		if c.JWKS != "" {
+			rec.JWKS = json.RawMessage(c.JWKS)
+		}
+		err := st.CreateClient(ctx, rec)
+		if errors.Is(err, store.ErrAlreadyExists) {
+			err = st.UpdateClient(ctx, rec.ID, func(old store.Client) (store.Client, error) {
+				rec.CreatedAt = old.CreatedAt
+				return rec, nil
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("client %q: %w", c.ID, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,512 @@
+// Package authflow is the front-channel half of the authorization server:
+// /oauth/authorize (OAuth 2.1 authorization code with PKCE S256 and RFC
+// 8707 resource indicators), the sign-in and consent forms, and the code
+// it finally hands back. The back channel (/oauth/token) is in grants.
+//
+// The pending request travels sealed in the forms, and the signed-in user
+// in a sealed cookie, so any replica can continue any flow.
+package authflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/idp"
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/seal"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+	"github.com/mcpgate/mcpgate/internal/web"
+)
+
+// Store is what the flow needs from storage.
+type Store interface {
+	GetUser(ctx context.Context, id string) (store.User, error)
+	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
+	PutConsent(ctx context.Context, c store.Consent) error
+	CreateAuthCode(ctx context.Context, c store.AuthCode) error
+}
+
+// Options configures the handler.
+type Options struct {
+	Issuer    string // the issuer URL, sent back as iss (RFC 9207)
+	Resources oauth.Resources
+	Clients   oauth.Clients
+	Store     Store
+	Directory *idp.Directory
+	// Secret derives the keys sealing requests, cookies and CSRF tokens;
+	// replicas must share it. Empty: random per process.
+	Secret []byte
+	// SecureCookies: __Host- cookies with Secure (HTTPS deployments).
+	SecureCookies bool
+	CodeTTL       time.Duration // default 1m
+	SessionTTL    time.Duration // sign-in lifetime, default 8h
+	// ScopeText describes scopes in words on the consent page.
+	ScopeText func(resource *oauth.Resource, scope string) string
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Handler serves the authorization endpoint and its pages.
+type Handler struct {
+	o        Options
+	log      *slog.Logger
+	requests *seal.Box
+	sessions *seal.Box
+	csrf     *web.CSRF
+}
+
+// New builds the handler.
+func New(o Options) (*Handler, error) {
+	if o.CodeTTL <= 0 {
+		o.CodeTTL = time.Minute
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 8 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.Secret) == 0 {
+		o.Secret = []byte(randomSecret())
+	}
+	req, err := seal.New(o.Secret, "authorization request")
+	if err != nil {
+		return nil, err
+	}
+	sess, err := seal.New(o.Secret, "sign-in session")
+	if err != nil {
+		return nil, err
+	}
+	csrfKey := append([]byte("csrf:"), o.Secret...)
+	return &Handler{o: o, log: o.Logger, requests: req, sessions: sess, csrf: web.NewCSRF(csrfKey, o.SecureCookies)}, nil
+}
+
+// Mount registers the routes.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /oauth/authorize", h.authorize)
+	mux.HandleFunc("POST /oauth/authorize", h.authorize) // RFC 6749 §3.1: POST may be supported
+	mux.HandleFunc("POST /oauth/login", h.login)
+	mux.HandleFunc("POST /oauth/consent", h.consent)
+}
+
+// request is a validated authorization request, sealed into the forms.
+type request struct {
+	ClientID      string   `json:"c"`
+	ClientName    string   `json:"cn,omitempty"`
+	RedirectURI   string   `json:"r"`
+	State         string   `json:"s,omitempty"`
+	CodeChallenge string   `json:"p"`
+	Resource      string   `json:"a"`
+	Scopes        []string `json:"sc,omitempty"` // granted: requested ∩ grantable
+	Dynamic       bool     `json:"d,omitempty"`  // the client's name is self-asserted
+}
+
+// signIn is the sealed sign-in cookie.
+type signIn struct {
+	UserID   string `json:"u"`
+	AuthTime int64  `json:"t"`
+}
+
+const requestTTL = 15 * time.Minute
+
+func (h *Handler) cookieName() string {
+	if h.o.SecureCookies {
+		return "__Host-mcpgate_session"
+	}
+	return "mcpgate_session"
+}
+
+// authorize validates the request (RFC 6749 §4.1.1 with OAuth 2.1 and the
+// MCP authorization profile), then signs the user in and asks consent.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.page(w, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.")
+		return
+	}
+	q := r.Form
+	// Errors about the client or its redirect URI are shown here, never
+	// redirected (RFC 6749 §4.1.2.1): the redirect URI is not trusted yet.
+	clientID := q.Get("client_id")
+	if clientID == "" {
+		h.page(w, http.StatusBadRequest, "Invalid request", "The application did not say who it is (client_id is missing).")
+		return
+	}
+	client, err := h.o.Clients.Client(r.Context(), clientID)
+	if err != nil {
+		h.log.Info("authorize: unknown client", "client_id", clientID, "err", err)
+		h.page(w, http.StatusBadRequest, "Unknown application",
+			"This application is not registered (or its registration expired). Ask it to register again.")
+		return
+	}
+	redirectURI, ok := matchRedirect(client.RedirectURIs, q.Get("redirect_uri"))
+	if !ok {
+		h.page(w, http.StatusBadRequest, "Invalid redirect",
+			"The application asked to return to an address it did not register.")
+		return
+	}
+	resourceURI := q.Get("resource")
+	res := h.o.Resources[resourceURI]
+	if resourceURI == "" && len(h.o.Resources) == 1 {
+		// Clients of protocol revisions before 2025-06-18 may omit the
+		// resource; with a single protected server it is unambiguous.
+		for _, only := range h.o.Resources {
+			res = only
+		}
+	}
+	if res != nil && res.AllowsRedirect != nil && !res.AllowsRedirect(redirectURI) {
+		h.page(w, http.StatusBadRequest, "Application not allowed",
+			"This application's return address is not on the allowlist of "+res.ServerName+".")
+		return
+	}
+	back := func(code, desc string) { h.redirectError(w, r, redirectURI, q.Get("state"), code, desc) }
+	switch {
+	case q.Get("response_type") != "code":
+		back(oauth.UnsupportedResponseType, "only response_type=code is supported")
+		return
+	case q.Get("code_challenge") == "":
+		back(oauth.InvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256")
+		return
+	case q.Get("code_challenge_method") != "S256":
+		back(oauth.InvalidRequest, "code_challenge_method must be S256")
+		return
+	case !validChallenge(q.Get("code_challenge")):
+		back(oauth.InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)")
+		return
+	case res == nil:
+		back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
+		return
+	case !slices.Contains(client.GrantTypes, "authorization_code") && len(client.GrantTypes) > 0:
+		back(oauth.UnauthorizedClient, "this client may not use the authorization code grant")
+		return
+	}
+	requested := oauth.ParseScope(q.Get("scope"))
+	if allowed := oauth.ParseScope(client.Scope); len(allowed) > 0 && len(requested) == 0 {
+		requested = allowed
+	}
+	scopes := res.Grantable(requested)
+	if len(requested) > 0 && len(scopes) == 0 && len(res.Scopes) > 0 {
+		back(oauth.InvalidScope, "none of the requested scopes is available on "+res.ServerName)
+		return
+	}
+	req := request{ClientID: client.ID, ClientName: displayName(client), RedirectURI: redirectURI, State: q.Get("state"),
+		CodeChallenge: q.Get("code_challenge"), Resource: res.URI, Scopes: scopes, Dynamic: client.Kind != store.ClientStatic}
+	if q.Get("prompt") == "none" {
+		// Without interaction we can only succeed silently or fail.
+		if user, ok := h.currentUser(r); ok && h.hasConsent(r.Context(), user, req) {
+			h.issue(w, r, user, req)
+			return
+		}
+		back("login_required", "interaction is required")
+		return
+	}
+	user, ok := h.currentUser(r)
+	if !ok || q.Get("prompt") == "login" {
+		h.showLogin(w, r, req, "", "")
+		return
+	}
+	h.askConsent(w, r, user, req)
+}
+
+func displayName(c store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// matchRedirect finds got among the registered redirect URIs: exactly, or
+// for a loopback http URI with any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3).
+// With one registered URI and none sent, that one is used.
+func matchRedirect(registered []string, got string) (string, bool) {
+	if got == "" {
+		if len(registered) == 1 {
+			return registered[0], true
+		}
+		return "", false
+	}
+	if slices.Contains(registered, got) {
+		return got, true
+	}
+	gu, err := url.Parse(got)
+	if err != nil || gu.Scheme != "http" || !isLoopbackIP(gu.Hostname()) {
+		return "", false
+	}
+	for _, reg := range registered {
+		ru, err := url.Parse(reg)
+		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) {
+			continue
+		}
+		if ru.Hostname() == gu.Hostname() && ru.Path == gu.Path && ru.RawQuery == gu.RawQuery {
+			return got, true
+		}
+	}
+	return "", false
+}
+
+func isLoopbackIP(h string) bool {
+	ip := net.ParseIP(h)
+	return (ip != nil && ip.IsLoopback()) || h == "localhost"
+}
+
+func validChallenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	for _, r := range c {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectError sends the error back to the client (RFC 6749 §4.1.2.1),
+// with iss (RFC 9207).
+func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state, code, desc string) {
+	v := url.Values{"error": {code}, "error_description": {desc}, "iss": {h.o.Issuer}}
+	if state != "" {
+		v.Set("state", state)
+	}
+	http.Redirect(w, r, withQuery(redirectURI, v), http.StatusFound)
+}
+
+func withQuery(uri string, v url.Values) string {
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	return uri + sep + v.Encode()
+}
+
+func (h *Handler) page(w http.ResponseWriter, status int, title, msg string) {
+	web.Render(w, status, "error.html", web.ErrorPage{Title: title, Message: msg})
+}
+
+func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
+	ck, err := r.Cookie(h.cookieName())
+	if err != nil {
+		return store.User{}, false
+	}
+	var si signIn
+	if h.sessions.Open(ck.Value, "", &si) != nil {
+		return store.User{}, false
+	}
+	u, err := h.o.Store.GetUser(r.Context(), si.UserID)
+	if err != nil || u.Disabled {
+		return store.User{}, false
+	}
+	return u, true
+}
+
+func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, req request, username, msg string) {
+	sealed, err := h.requests.Seal(req, requestTTL, "")
+	if err != nil {
+		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
+		return
+	}
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusUnauthorized
+	}
+	web.Render(w, status, "login.html", web.LoginPage{CSRF: h.csrf.Token(w, r), Request: sealed,
+		ClientName: req.ClientName, Username: username, Error: msg})
+}
+
+// openForm checks CSRF and opens the sealed request of a form post.
+func (h *Handler) openForm(w http.ResponseWriter, r *http.Request) (request, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil || !h.csrf.Check(r) {
+		h.page(w, http.StatusForbidden, "Session expired", "This form has expired or was not sent from this site. Start again from the application.")
+		return request{}, false
+	}
+	var req request
+	if h.requests.Open(r.PostFormValue("request"), "", &req) != nil {
+		h.page(w, http.StatusBadRequest, "Session expired", "This sign-in took too long. Start again from the application.")
+		return request{}, false
+	}
+	return req, true
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	req, ok := h.openForm(w, r)
+	if !ok {
+		return
+	}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	user, err := h.o.Directory.Authenticate(r.Context(), username, r.PostFormValue("password"), clientAddr(r))
+	switch {
+	case errors.Is(err, idp.ErrLocked):
+		h.log.Warn("sign-in locked", "username", username, "addr", clientAddr(r))
+		h.showLogin(w, r, req, username, "Too many failed attempts. Wait a few minutes and try again.")
+		return
+	case err != nil:
+		h.log.Info("sign-in failed", "username", username, "addr", clientAddr(r))
+		h.showLogin(w, r, req, username, "Wrong username or password.")
+		return
+	}
+	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: h.o.Now().Unix()}, h.o.SessionTTL, "")
+	if err != nil {
+		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: cookie, Path: "/", HttpOnly: true,
+		Secure: h.o.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(h.o.SessionTTL.Seconds())})
+	h.log.Info("signed in", "user", user.ID)
+	h.askConsent(w, r, user, req)
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// hasConsent: the user already allowed this client these scopes on this
+// resource, and has not revoked it.
+func (h *Handler) hasConsent(ctx context.Context, user store.User, req request) bool {
+	c, err := h.o.Store.GetConsent(ctx, user.ID, req.ClientID)
+	if err != nil || !slices.Contains(c.Resources, req.Resource) {
+		return false
+	}
+	for _, s := range req.Scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.User, req request) {
+	if h.hasConsent(r.Context(), user, req) {
+		h.issue(w, r, user, req)
+		return
+	}
+	sealed, err := h.requests.Seal(req, requestTTL, user.ID)
+	if err != nil {
+		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
+		return
+	}
+	res := h.o.Resources[req.Resource]
+	var lines []web.ScopeLine
+	for _, s := range req.Scopes {
+		text := "Use " + res.ServerName + " with the permission “" + s + "”"
+		if h.o.ScopeText != nil {
+			if t := h.o.ScopeText(res, s); t != "" {
+				text = t
+			}
+		}
+		lines = append(lines, web.ScopeLine{Scope: s, Description: text})
+	}
+	ru, _ := url.Parse(req.RedirectURI)
+	host := ru.Host
+	if host == "" {
+		host = ru.Scheme + ":"
+	}
+	userName := user.Email
+	if userName == "" {
+		userName = user.Username
+	}
+	web.Render(w, http.StatusOK, "consent.html", web.ConsentPage{CSRF: h.csrf.Token(w, r), Request: sealed,
+		ClientName: req.ClientName, ClientID: req.ClientID, RedirectHost: host, ServerName: res.ServerName,
+		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic}, formTarget(req.RedirectURI))
+}
+
+// formTarget is the CSP form-action source for the consent form's final
+// redirect to the client (browsers apply form-action to redirects).
+func formTarget(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return ""
+	}
+	if u.Scheme == "http" || u.Scheme == "https" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + ":"
+}
+
+func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.page(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return
+	}
+	user, ok := h.currentUser(r)
+	if !ok {
+		h.page(w, http.StatusUnauthorized, "Signed out", "Your sign-in expired. Start again from the application.")
+		return
+	}
+	if !h.csrf.Check(r) {
+		h.page(w, http.StatusForbidden, "Session expired", "This form has expired or was not sent from this site. Start again from the application.")
+		return
+	}
+	var req request
+	// Sealed for this user: a consent form cannot be replayed by another.
+	if h.requests.Open(r.PostFormValue("request"), user.ID, &req) != nil {
+		h.page(w, http.StatusBadRequest, "Session expired", "This request took too long. Start again from the application.")
+		return
+	}
+	if r.PostFormValue("decision") != "allow" {
+		h.log.Info("consent denied", "user", user.ID, "client", req.ClientID)
+		h.redirectError(w, r, req.RedirectURI, req.State, oauth.AccessDenied, "the user denied access")
+		return
+	}
+	now := h.o.Now()
+	prev, err := h.o.Store.GetConsent(r.Context(), user.ID, req.ClientID)
+	c := store.Consent{UserID: user.ID, ClientID: req.ClientID, Scopes: req.Scopes, Resources: []string{req.Resource}, CreatedAt: now, UpdatedAt: now}
+	if err == nil {
+		c.CreatedAt = prev.CreatedAt
+		c.Scopes = union(prev.Scopes, req.Scopes)
+		c.Resources = union(prev.Resources, c.Resources)
+	}
+	if err := h.o.Store.PutConsent(r.Context(), c); err != nil {
+		h.log.Error("store consent", "err", err)
+		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
+		return
+	}
+	h.issue(w, r, user, req)
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// issue stores a single-use code and redirects back with it.
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, user store.User, req request) {
+	code, hash := tokens.NewSecret("mgc_")
+	now := h.o.Now()
+	err := h.o.Store.CreateAuthCode(r.Context(), store.AuthCode{
+		CodeHash: hash, ClientID: req.ClientID, UserID: user.ID, RedirectURI: req.RedirectURI,
+		CodeChallenge: req.CodeChallenge, Resource: req.Resource, Scope: strings.Join(req.Scopes, " "),
+		GrantID: randomSecret(), CreatedAt: now, ExpiresAt: now.Add(h.o.CodeTTL),
+	})
+	if err != nil {
+		h.log.Error("store authorization code", "err", err)
+		h.redirectError(w, r, req.RedirectURI, req.State, oauth.ServerError, "could not issue a code")
+		return
+	}
+	h.log.Info("authorization code issued", "user", user.ID, "client", req.ClientID, "resource", req.Resource, "scope", strings.Join(req.Scopes, " "))
+	v := url.Values{"code": {code}, "iss": {h.o.Issuer}}
+	if req.State != "" {
+		v.Set("state", req.State)
+	}
+	web.SecurityHeaders(w, formTarget(req.RedirectURI))
+	http.Redirect(w, r, withQuery(req.RedirectURI, v), http.StatusSeeOther)
+}

@@ -1,0 +1,5 @@
+package authflow
+
+import "crypto/rand"
+
+func randomSecret() string { return rand.Text() }

@@ -1,0 +1,169 @@
+package config
+
+import (
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// scopeRE is a scope token (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
+var scopeRE = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
+
+var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+var authMethods = []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"}
+
+// authServer checks the store, the user directory and the oauth section.
+func (v *validator) authServer() {
+	c := v.c
+	if c.Store.SQLite != "" && c.Store.Postgres != "" {
+		v.add("store", "set one of sqlite or postgres, not both")
+	}
+	if c.Store.Postgres != "" {
+		if u, err := url.Parse(c.Store.Postgres); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			v.add("store.postgres", "must be a postgres:// URL")
+		}
+	}
+	seen := map[string]int{}
+	for i, u := range c.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		switch first, dup := seen[u.Username]; {
+		case u.Username == "":
+			v.add(p+".username", "is required")
+		case !usernameRE.MatchString(u.Username):
+			v.add(p+".username", "%q is not a valid username", u.Username)
+		case dup:
+			v.add(p+".username", "duplicate username %q (also users[%d])", u.Username, first)
+		default:
+			seen[u.Username] = i
+		}
+		if u.Email == "" {
+			v.add(p+".email", "is required")
+		} else if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
+			v.add(p+".email", "%q is not an e-mail address", u.Email)
+		}
+		if u.PasswordHash != "" && !IsPasswordHash(u.PasswordHash) {
+			v.add(p+".password_hash", "must be a bcrypt ($2a$/$2b$) or argon2id ($argon2id$) hash; never a plain password")
+		}
+	}
+	o := c.OAuth
+	v.duration("oauth.access_token_ttl", o.AccessTokenTTL)
+	v.duration("oauth.refresh_token_ttl", o.RefreshTokenTTL)
+	v.duration("oauth.code_ttl", o.CodeTTL)
+	v.duration("oauth.login.lockout", o.Login.Lockout)
+	if o.Login.MaxFailures < 0 {
+		v.add("oauth.login.max_failures", "must be greater than 0")
+	}
+	switch o.Registration.Policy {
+	case "", RegistrationAllowlisted, RegistrationOpen, RegistrationDisabled:
+	case RegistrationToken:
+		if len(o.Registration.InitialAccessTokens) == 0 {
+			v.add("oauth.registration.initial_access_tokens", "policy %q needs at least one token", RegistrationToken)
+		}
+	default:
+		v.add("oauth.registration.policy", "must be one of allowlisted, open, token, disabled; got %q", o.Registration.Policy)
+	}
+	for i, t := range o.Registration.InitialAccessTokens {
+		if len(t) < 16 {
+			v.add(fmt.Sprintf("oauth.registration.initial_access_tokens[%d]", i), "must be at least 16 characters")
+		}
+	}
+	v.redirectPatterns("oauth.registration.redirect_uris", o.Registration.RedirectURIs)
+	ids := map[string]int{}
+	for i, cl := range o.Clients {
+		p := fmt.Sprintf("oauth.clients[%d]", i)
+		switch first, dup := ids[cl.ID]; {
+		case cl.ID == "":
+			v.add(p+".id", "is required")
+		case strings.ContainsAny(cl.ID, " \t\r\n") || strings.HasPrefix(cl.ID, "https://"):
+			v.add(p+".id", "%q is not a valid client id (no spaces; https URLs are metadata documents)", cl.ID)
+		case dup:
+			v.add(p+".id", "duplicate client id %q (also oauth.clients[%d])", cl.ID, first)
+		default:
+			ids[cl.ID] = i
+		}
+		if cl.Secret != "" && cl.SecretHash != "" {
+			v.add(p+".secret", "set secret or secret_hash, not both")
+		}
+		if cl.Secret != "" && len(cl.Secret) < 16 {
+			v.add(p+".secret", "must be at least 16 characters")
+		}
+		if cl.SecretHash != "" && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(cl.SecretHash) {
+			v.add(p+".secret_hash", "must be the hex SHA-256 of the secret")
+		}
+		if cl.TokenEndpointAuthMethod != "" && !slices.Contains(authMethods, cl.TokenEndpointAuthMethod) {
+			v.add(p+".token_endpoint_auth_method", "must be one of %s", strings.Join(authMethods, ", "))
+		}
+		hasSecret := cl.Secret != "" || cl.SecretHash != ""
+		switch cl.TokenEndpointAuthMethod {
+		case "client_secret_basic", "client_secret_post":
+			if !hasSecret {
+				v.add(p+".secret", "is required for %s", cl.TokenEndpointAuthMethod)
+			}
+		case "private_key_jwt":
+			if cl.JWKS == "" && cl.JWKSURI == "" {
+				v.add(p+".jwks", "jwks or jwks_uri is required for private_key_jwt")
+			}
+		}
+		for j, g := range cl.GrantTypes {
+			if !slices.Contains(grantTypes, g) {
+				v.add(fmt.Sprintf("%s.grant_types[%d]", p, j), "must be one of %s", strings.Join(grantTypes, ", "))
+			}
+		}
+		if slices.Contains(cl.GrantTypes, "client_credentials") && !hasSecret && cl.JWKS == "" && cl.JWKSURI == "" {
+			v.add(p+".grant_types", "client_credentials needs a confidential client (secret or jwks)")
+		}
+		if slices.Contains(cl.GrantTypes, "authorization_code") && len(cl.RedirectURIs) == 0 {
+			v.add(p+".redirect_uris", "authorization_code needs at least one redirect URI")
+		}
+		for _, sc := range strings.Fields(cl.Scope) {
+			if !scopeRE.MatchString(sc) {
+				v.add(p+".scope", "%q is not a valid scope", sc)
+			}
+		}
+		if cl.JWKSURI != "" {
+			if u, err := url.Parse(cl.JWKSURI); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+				v.add(p+".jwks_uri", "must be an https URL")
+			}
+		}
+	}
+}
+
+// redirectPatterns checks redirect URI patterns for shape; the
+// registration package decides what they match.
+func (v *validator) redirectPatterns(p string, patterns []string) {
+	for i, pat := range patterns {
+		if pat == "loopback" {
+			continue
+		}
+		u, err := url.Parse(strings.TrimSuffix(pat, "*"))
+		if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(strings.TrimSuffix(pat, "*"), "*") {
+			v.add(fmt.Sprintf("%s[%d]", p, i), "%q is not a redirect URI pattern (an absolute URI, optionally ending in *, or \"loopback\")", pat)
+			continue
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "javascript", "data", "file", "vbscript":
+			v.add(fmt.Sprintf("%s[%d]", p, i), "scheme %q is never allowed", u.Scheme)
+		case "http":
+			if !isLoopback(u.Hostname()) {
+				v.add(fmt.Sprintf("%s[%d]", p, i), "plain http is allowed only for loopback; use https or \"loopback\"")
+			}
+		}
+	}
+}
+
+// IsPasswordHash reports whether s looks like a supported password hash.
+func IsPasswordHash(s string) bool {
+	switch {
+	case strings.HasPrefix(s, "$2a$"), strings.HasPrefix(s, "$2b$"), strings.HasPrefix(s, "$2y$"):
+		return len(s) == 60
+	case strings.HasPrefix(s, "$argon2id$"):
+		return strings.Count(s, "$") == 5
+	}
+	return false
+}

@@ -1,0 +1,142 @@
+// Package discovery publishes what clients fetch before anything else:
+// RFC 8414 authorization server metadata (and the same document at the
+// OpenID discovery path), RFC 9728 protected resource metadata for every
+// protected MCP server, and the JWKS that verifies our tokens.
+package discovery
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/mcpgate/mcpgate/internal/oauth"
+)
+
+// Options configures the documents.
+type Options struct {
+	Issuer    string
+	Resources oauth.Resources
+	// Paths maps each resource URI to its server's path (e.g. /mcp/x),
+	// which names its path-suffixed metadata URL.
+	Registration bool // whether /oauth/register is offered
+	CIMD         bool // whether client ID metadata documents are accepted
+	// JWKS returns the current public keys.
+	JWKS func() jose.JSONWebKeySet
+}
+
+// Handler serves the discovery documents.
+type Handler struct{ o Options }
+
+// New returns a handler.
+func New(o Options) *Handler { return &Handler{o: o} }
+
+// Mount registers the routes.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.asMetadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", h.asMetadata)
+	mux.HandleFunc("GET /oauth/jwks", h.jwks)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", h.resourceMetadata)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.resourceMetadata)
+}
+
+// MetadataURL is the RFC 9728 §3.1 metadata URL of a resource: the
+// well-known segment inserted between host and path.
+func MetadataURL(issuer, path string) string {
+	return strings.TrimRight(issuer, "/") + "/.well-known/oauth-protected-resource" + path
+}
+
+func writeDoc(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // browser-based clients (Inspector) read these
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// asMetadata is RFC 8414 §2 (also served at the OpenID path for clients
+// that only look there).
+func (h *Handler) asMetadata(w http.ResponseWriter, r *http.Request) {
+	iss := h.o.Issuer
+	var scopes []string
+	seen := map[string]bool{}
+	for _, res := range h.o.Resources {
+		for _, s := range res.Scopes {
+			if !seen[s] {
+				seen[s] = true
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	sort.Strings(scopes)
+	doc := map[string]any{
+		"issuer":                                           iss,
+		"authorization_endpoint":                           iss + "/oauth/authorize",
+		"token_endpoint":                                   iss + "/oauth/token",
+		"revocation_endpoint":                              iss + "/oauth/revoke",
+		"introspection_endpoint":                           iss + "/oauth/introspect",
+		"jwks_uri":                                         iss + "/oauth/jwks",
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"token_endpoint_auth_methods_supported":            []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "RS256", "PS256", "EdDSA"},
+		"revocation_endpoint_auth_methods_supported":       []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"authorization_response_iss_parameter_supported":   true,
+		"client_id_metadata_document_supported":            h.o.CIMD,
+		"scopes_supported":                                 scopes,
+		// OpenID discovery fields, for clients that fetch that document.
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+	}
+	if h.o.Registration {
+		doc["registration_endpoint"] = iss + "/oauth/register"
+	}
+	writeDoc(w, doc)
+}
+
+func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(h.o.JWKS())
+}
+
+// resourceMetadata is RFC 9728 §3: one document per protected server at
+// the path-suffixed URL; the bare URL answers only when a single server is
+// protected (several servers sharing one document confuses clients).
+func (h *Handler) resourceMetadata(w http.ResponseWriter, r *http.Request) {
+	suffix := strings.TrimPrefix(r.URL.Path, "/.well-known/oauth-protected-resource")
+	var res *oauth.Resource
+	if suffix == "" || suffix == "/" {
+		if len(h.o.Resources) == 1 {
+			for _, only := range h.o.Resources {
+				res = only
+			}
+		}
+	} else {
+		res = h.o.Resources[strings.TrimRight(h.o.Issuer, "/")+suffix]
+		if res == nil {
+			res = h.o.Resources[strings.TrimRight(h.o.Issuer, "/")+strings.TrimSuffix(suffix, "/")]
+		}
+	}
+	if res == nil {
+		http.NotFound(w, r)
+		return
+	}
+	doc := map[string]any{
+		"resource":                 res.URI,
+		"authorization_servers":    []string{h.o.Issuer},
+		"bearer_methods_supported": []string{"header"},
+		"resource_name":            res.ServerName,
+		"scopes_supported":         res.Scopes,
+		"jwks_uri":                 h.o.Issuer + "/oauth/jwks",
+	}
+	if doc["scopes_supported"] == nil {
+		doc["scopes_supported"] = []string{}
+	}
+	writeDoc(w, doc)
+}

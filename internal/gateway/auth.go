@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// AuthSpec protects a server with OAuth: every request needs a bearer
+// access token issued for Resource (RFC 8707 audience; MCP 2025-11-25
+// authorization §"Token Audience Binding and Validation").
+type AuthSpec struct {
+	Resource    string   // the server's resource URI, the tokens' aud
+	MetadataURL string   // its RFC 9728 protected resource metadata
+	Scopes      []string // named in the challenge's scope parameter
+}
+
+// TokenVerifier checks an access token for an audience. It must not touch
+// the store: it runs on every request (keys are cached in memory).
+type TokenVerifier func(token, audience string) (*tokens.Claims, error)
+
+type principalKey struct{}
+
+// Principal returns the verified token claims of a request, or nil on an
+// unprotected server.
+func Principal(ctx context.Context) *tokens.Claims {
+	c, _ := ctx.Value(principalKey{}).(*tokens.Claims)
+	return c
+}
+
+// authenticate verifies the bearer token of a request to a protected
+// server; on failure it answers 401 with a challenge pointing at the
+// resource metadata (RFC 9728 §5.1, RFC 6750 §3) and returns nil.
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, a *AuthSpec) *tokens.Claims {
+	challenge := func(code, desc string) {
+		w.Header().Set("WWW-Authenticate", oauth.BearerChallenge(a.MetadataURL, strings.Join(a.Scopes, " "), code, desc))
+		body := map[string]string{"error": "invalid_token", "error_description": desc}
+		if code == "" {
+			body = map[string]string{"error": "unauthorized", "error_description": "this MCP server requires an OAuth access token; see the resource_metadata in WWW-Authenticate"}
+		}
+		oauth.WriteJSON(w, http.StatusUnauthorized, body)
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		// No credentials: no error code (RFC 6750 §3.1).
+		challenge("", "")
+		return nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		challenge(oauth.InvalidToken, "use the Authorization: Bearer scheme")
+		return nil
+	}
+	if g.opts.Verify == nil {
+		challenge(oauth.InvalidToken, "token verification is not configured")
+		return nil
+	}
+	claims, err := g.opts.Verify(strings.TrimSpace(token), a.Resource)
+	if err != nil {
+		// Say why, so a client does not loop (DESIGN.md, "Audience").
+		challenge(oauth.InvalidToken, tokens.Description(err))
+		return nil
+	}
+	if g.opts.Revoked != nil && g.opts.Revoked(claims.ID) {
+		challenge(oauth.InvalidToken, "the token was revoked")
+		return nil
+	}
+	return claims
+}

@@ -1,0 +1,70 @@
+package grants
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// authorizationCode redeems a code (OAuth 2.1 §4.1.3): single use, bound
+// to the client, the redirect URI, the PKCE challenge and the resource.
+func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*tokenResponse, *oauth.Error) {
+	code := r.PostFormValue("code")
+	verifier := r.PostFormValue("code_verifier")
+	if code == "" || verifier == "" {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "code and code_verifier are required")
+	}
+	now := h.o.Now()
+	ac, err := h.o.Store.ConsumeAuthCode(r.Context(), tokens.HashSecret(code), now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// A replayed code: revoke everything it issued (OAuth 2.1 §4.1.3).
+		if rerr := h.o.Store.RevokeRefreshFamily(r.Context(), ac.GrantID, now); rerr != nil {
+			h.log.Error("revoke after code replay", "err", rerr)
+		}
+		h.log.Warn("authorization code replayed; grant revoked", "client", client.ID, "user", ac.UserID)
+		return nil, oauth.Errorf(oauth.InvalidGrant, "the authorization code was already used")
+	case errors.Is(err, store.ErrExpired):
+		return nil, oauth.Errorf(oauth.InvalidGrant, "the authorization code expired")
+	case err != nil:
+		return nil, oauth.Errorf(oauth.InvalidGrant, "unknown authorization code")
+	}
+	switch {
+	case ac.ClientID != client.ID:
+		return nil, oauth.Errorf(oauth.InvalidGrant, "the code was issued to another client")
+	case r.PostFormValue("redirect_uri") != "" && r.PostFormValue("redirect_uri") != ac.RedirectURI:
+		return nil, oauth.Errorf(oauth.InvalidGrant, "redirect_uri differs from the authorization request")
+	case !tokens.VerifyPKCE(verifier, ac.CodeChallenge):
+		return nil, oauth.Errorf(oauth.InvalidGrant, "code_verifier does not match the code_challenge")
+	}
+	res, oerr := h.resourceFor(r, ac.Resource)
+	if oerr != nil {
+		return nil, oerr
+	}
+	user, err := h.o.Store.GetUser(r.Context(), ac.UserID)
+	if err != nil || user.Disabled {
+		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
+	}
+	scopes := oauth.ParseScope(ac.Scope)
+	access, oerr := h.mint(client, res, scopes, &user)
+	if oerr != nil {
+		return nil, oerr
+	}
+	resp := &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()), Scope: strings.Join(scopes, " ")}
+	if allowsGrant(client, "refresh_token") {
+		secret, hash := tokens.NewSecret("mgr_")
+		if err := h.o.Store.CreateRefreshToken(r.Context(), store.RefreshToken{
+			TokenHash: hash, FamilyID: ac.GrantID, ClientID: client.ID, UserID: user.ID, Resource: res.URI,
+			Scope: ac.Scope, CreatedAt: now, ExpiresAt: now.Add(h.o.RefreshTTL),
+		}); err != nil {
+			return nil, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a refresh token", Status: 500, Cause: err}
+		}
+		resp.RefreshToken = secret
+	}
+	h.log.Info("tokens issued", "grant", "authorization_code", "client", client.ID, "user", user.ID, "resource", res.URI, "scope", resp.Scope)
+	return resp, nil
+}

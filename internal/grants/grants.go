@@ -1,0 +1,220 @@
+// Package grants is the back-channel half of the authorization server:
+// /oauth/token (authorization_code, refresh_token, client_credentials),
+// /oauth/revoke (RFC 7009) and /oauth/introspect (RFC 7662), with client
+// authentication (none, client_secret_basic, client_secret_post,
+// private_key_jwt). One file per grant; the front channel is in authflow.
+package grants
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// Store is what the grants need from storage.
+type Store interface {
+	GetUser(ctx context.Context, id string) (store.User, error)
+	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (store.AuthCode, error)
+	CreateRefreshToken(ctx context.Context, t store.RefreshToken) error
+	GetRefreshToken(ctx context.Context, tokenHash string) (store.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldHash string, next store.RefreshToken, now time.Time) (store.RefreshToken, error)
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+}
+
+// Options configures the handler.
+type Options struct {
+	Issuer    string // issuer URL; the token endpoint is Issuer+"/oauth/token"
+	Resources oauth.Resources
+	Clients   oauth.Clients
+	Store     Store
+	Tokens    *tokens.Issuer
+	// Verify checks an access token for audience (introspection).
+	Verify     func(token, audience string) (*tokens.Claims, error)
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	// Revoked receives the ids (jti) of access tokens revoked before
+	// their expiry, for the gateway to refuse them.
+	Revoked *Denylist
+	// HTTPClient fetches clients' jwks_uri for private_key_jwt.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Handler serves the token, revocation and introspection endpoints.
+type Handler struct {
+	o       Options
+	log     *slog.Logger
+	replays *replayCache
+}
+
+// New builds the handler.
+func New(o Options) *Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.AccessTTL <= 0 {
+		o.AccessTTL = 10 * time.Minute
+	}
+	if o.RefreshTTL <= 0 {
+		o.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if o.Revoked == nil {
+		o.Revoked = NewDenylist()
+	}
+	return &Handler{o: o, log: o.Logger, replays: &replayCache{seen: map[string]time.Time{}}}
+}
+
+// Mount registers the routes.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST /oauth/token", h.token)
+	mux.HandleFunc("POST /oauth/revoke", h.revoke)
+	mux.HandleFunc("POST /oauth/introspect", h.introspect)
+}
+
+// TokenEndpoint is the URL clients post to (and the audience of
+// private_key_jwt assertions).
+func (h *Handler) TokenEndpoint() string { return h.o.Issuer + "/oauth/token" }
+
+// tokenResponse is RFC 6749 §5.1.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded"))
+		return
+	}
+	if len(r.URL.Query()) > 0 {
+		// Credentials never travel in the query (OAuth 2.1 §3.2).
+		r.Form = r.PostForm
+	}
+	client, oerr := h.authenticateClient(r)
+	if oerr != nil {
+		h.log.Info("token: client authentication failed", "err", oerr)
+		oauth.WriteError(w, oerr)
+		return
+	}
+	var resp *tokenResponse
+	switch gt := r.PostFormValue("grant_type"); gt {
+	case "authorization_code":
+		resp, oerr = h.authorizationCode(r, client)
+	case "refresh_token":
+		resp, oerr = h.refresh(r, client)
+	case "client_credentials":
+		resp, oerr = h.clientCredentials(r, client)
+	case "":
+		oerr = oauth.Errorf(oauth.InvalidRequest, "grant_type is required")
+	default:
+		oerr = oauth.Errorf(oauth.UnsupportedGrantType, "grant_type %q is not supported", gt)
+	}
+	if oerr != nil {
+		h.log.Info("token request refused", "client", client.ID, "err", oerr)
+		oauth.WriteError(w, oerr)
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+func allowsGrant(c store.Client, grant string) bool {
+	for _, g := range c.GrantTypes {
+		if g == grant {
+			return true
+		}
+	}
+	return false
+}
+
+// resourceFor resolves the resource parameter (RFC 8707 §2.2).
+func (h *Handler) resourceFor(r *http.Request, fallback string) (*oauth.Resource, *oauth.Error) {
+	values := r.PostForm["resource"]
+	if len(values) > 1 {
+		return nil, oauth.Errorf(oauth.InvalidTarget, "one resource per token")
+	}
+	uri := fallback
+	if len(values) == 1 {
+		uri = values[0]
+		if fallback != "" && uri != fallback {
+			return nil, oauth.Errorf(oauth.InvalidTarget, "resource differs from the one authorized")
+		}
+	}
+	if uri == "" && len(h.o.Resources) == 1 {
+		for _, only := range h.o.Resources {
+			return only, nil
+		}
+	}
+	res := h.o.Resources[uri]
+	if res == nil {
+		return nil, oauth.Errorf(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
+	}
+	return res, nil
+}
+
+// mint issues an access token (RFC 9068) for subject on res.
+func (h *Handler) mint(client store.Client, res *oauth.Resource, scopes []string, user *store.User) (string, *oauth.Error) {
+	c := tokens.Claims{Audience: res.URI, ClientID: client.ID, Scope: strings.Join(scopes, " ")}
+	if user != nil {
+		c.Subject = user.ID
+		c.Tenant = user.Tenant
+		c.Roles = user.Roles
+		c.Groups = user.Groups
+		c.Permissions = user.Permissions
+	} else {
+		c.Subject = client.ID // client credentials: the client acts as itself
+	}
+	tok, err := h.o.Tokens.Mint(c)
+	if err != nil {
+		return "", &oauth.Error{Code: oauth.ServerError, Description: "could not issue a token", Status: 500, Cause: err}
+	}
+	return tok, nil
+}
+
+// Denylist holds revoked access-token ids until they would have expired
+// anyway. Lookups are lock-free reads on the gateway's hot path.
+type Denylist struct {
+	mu  sync.RWMutex
+	ids map[string]time.Time
+}
+
+// NewDenylist returns an empty denylist.
+func NewDenylist() *Denylist { return &Denylist{ids: map[string]time.Time{}} }
+
+// Add revokes jti until exp.
+func (d *Denylist) Add(jti string, exp time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	for k, e := range d.ids {
+		if e.Before(now) {
+			delete(d.ids, k)
+		}
+	}
+	d.ids[jti] = exp
+}
+
+// Has reports whether jti was revoked.
+func (d *Denylist) Has(jti string) bool {
+	d.mu.RLock()
+	_, ok := d.ids[jti]
+	d.mu.RUnlock()
+	return ok
+}

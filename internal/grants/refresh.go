@@ -1,0 +1,73 @@
+package grants
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// refresh rotates a refresh token (OAuth 2.1 §4.3.1): each use yields a
+// new one; presenting a rotated one again revokes the whole family.
+func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse, *oauth.Error) {
+	old := r.PostFormValue("refresh_token")
+	if old == "" {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "refresh_token is required")
+	}
+	ctx := r.Context()
+	now := h.o.Now()
+	cur, err := h.o.Store.GetRefreshToken(ctx, tokens.HashSecret(old))
+	if err != nil {
+		return nil, oauth.Errorf(oauth.InvalidGrant, "unknown refresh token")
+	}
+	if cur.ClientID != client.ID {
+		return nil, oauth.Errorf(oauth.InvalidGrant, "the refresh token was issued to another client")
+	}
+	res, oerr := h.resourceFor(r, cur.Resource)
+	if oerr != nil {
+		return nil, oerr
+	}
+	// The user must still be allowed in: a disabled user loses access at
+	// the next refresh at the latest.
+	user, err := h.o.Store.GetUser(ctx, cur.UserID)
+	if err != nil || user.Disabled {
+		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
+		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
+	}
+	scopes := oauth.ParseScope(cur.Scope)
+	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
+		// A refresh may narrow the scope, never widen it (RFC 6749 §6).
+		for _, s := range asked {
+			if !slices.Contains(scopes, s) {
+				return nil, oauth.Errorf(oauth.InvalidScope, "scope %q was not granted", s)
+			}
+		}
+		scopes = asked
+	}
+	secret, hash := tokens.NewSecret("mgr_")
+	next := store.RefreshToken{TokenHash: hash, FamilyID: cur.FamilyID, ClientID: client.ID, UserID: cur.UserID,
+		Resource: cur.Resource, Scope: cur.Scope, CreatedAt: now, ExpiresAt: now.Add(h.o.RefreshTTL)}
+	if _, err := h.o.Store.RotateRefreshToken(ctx, cur.TokenHash, next, now); err != nil {
+		switch {
+		case errors.Is(err, store.ErrAlreadyUsed):
+			h.log.Warn("refresh token reused; family revoked", "client", client.ID, "user", cur.UserID)
+			return nil, oauth.Errorf(oauth.InvalidGrant, "the refresh token was already used; sign in again")
+		case errors.Is(err, store.ErrRevoked):
+			return nil, oauth.Errorf(oauth.InvalidGrant, "the refresh token was revoked")
+		case errors.Is(err, store.ErrExpired):
+			return nil, oauth.Errorf(oauth.InvalidGrant, "the refresh token expired")
+		}
+		return nil, &oauth.Error{Code: oauth.ServerError, Description: "could not rotate the refresh token", Status: 500, Cause: err}
+	}
+	access, oerr := h.mint(client, res, scopes, &user)
+	if oerr != nil {
+		return nil, oerr
+	}
+	h.log.Info("tokens issued", "grant", "refresh_token", "client", client.ID, "user", user.ID, "resource", res.URI)
+	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()),
+		RefreshToken: secret, Scope: strings.Join(scopes, " ")}, nil
+}

@@ -1,0 +1,130 @@
+package grants
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// revoke implements RFC 7009: the client revokes its own refresh token
+// (and with it the whole grant) or access token. Unknown tokens get 200
+// too (§2.2), so the endpoint tells nothing about what exists.
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded"))
+		return
+	}
+	client, oerr := h.authenticateClient(r)
+	if oerr != nil {
+		oauth.WriteError(w, oerr)
+		return
+	}
+	token := r.PostFormValue("token")
+	if token == "" {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "token is required"))
+		return
+	}
+	now := h.o.Now()
+	if strings.HasPrefix(token, "mgr_") || r.PostFormValue("token_type_hint") == "refresh_token" {
+		if rt, err := h.o.Store.GetRefreshToken(r.Context(), tokens.HashSecret(token)); err == nil && rt.ClientID == client.ID {
+			if err := h.o.Store.RevokeRefreshFamily(r.Context(), rt.FamilyID, now); err != nil {
+				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
+				return
+			}
+			h.log.Info("grant revoked", "client", client.ID, "user", rt.UserID)
+		}
+	} else if c := h.verifyAny(token); c != nil && c.ClientID == client.ID {
+		h.o.Revoked.Add(c.ID, c.ExpiresAt)
+		h.log.Info("access token revoked", "client", client.ID, "sub", c.Subject)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// verifyAny verifies an access token for whichever of our resources it
+// names; nil when it is not a valid token of ours.
+func (h *Handler) verifyAny(token string) *tokens.Claims {
+	if h.o.Verify == nil {
+		return nil
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	var peek struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(raw, &peek) != nil {
+		return nil
+	}
+	var auds []string
+	var one string
+	if json.Unmarshal(peek.Aud, &one) == nil {
+		auds = []string{one}
+	} else {
+		_ = json.Unmarshal(peek.Aud, &auds)
+	}
+	for _, a := range auds {
+		if _, ok := h.o.Resources[a]; ok {
+			if c, err := h.o.Verify(token, a); err == nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// introspect implements RFC 7662 for resource servers that prefer asking
+// to verifying JWTs. The caller authenticates as a confidential client.
+func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded"))
+		return
+	}
+	client, oerr := h.authenticateClient(r)
+	if oerr != nil {
+		oauth.WriteError(w, oerr)
+		return
+	}
+	if client.TokenEndpointAuthMethod == "none" {
+		oauth.WriteError(w, &oauth.Error{Code: oauth.InvalidClient, Description: "introspection needs a confidential client", Status: http.StatusUnauthorized})
+		return
+	}
+	inactive := map[string]any{"active": false}
+	token := r.PostFormValue("token")
+	now := h.o.Now()
+	if strings.HasPrefix(token, "mgr_") {
+		rt, err := h.o.Store.GetRefreshToken(r.Context(), tokens.HashSecret(token))
+		if err != nil || !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || now.After(rt.ExpiresAt) || rt.ClientID != client.ID {
+			oauth.WriteJSON(w, http.StatusOK, inactive)
+			return
+		}
+		oauth.WriteJSON(w, http.StatusOK, map[string]any{"active": true, "token_type": "refresh_token", "client_id": rt.ClientID,
+			"sub": rt.UserID, "aud": rt.Resource, "scope": rt.Scope, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(), "iss": h.o.Issuer})
+		return
+	}
+	c := h.verifyAny(token)
+	if c == nil || h.o.Revoked.Has(c.ID) {
+		oauth.WriteJSON(w, http.StatusOK, inactive)
+		return
+	}
+	out := map[string]any{"active": true, "token_type": "Bearer", "client_id": c.ClientID, "sub": c.Subject, "aud": c.Audience,
+		"scope": c.Scope, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "iss": c.Issuer, "jti": c.ID}
+	if c.Tenant != "" {
+		out["tenant"] = c.Tenant
+	}
+	if len(c.Roles) > 0 {
+		out["roles"] = c.Roles
+	}
+	oauth.WriteJSON(w, http.StatusOK, out)
+}

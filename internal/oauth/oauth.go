@@ -1,0 +1,113 @@
+// Package oauth holds the OAuth 2.1 protocol vocabulary the authorization
+// server and the gateway share: error codes and the one error writer,
+// JSON responses that must not be cached, and client authentication at
+// the token endpoint's door. Endpoint logic lives in authflow and grants.
+package oauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Error codes (RFC 6749 §4.1.2.1, §5.2; RFC 8707 §2; RFC 6750 §3.1;
+// RFC 7591 §3.2.2).
+const (
+	InvalidRequest          = "invalid_request"
+	InvalidClient           = "invalid_client"
+	InvalidGrant            = "invalid_grant"
+	UnauthorizedClient      = "unauthorized_client"
+	UnsupportedGrantType    = "unsupported_grant_type"
+	UnsupportedResponseType = "unsupported_response_type"
+	InvalidScope            = "invalid_scope"
+	AccessDenied            = "access_denied"
+	ServerError             = "server_error"
+	InvalidTarget           = "invalid_target"
+	InvalidToken            = "invalid_token"
+	InsufficientScope       = "insufficient_scope"
+	UnsupportedTokenType    = "unsupported_token_type"
+	InvalidRedirectURI      = "invalid_redirect_uri"
+	InvalidClientMetadata   = "invalid_client_metadata"
+)
+
+// Error is a protocol error: what the client is told. The cause, if any,
+// is for the log only.
+type Error struct {
+	Code        string
+	Description string
+	Status      int // HTTP status; 0 means 400
+	Cause       error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Cause)
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Errorf builds an Error with status 400.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// WriteError writes e as the JSON error response of RFC 6749 §5.2. An
+// invalid_client answered with 401 carries a Basic challenge (§5.2).
+func WriteError(w http.ResponseWriter, e *Error) {
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if e.Code == InvalidClient && status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mcpgate"`)
+	}
+	body := map[string]string{"error": e.Code}
+	if e.Description != "" {
+		body["error_description"] = e.Description
+	}
+	WriteJSON(w, status, body)
+}
+
+// WriteJSON writes v with Cache-Control: no-store (RFC 6749 §5.1).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ParseScope splits a space-delimited scope string, dropping duplicates.
+func ParseScope(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(s) {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// BearerChallenge builds a WWW-Authenticate value for a protected resource
+// (RFC 6750 §3, RFC 9728 §5.1). Empty values are left out.
+func BearerChallenge(resourceMetadata, scope, code, description string) string {
+	parts := []string{}
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, fmt.Sprintf(`%s="%s"`, k, strings.NewReplacer(`"`, `'`, `\`, `/`).Replace(v)))
+		}
+	}
+	add("error", code)
+	add("error_description", description)
+	add("resource_metadata", resourceMetadata)
+	add("scope", scope)
+	if len(parts) == 0 {
+		return "Bearer"
+	}
+	return "Bearer " + strings.Join(parts, ", ")
+}

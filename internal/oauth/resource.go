@@ -1,0 +1,46 @@
+package oauth
+
+import (
+	"context"
+	"slices"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// Resource is a protected MCP server as the authorization server sees it
+// (RFC 8707 resource indicator = its URI).
+type Resource struct {
+	URI        string   // e.g. http://127.0.0.1:8080/mcp/everything
+	ServerName string   // the configured server name
+	Scopes     []string // what its tokens may carry (RFC 9728 scopes_supported)
+	// AllowsRedirect reports whether a client with this redirect URI may
+	// obtain tokens for the resource (the server's allowlist).
+	AllowsRedirect func(uri string) bool
+	// MetadataURL is its RFC 9728 protected resource metadata document.
+	MetadataURL string
+}
+
+// Resources is the set of protected resources, by URI.
+type Resources map[string]*Resource
+
+// Grantable returns the scopes a token for r may carry when requested is
+// asked for: the intersection, or every scope of r when none is asked.
+// (Policies narrow it further; RFC 6749 §3.3 lets the server issue less.)
+func (r *Resource) Grantable(requested []string) []string {
+	if len(requested) == 0 {
+		return slices.Clone(r.Scopes)
+	}
+	var out []string
+	for _, s := range requested {
+		if slices.Contains(r.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Clients finds clients: registered ones in the store, metadata-document
+// clients (https client ids) by fetching their document.
+type Clients interface {
+	Client(ctx context.Context, id string) (store.Client, error)
+}

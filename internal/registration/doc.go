@@ -1,0 +1,30 @@
+// Package registration is how OAuth clients become known to mcpgate's
+// authorization server, in the two ways the MCP authorization
+// specification (2025-11-25) offers besides static configuration:
+//
+//   - Dynamic Client Registration (RFC 7591): Handler serves
+//     POST /register, validates the client's metadata, issues a client_id
+//     (and, for confidential clients, a client_secret whose SHA-256 alone
+//     is stored) and saves a store.Client of kind store.ClientDynamic.
+//     Options.Policy decides who may register: anyone with allowlisted
+//     redirect URIs (the default), anyone at all, or holders of an initial
+//     access token.
+//   - Client ID Metadata Documents
+//     (draft-ietf-oauth-client-id-metadata-document): the client_id is an
+//     https URL and Resolver fetches the JSON document there, checks it,
+//     and caches the resulting store.Client of kind store.ClientMetadata.
+//     The fetch is an attacker-triggered outbound request, so it goes
+//     through a dialer that refuses non-public addresses at connect time
+//     (SSRF and DNS-rebinding safe), never follows redirects, and is
+//     bounded in time and size.
+//
+// Both check redirect URIs with the same rules (see Allowlist): absolute,
+// no fragment, no userinfo, no dot segments or encoded separators, https
+// unless loopback (RFC 8252 §7.3) or a private-use scheme (RFC 8252 §7.1),
+// and never javascript:, data: or file:.
+//
+// Section numbers of the metadata document draft ("draft §N") are those
+// of revision -01: §3 client identifier, §4 discovery (200 only, no
+// redirects), §4.1 document contents, §4.4 caching. Revision -02
+// renumbers them; the rules are unchanged.
+package registration

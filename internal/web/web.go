@@ -1,0 +1,138 @@
+// Package web renders the pages people see: sign-in, consent and error
+// pages. They are plain HTML forms that work without JavaScript, served
+// with headers that forbid framing and inline script, and every form is
+// protected against cross-site request forgery. Flow logic is in authflow.
+package web
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"strings"
+)
+
+//go:embed templates/*.html
+var files embed.FS
+
+var pages = template.Must(template.New("").ParseFS(files, "templates/*.html"))
+
+// LoginPage is the data of the sign-in page.
+type LoginPage struct {
+	CSRF       string
+	Request    string // the sealed authorization request
+	ClientName string
+	Username   string
+	Error      string
+}
+
+// ScopeLine is one requested scope, in words.
+type ScopeLine struct {
+	Scope       string
+	Description string
+}
+
+// ConsentPage is the data of the consent page.
+type ConsentPage struct {
+	CSRF         string
+	Request      string
+	ClientName   string
+	ClientID     string
+	RedirectHost string
+	ServerName   string
+	Resource     string
+	Scopes       []ScopeLine
+	User         string
+	Unverified   bool // the client's name is self-asserted (dynamic registration)
+}
+
+// ErrorPage is shown when the flow cannot safely redirect back.
+type ErrorPage struct {
+	Title   string
+	Message string
+}
+
+// Render writes a page with the security headers every page carries.
+// formTargets are extra origins or schemes a form may navigate to (the
+// consent form's redirect goes to the client).
+func Render(w http.ResponseWriter, status int, name string, data any, formTargets ...string) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		http.Error(w, "page error", http.StatusInternalServerError)
+		return
+	}
+	SecurityHeaders(w, formTargets...)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// SecurityHeaders sets CSP (no script, no framing), no caching and no
+// referrer, so codes and state never leak through a Referer header.
+func SecurityHeaders(w http.ResponseWriter, formTargets ...string) {
+	formAction := "'self'"
+	if len(formTargets) > 0 {
+		formAction += " " + strings.Join(formTargets, " ")
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
+// CSRF implements double-submit tokens bound to a per-browser cookie: the
+// form carries HMAC(key, cookie), so a page on another site can neither
+// read the cookie nor forge the field.
+type CSRF struct {
+	key    []byte
+	secure bool
+}
+
+// NewCSRF returns a CSRF guard; secure marks cookies Secure with the
+// __Host- prefix (HTTPS deployments).
+func NewCSRF(key []byte, secure bool) *CSRF { return &CSRF{key: key, secure: secure} }
+
+// CookieName is the browser-binding cookie's name.
+func (c *CSRF) CookieName() string {
+	if c.secure {
+		return "__Host-mcpgate_csrf"
+	}
+	return "mcpgate_csrf"
+}
+
+// Token returns the form token for this browser, setting its cookie first
+// when it has none.
+func (c *CSRF) Token(w http.ResponseWriter, r *http.Request) string {
+	var id string
+	if ck, err := r.Cookie(c.CookieName()); err == nil && len(ck.Value) >= 22 {
+		id = ck.Value
+	} else {
+		id = rand.Text()
+		http.SetCookie(w, &http.Cookie{Name: c.CookieName(), Value: id, Path: "/", HttpOnly: true,
+			Secure: c.secure, SameSite: http.SameSiteLaxMode})
+	}
+	return c.sign(id)
+}
+
+func (c *CSRF) sign(id string) string {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte("csrf:" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Check verifies the form's token against the browser's cookie.
+func (c *CSRF) Check(r *http.Request) bool {
+	ck, err := r.Cookie(c.CookieName())
+	if err != nil || ck.Value == "" {
+		return false
+	}
+	want := c.sign(ck.Value)
+	return subtle.ConstantTimeCompare([]byte(want), []byte(r.PostFormValue("csrf"))) == 1
+}
