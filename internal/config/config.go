@@ -72,6 +72,8 @@ type Config struct {
 	Store      Store    `yaml:"store"`
 	Users      []User   `yaml:"users"`
 	OAuth      OAuth    `yaml:"oauth"`
+	Tenants    []Tenant `yaml:"tenants"`
+	Policies   []Policy `yaml:"policies"`
 	Servers    []Server `yaml:"servers"`
 
 	src *source // where each value was written; nil when built in code
@@ -169,6 +171,68 @@ type Login struct {
 	Lockout     Duration `yaml:"lockout"`      // default 15m
 }
 
+// Tenant is an organisation using the gateway: found from its users'
+// e-mail domains (home realm discovery), signing in through its own
+// identity provider, with its groups mapped to roles and permissions.
+type Tenant struct {
+	Name    string   `yaml:"name"`
+	Domains []string `yaml:"domains"` // e-mail domains of its users
+	OIDC    *OIDC    `yaml:"oidc"`    // its identity provider; none: built-in users only
+	// Groups maps a group (from the IdP or a built-in user's groups) to
+	// the roles and permissions its members get.
+	Groups map[string]Grants `yaml:"groups"`
+}
+
+// OIDC is an upstream OpenID Connect provider.
+type OIDC struct {
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"` // default [openid, email, profile]
+	Claims       Claims   `yaml:"claims"`
+	// Groups is merged with the tenant's groups (kept here too because it
+	// reads naturally next to the provider whose groups it maps).
+	Groups map[string]Grants `yaml:"groups"`
+}
+
+// Claims names the ID-token claims that carry each attribute.
+type Claims struct {
+	Subject  string `yaml:"subject"`  // default sub
+	Email    string `yaml:"email"`    // default email
+	Username string `yaml:"username"` // default preferred_username
+	Groups   string `yaml:"groups"`   // default groups
+}
+
+// Grants are the roles and permissions a group gives.
+type Grants struct {
+	Roles       []string `yaml:"roles"`
+	Permissions []string `yaml:"permissions"`
+}
+
+// Policy decides which scopes tokens may carry: when its CEL condition
+// holds for the user, client and server, the scopes it allows on those
+// servers may be granted. Without any policy, every scope of a server may
+// be granted to anyone who signs in; with policies, what none allows is
+// denied.
+type Policy struct {
+	Name  string        `yaml:"name"`
+	When  string        `yaml:"when"` // CEL over user, client, server; "" = always
+	Allow []PolicyAllow `yaml:"allow"`
+}
+
+// PolicyAllow is one grant of a policy.
+type PolicyAllow struct {
+	Servers []string `yaml:"servers"` // server names; "*" = every server
+	Scopes  []string `yaml:"scopes"`  // scopes, or prefixes ending in "*"
+}
+
+// ToolRule maps tools (or resources, prompts) to the scope they need.
+type ToolRule struct {
+	Match string `yaml:"match"` // a name, or a pattern with *
+	Scope string `yaml:"scope"` // the scope required; "" = none
+	Kind  string `yaml:"kind"`  // tool (default), resource or prompt
+}
+
 // Server is one MCP endpoint exposed by the gateway.
 type Server struct {
 	Name string `yaml:"name"` // required, ^[a-z0-9][a-z0-9_-]{0,62}$, unique
@@ -179,11 +243,18 @@ type Server struct {
 	// RedirectURIs is the allowlist of redirect URI patterns of clients
 	// that may obtain tokens for this server; default
 	// oauth.registration.redirect_uris.
-	RedirectURIs []string   `yaml:"redirect_uris"`
-	Upstream     *Upstream  `yaml:"upstream"`    // a single upstream ...
-	Upstreams    []Upstream `yaml:"upstreams"`   // ... or several aggregated into one endpoint
-	ToolPrefix   string     `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
-	Timeout      Duration   `yaml:"timeout"`     // per-server upstream timeout override
+	RedirectURIs []string `yaml:"redirect_uris"`
+	// Tenant owns the server (policy input server.tenant).
+	Tenant string            `yaml:"tenant"`
+	Labels map[string]string `yaml:"labels"`
+	// Tools maps tools to the scopes they need, checked at every call; a
+	// tool no rule matches needs "mcp:<tool>" (one-to-one). Without rules,
+	// the server's tokens reach every tool.
+	Tools      []ToolRule `yaml:"tools"`
+	Upstream   *Upstream  `yaml:"upstream"`    // a single upstream ...
+	Upstreams  []Upstream `yaml:"upstreams"`   // ... or several aggregated into one endpoint
+	ToolPrefix string     `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
+	Timeout    Duration   `yaml:"timeout"`     // per-server upstream timeout override
 }
 
 // Upstream is an MCP server the gateway forwards to: a remote URL, a local

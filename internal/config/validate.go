@@ -37,6 +37,8 @@ type validator struct {
 	c        *Config
 	src      *source
 	problems Problems
+	// checkCEL type-checks a policy condition.
+	checkCEL func(expr string) error
 }
 
 func (c *Config) validate() Problems {
@@ -48,6 +50,7 @@ func (c *Config) validate() Problems {
 	v.top()
 	v.servers()
 	v.authServer()
+	v.identity()
 	return v.problems
 }
 

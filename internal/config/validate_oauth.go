@@ -167,3 +167,105 @@ func IsPasswordHash(s string) bool {
 	}
 	return false
 }
+
+// identity checks tenants, policies and per-server tool rules.
+func (v *validator) identity() {
+	c := v.c
+	names := map[string]int{}
+	domains := map[string]string{}
+	for i, t := range c.Tenants {
+		p := fmt.Sprintf("tenants[%d]", i)
+		switch first, dup := names[t.Name]; {
+		case t.Name == "":
+			v.add(p+".name", "is required")
+		case dup:
+			v.add(p+".name", "duplicate tenant %q (also tenants[%d])", t.Name, first)
+		default:
+			names[t.Name] = i
+		}
+		for j, d := range t.Domains {
+			d = strings.ToLower(d)
+			if d == "" || strings.ContainsAny(d, "@/ :") || !strings.Contains(d, ".") {
+				v.add(fmt.Sprintf("%s.domains[%d]", p, j), "%q is not an e-mail domain", d)
+			} else if other, dup := domains[d]; dup {
+				v.add(fmt.Sprintf("%s.domains[%d]", p, j), "domain %q already belongs to tenant %q", d, other)
+			} else {
+				domains[d] = t.Name
+			}
+		}
+		if o := t.OIDC; o != nil {
+			if u, err := url.Parse(o.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+				v.add(p+".oidc.issuer", "must be an https URL (http only on loopback)")
+			}
+			if o.ClientID == "" {
+				v.add(p+".oidc.client_id", "is required")
+			}
+		}
+	}
+	for i, u := range c.Users {
+		if u.Tenant != "" && len(c.Tenants) > 0 {
+			if _, ok := names[u.Tenant]; !ok {
+				v.add(fmt.Sprintf("users[%d].tenant", i), "unknown tenant %q", u.Tenant)
+			}
+		}
+	}
+	servers := map[string]bool{}
+	for _, s := range c.Servers {
+		servers[s.Name] = true
+	}
+	for i, pol := range c.Policies {
+		p := fmt.Sprintf("policies[%d]", i)
+		if pol.Name == "" {
+			v.add(p+".name", "is required")
+		}
+		if len(pol.Allow) == 0 {
+			v.add(p+".allow", "a policy must allow something")
+		}
+		if v.checkCEL != nil {
+			if err := v.checkCEL(pol.When); err != nil {
+				v.add(p+".when", "%v", err)
+			}
+		}
+		for j, a := range pol.Allow {
+			ap := fmt.Sprintf("%s.allow[%d]", p, j)
+			if len(a.Servers) == 0 {
+				v.add(ap+".servers", "is required (use [\"*\"] for every server)")
+			}
+			for k, sv := range a.Servers {
+				if sv != "*" && !servers[sv] {
+					v.add(fmt.Sprintf("%s.servers[%d]", ap, k), "unknown server %q", sv)
+				}
+			}
+			if len(a.Scopes) == 0 {
+				v.add(ap+".scopes", "is required")
+			}
+			for k, sc := range a.Scopes {
+				if !scopeRE.MatchString(strings.TrimSuffix(sc, "*")) && sc != "*" {
+					v.add(fmt.Sprintf("%s.scopes[%d]", ap, k), "%q is not a scope or scope prefix", sc)
+				}
+			}
+		}
+	}
+	for i, s := range c.Servers {
+		p := fmt.Sprintf("servers[%d]", i)
+		if s.Tenant != "" && len(c.Tenants) > 0 {
+			if _, ok := names[s.Tenant]; !ok {
+				v.add(p+".tenant", "unknown tenant %q", s.Tenant)
+			}
+		}
+		for j, r := range s.Tools {
+			rp := fmt.Sprintf("%s.tools[%d]", p, j)
+			if r.Match == "" {
+				v.add(rp+".match", "is required")
+			}
+			switch r.Kind {
+			case "", "tool", "resource", "prompt":
+			default:
+				v.add(rp+".kind", "must be tool, resource or prompt")
+			}
+			if r.Scope != "" && !scopeRE.MatchString(r.Scope) {
+				v.add(rp+".scope", "%q is not a valid scope", r.Scope)
+			}
+		}
+	}
+}

@@ -145,9 +145,9 @@ var listKinds = map[string]struct{ items, key, capability string }{
 }
 
 // aggregatedRequest routes one client request of an aggregating server.
-func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message) {
+func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message, filter *scopeFilter) {
 	if kind, ok := listKinds[m.Method]; ok {
-		go s.fanOutList(st, m, kind.items, kind.key, kind.capability)
+		go s.fanOutList(st, m, kind.items, kind.key, kind.capability, filter)
 		return
 	}
 	var p map[string]json.RawMessage
@@ -168,7 +168,7 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message) {
 			return
 		}
 		p["name"], _ = json.Marshal(orig)
-		s.forwardParams(st, m, idx, p)
+		s.forwardParams(st, m, idx, p, filter)
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
 		var uri string
 		_ = json.Unmarshal(p["uri"], &uri)
@@ -178,7 +178,7 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message) {
 			return
 		}
 		p["uri"], _ = json.Marshal(orig)
-		s.forwardParams(st, m, idx, p)
+		s.forwardParams(st, m, idx, p, filter)
 	case "completion/complete":
 		var ref map[string]json.RawMessage
 		_ = json.Unmarshal(p["ref"], &ref)
@@ -201,7 +201,7 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message) {
 			return
 		}
 		p["ref"], _ = json.Marshal(ref)
-		s.forwardParams(st, m, idx, p)
+		s.forwardParams(st, m, idx, p, filter)
 	case "logging/setLevel":
 		go s.fanOut(st, m, "logging")
 	default:
@@ -210,9 +210,9 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message) {
 	}
 }
 
-func (s *session) forwardParams(st *stream, m *mcpwire.Message, idx int, p map[string]json.RawMessage) {
+func (s *session) forwardParams(st *stream, m *mcpwire.Message, idx int, p map[string]json.RawMessage, filter *scopeFilter) {
 	params, _ := json.Marshal(p)
-	s.forward(st, m, idx, params)
+	s.forward(st, m, idx, params, filter)
 }
 
 // usable returns the upstreams that are up and declared capability.
@@ -253,7 +253,7 @@ const maxListPages = 100
 
 // fanOutList lists from every upstream (all pages), prefixes names, and
 // answers with the merged list in one page.
-func (s *session) fanOutList(st *stream, m *mcpwire.Message, itemsKey, nameKey, capability string) {
+func (s *session) fanOutList(st *stream, m *mcpwire.Message, itemsKey, nameKey, capability string, filter *scopeFilter) {
 	ups := s.usable(capability)
 	lists := make([][]json.RawMessage, len(ups))
 	var wg sync.WaitGroup
@@ -270,6 +270,9 @@ func (s *session) fanOutList(st *stream, m *mcpwire.Message, itemsKey, nameKey, 
 		all = append(all, l...)
 	}
 	res, _ := json.Marshal(map[string]any{itemsKey: all})
+	if filter != nil {
+		res = filter.filterResult(m.Method, res)
+	}
 	st.push(mcpwire.Response(m.ID, res).Encode(), true)
 }
 

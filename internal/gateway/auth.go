@@ -16,6 +16,9 @@ type AuthSpec struct {
 	Resource    string   // the server's resource URI, the tokens' aud
 	MetadataURL string   // its RFC 9728 protected resource metadata
 	Scopes      []string // named in the challenge's scope parameter
+	// Required maps tools, resources and prompts to the scope each needs;
+	// nil: a valid token reaches everything.
+	Required RequiredScope
 }
 
 // TokenVerifier checks an access token for an audience. It must not touch

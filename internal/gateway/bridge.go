@@ -182,9 +182,10 @@ type upConn struct {
 type call struct {
 	clientID json.RawMessage // nil for the gateway's own calls
 	up       int
-	st       *stream               // where the answer goes
-	internal chan *mcpwire.Message // for the gateway's own calls
-	token    string                // progress token of the request, if any
+	st       *stream                               // where the answer goes
+	internal chan *mcpwire.Message                 // for the gateway's own calls
+	token    string                                // progress token of the request, if any
+	rewrite  func(json.RawMessage) json.RawMessage // trims list results to the token's scopes
 	timer    *time.Timer
 }
 
@@ -434,6 +435,9 @@ func (s *session) answer(c *call, msg *mcpwire.Message) {
 	}
 	out := *msg
 	out.ID = c.clientID
+	if c.rewrite != nil && out.Result != nil {
+		out.Result = c.rewrite(out.Result)
+	}
 	c.st.push(out.Encode(), true)
 }
 

@@ -229,6 +229,10 @@ type frontRequest struct {
 	// stateless marks a 2026-07-28 (SEP-2575) request: no session, every
 	// request self-contained.
 	stateless bool
+	// filter enforces per-tool scopes; nil when the server has none.
+	filter *scopeFilter
+	// lists are the list requests of the POST whose answers filter trims.
+	lists map[string]string
 }
 
 // isStateless classifies a request as 2026-07-28 or later: by its
@@ -331,6 +335,13 @@ func (g *Gateway) front(eng serverEngine, auth *AuthSpec) http.Handler {
 			msg.Error.Data, _ = json.Marshal(map[string]any{"supported": mcpwire.SupportedVersions(), "requested": fr.version})
 			_, _ = w.Write(msg.Encode())
 			return
+		}
+		if principal != nil && auth.Required != nil {
+			fr.filter = &scopeFilter{required: auth.Required, principal: principal}
+			if !fr.filter.check(w, fr, auth) {
+				return
+			}
+			fr.lists = listRequests(fr)
 		}
 		fr.stateless = fr.isStateless()
 		if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" && !(fr.stateless && eng.stateless()) {

@@ -159,6 +159,19 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 	defer resp.Body.Close()
 	copyHeaders(w.Header(), resp.Header, forwardResponseHeaders)
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	filtering := fr.filter != nil && len(fr.lists) > 0
+	if ct != "text/event-stream" && filtering {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, mcpwire.MaxEventSize))
+		if err != nil {
+			writeError(w, http.StatusBadGateway, nil, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q sent a broken answer", p.up.Name))
+			return
+		}
+		body = fr.filter.filterMessage(fr.lists, body)
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+		return
+	}
 	if ct != "text/event-stream" {
 		if resp.ContentLength >= 0 {
 			w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength))
@@ -205,6 +218,9 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 				}
 			}
 			watchdog.Reset(timeout)
+		}
+		if filtering {
+			ev.Data = fr.filter.filterMessage(fr.lists, ev.Data)
 		}
 		if err := mcpwire.WriteEvent(w, ev); err != nil {
 			return

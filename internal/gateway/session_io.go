@@ -46,7 +46,7 @@ func (s *session) post(w http.ResponseWriter, r *http.Request, fr *frontRequest)
 	for _, m := range fr.msgs {
 		switch {
 		case m.IsRequest():
-			s.clientRequest(st, m)
+			s.clientRequest(st, m, fr.filter)
 		case m.IsNotification():
 			s.clientNotification(m)
 		default:
@@ -164,23 +164,27 @@ func (s *session) pump(w http.ResponseWriter, r *http.Request, st *stream, after
 }
 
 // clientRequest sends one client request upstream, or answers it here.
-func (s *session) clientRequest(st *stream, m *mcpwire.Message) {
+func (s *session) clientRequest(st *stream, m *mcpwire.Message, filter *scopeFilter) {
 	if m.Method == "ping" {
 		st.push(mcpwire.Response(m.ID, json.RawMessage("{}")).Encode(), true)
 		return
 	}
 	if s.b.aggregated {
-		s.aggregatedRequest(st, m)
+		s.aggregatedRequest(st, m, filter)
 		return
 	}
-	s.forward(st, m, 0, m.Params)
+	s.forward(st, m, 0, m.Params, filter)
 }
 
 // forward sends m with params to upstream idx under a fresh gateway id;
 // the answer is relayed to st under the client's id.
-func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.RawMessage) {
+func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.RawMessage, filter *scopeFilter) {
 	u := s.ups[idx]
 	c := &call{clientID: m.ID, up: idx, st: st, token: progressToken(params)}
+	if _, isList := listFields[m.Method]; isList && filter != nil {
+		method := m.Method
+		c.rewrite = func(result json.RawMessage) json.RawMessage { return filter.filterResult(method, result) }
+	}
 	if c.token != "" {
 		s.mu.Lock()
 		s.progress[c.token] = st

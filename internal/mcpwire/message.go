@@ -20,6 +20,10 @@ const (
 	// gateway speaks (MCP 2026-07-28 basic/transports).
 	CodeUnsupportedVersion = -32022
 
+	// CodeInsufficientScope: the token lacks the scope a tool, resource or
+	// prompt needs (sent with HTTP 403 and an insufficient_scope challenge).
+	CodeInsufficientScope = -32012
+
 	// CodeUpstreamUnavailable: the upstream could not be reached or failed
 	// before it answered. The message names the upstream.
 	CodeUpstreamUnavailable = -32010
