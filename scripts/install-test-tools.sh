@@ -63,6 +63,8 @@ ensure_apt_packages() {
 APT_PACKAGES=(
   curl       # readiness probes in scripts/conformance.sh and scripts/run.sh
   postgresql # server for the internal/store/postgres tests (scripts/postgres.sh; Debian 12: PostgreSQL 15)
+  chromium         # headless browser driven by playwright-core in scripts/e2e.sh (test/e2e/)
+  fonts-liberation # fonts for chromium, so the e2e screenshots have readable text
 )
 # ===========================================================================
 ensure_apt_packages "${APT_PACKAGES[@]}"

@@ -168,4 +168,3 @@ func TestToolScopes(t *testing.T) {
 		}
 	}
 }
-
