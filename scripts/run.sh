@@ -82,9 +82,21 @@ done
 
       $MCP_URL
 
-  Try it with the MCP Inspector CLI:
+  It is protected by mcpgate's own OAuth authorization server: your client
+  registers itself, opens a browser to sign in, and asks your consent.
+  Sign in as   demo / demo-password   (a demo account; see the config).
 
-      npx @modelcontextprotocol/inspector --cli $MCP_URL --method tools/list
+  Connect a stdio-only client (e.g. Claude Desktop) through mcp-remote:
+
+      npx mcp-remote $MCP_URL
+
+  Or open the MCP Inspector and use its OAuth flow:
+
+      npx @modelcontextprotocol/inspector      (Transport: Streamable HTTP, URL above)
+
+  Without a token the server answers 401 with where to get one:
+
+      curl -si -X POST $MCP_URL | head -5
 
   Ctrl-C stops the gateway and the demo upstream.
 

@@ -251,8 +251,8 @@ func TestProblems(t *testing.T) {
 			"    upstream: {url: 'https://x.example'}",
 		), nil, []want{
 			{"servers[0].scopes[1]", 3, "not a valid scope"},
-			{"servers[0].redirect_uris[0]", 4, "only for loopback"},
-			{"servers[0].redirect_uris[1]", 4, "never allowed"},
+			{"servers[0].redirect_uris[0]", 4, "only allowed for loopback"},
+			{"servers[0].redirect_uris[1]", 4, "is not allowed"},
 		}},
 		{"users and clients", y(
 			"store: {sqlite: a.db, postgres: 'postgres://x'}",
@@ -1024,5 +1024,13 @@ func TestParentPath(t *testing.T) {
 		if got := parentPath(p); got != want {
 			t.Errorf("parentPath(%q) = %q, want %q", p, got, want)
 		}
+	}
+}
+
+// TestQuickstartConfig: the config `make run` uses parses and passes the
+// same redirect-pattern rules the server applies at start-up.
+func TestQuickstartConfig(t *testing.T) {
+	if _, err := Load("../../examples/quickstart/mcpgate.yaml"); err != nil {
+		t.Fatal(err)
 	}
 }

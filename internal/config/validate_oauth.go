@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+
+	"github.com/mcpgate/mcpgate/internal/registration"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -138,21 +140,8 @@ func (v *validator) authServer() {
 // registration package decides what they match.
 func (v *validator) redirectPatterns(p string, patterns []string) {
 	for i, pat := range patterns {
-		if pat == "loopback" {
-			continue
-		}
-		u, err := url.Parse(strings.TrimSuffix(pat, "*"))
-		if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(strings.TrimSuffix(pat, "*"), "*") {
-			v.add(fmt.Sprintf("%s[%d]", p, i), "%q is not a redirect URI pattern (an absolute URI, optionally ending in *, or \"loopback\")", pat)
-			continue
-		}
-		switch strings.ToLower(u.Scheme) {
-		case "javascript", "data", "file", "vbscript":
-			v.add(fmt.Sprintf("%s[%d]", p, i), "scheme %q is never allowed", u.Scheme)
-		case "http":
-			if !isLoopback(u.Hostname()) {
-				v.add(fmt.Sprintf("%s[%d]", p, i), "plain http is allowed only for loopback; use https or \"loopback\"")
-			}
+		if _, err := registration.ParseAllowlist([]string{pat}); err != nil {
+			v.add(fmt.Sprintf("%s[%d]", p, i), "%v", err)
 		}
 	}
 }
