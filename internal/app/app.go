@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		AllowedHosts:       cfg.AllowedHosts,
 		AllowedOrigins:     cfg.AllowedOrigins,
 		Verify:             auth.verify,
-		Revoked:            auth.revoked.Has,
+		Revoked:            auth.revokedToken,
 	})
 	if err != nil {
 		return nil, err
@@ -105,10 +105,28 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	a.bg, a.stop = context.WithCancel(context.Background())
-	a.jobs.Add(2)
+	a.jobs.Add(3)
 	go func() { defer a.jobs.Done(); auth.keys.Run(a.bg) }()
 	go func() { defer a.jobs.Done(); a.sweep() }()
+	go func() { defer a.jobs.Done(); a.watchDisabled() }()
 	return a, nil
+}
+
+// watchDisabled re-reads which users are disabled, so an admin's cut-off
+// takes effect within seconds on every replica.
+func (a *App) watchDisabled() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.bg.Done():
+			return
+		case <-t.C:
+			if err := a.auth.disabled.reload(a.bg, a.store); err != nil && a.bg.Err() == nil {
+				a.log.Warn("reading disabled users failed", "err", err)
+			}
+		}
+	}
 }
 
 // sweep deletes expired codes and refresh tokens now and then.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,13 +33,14 @@ type authServer struct {
 	keys      *keys.Manager
 	verifier  *tokens.Verifier
 	revoked   *grants.Denylist
+	disabled  *disabledUsers
 	cache     *verifyCache
 	mount     []func(*http.ServeMux)
 }
 
 func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
 	issuer := strings.TrimRight(cfg.PublicURL, "/")
-	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), cache: newVerifyCache(50000)}
+	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), disabled: &disabledUsers{}, cache: newVerifyCache(50000)}
 	var allPatterns []string
 	for i := range cfg.Servers {
 		s := &cfg.Servers[i]
@@ -53,7 +55,11 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		uri := issuer + s.Path
 		meta := discovery.MetadataURL(issuer, s.Path)
 		a.resources[uri] = &oauth.Resource{URI: uri, ServerName: s.Name, Scopes: s.Scopes, AllowsRedirect: allow.Allows, MetadataURL: meta}
-		a.specs[s.Name] = &gateway.AuthSpec{Resource: uri, MetadataURL: meta, Scopes: s.Scopes}
+		required, err := toolScopes(s)
+		if err != nil {
+			return nil, err
+		}
+		a.specs[s.Name] = &gateway.AuthSpec{Resource: uri, MetadataURL: meta, Scopes: s.Scopes, Required: required}
 	}
 	accessTTL := cfg.OAuth.AccessTokenTTL.Std()
 	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL)})
@@ -63,7 +69,11 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	mint := tokens.NewIssuer(a.keys.Signing, issuer, &tokens.IssuerOptions{TTL: accessTTL})
 	a.verifier = tokens.NewVerifier(a.keys.Lookup, issuer, nil)
 
-	if err := syncUsers(ctx, st, cfg.Users); err != nil {
+	granter, _, err := newGranter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncUsers(ctx, st, cfg); err != nil {
 		return nil, err
 	}
 	if err := syncClients(ctx, st, cfg.OAuth.Clients); err != nil {
@@ -73,6 +83,17 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	union, err := registration.ParseAllowlist(allPatterns)
 	if err != nil {
 		return nil, fmt.Errorf("redirect_uris: %w", err)
+	}
+	fed, fedFlow, err := newFederation(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	var refreshUser func(context.Context, store.User) (store.User, error)
+	if fed != nil {
+		refreshUser = fed.refreshUser
+	}
+	if err := a.disabled.reload(ctx, st); err != nil {
+		return nil, err
 	}
 	clients := &clientSource{store: st}
 	cimd := !cfg.OAuth.ClientMetadataDocuments.Disabled
@@ -85,7 +106,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	}
 	secret := []byte(cfg.SessionKey)
 	flow, err := authflow.New(authflow.Options{
-		Issuer: issuer, Resources: a.resources, Clients: clients, Store: st,
+		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
 		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil)),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
 		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log,
@@ -94,8 +115,8 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		return nil, err
 	}
 	tok := grants.New(grants.Options{
-		Issuer: issuer, Resources: a.resources, Clients: clients, Store: st, Tokens: mint, Verify: a.verify,
-		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, Logger: log,
+		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
+		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, RefreshUser: refreshUser, Logger: log,
 	})
 	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
 	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: a.resources, Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})
@@ -113,6 +134,12 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		a.mount = append(a.mount, func(mux *http.ServeMux) { mux.Handle("POST /oauth/register", reg) })
 	}
 	return a, nil
+}
+
+// revokedToken reports tokens revoked before expiry, and every token of a
+// user an admin disabled.
+func (a *authServer) revokedToken(c *tokens.Claims) bool {
+	return a.revoked.Has(c.ID) || a.disabled.has(c.Subject)
 }
 
 // verify checks an access token for audience with cached keys only.
@@ -142,11 +169,15 @@ func (c *clientSource) Client(ctx context.Context, id string) (store.Client, err
 
 // syncUsers writes the configured users into the store (the config wins
 // for the fields it sets); a configured user's subject is its username.
-func syncUsers(ctx context.Context, st store.Store, users []config.User) error {
+// Its tenant's group mapping adds roles and permissions, as it would for a
+// user signing in through the tenant's IdP.
+func syncUsers(ctx context.Context, st store.Store, cfg *config.Config) error {
 	now := time.Now().UTC()
-	for _, u := range users {
+	for _, u := range cfg.Users {
+		roles, perms := TenantGrants(cfg, u.Tenant, u.Groups)
 		rec := store.User{ID: u.Username, Username: u.Username, Email: u.Email, PasswordHash: u.PasswordHash,
-			Tenant: u.Tenant, Groups: u.Groups, Roles: u.Roles, Permissions: u.Permissions, Disabled: u.Disabled,
+			Tenant: u.Tenant, Groups: u.Groups, Roles: appendNew(slices.Clone(u.Roles), roles...),
+			Permissions: appendNew(slices.Clone(u.Permissions), perms...), Disabled: u.Disabled,
 			Source: "config", CreatedAt: now, UpdatedAt: now}
 		err := st.CreateUser(ctx, rec)
 		if errors.Is(err, store.ErrAlreadyExists) {

@@ -40,6 +40,12 @@ const redirectURI = "http://127.0.0.1:9/callback" // never dialled: the test bro
 // startApp runs mcpgate from yaml (with ${UP}, ${DB} and ${HASH} filled in).
 func startApp(t *testing.T, yaml string) *testAS {
 	t.Helper()
+	return startAppEnv(t, yaml, nil)
+}
+
+// startAppEnv is startApp with more variables.
+func startAppEnv(t *testing.T, yaml string, extra map[string]string) *testAS {
+	t.Helper()
 	ms := fixture.NewServer(nil)
 	up := httptest.NewServer(fixture.NewStreamableHandler(ms, nil))
 	t.Cleanup(func() {
@@ -50,6 +56,9 @@ func startApp(t *testing.T, yaml string) *testAS {
 	})
 	hash, _ := bcrypt.GenerateFromPassword([]byte("alice-password"), bcrypt.MinCost)
 	env := map[string]string{"UP": up.URL + "/mcp", "DB": filepath.Join(t.TempDir(), "mcpgate.db"), "HASH": string(hash)}
+	for k, v := range extra {
+		env[k] = v
+	}
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)

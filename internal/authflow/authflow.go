@@ -39,8 +39,12 @@ type Options struct {
 	Issuer    string // the issuer URL, sent back as iss (RFC 9207)
 	Resources oauth.Resources
 	Clients   oauth.Clients
+	Granter   oauth.Granter // nil: oauth.OpenGranter
 	Store     Store
 	Directory *idp.Directory
+	// Federation signs users in through their tenant's IdP; nil: built-in
+	// users only.
+	Federation *Federation
 	// Secret derives the keys sealing requests, cookies and CSRF tokens;
 	// replicas must share it. Empty: random per process.
 	Secret []byte
@@ -56,11 +60,12 @@ type Options struct {
 
 // Handler serves the authorization endpoint and its pages.
 type Handler struct {
-	o        Options
-	log      *slog.Logger
-	requests *seal.Box
-	sessions *seal.Box
-	csrf     *web.CSRF
+	o         Options
+	log       *slog.Logger
+	requests  *seal.Box
+	sessions  *seal.Box
+	fedStates *seal.Box
+	csrf      *web.CSRF
 }
 
 // New builds the handler.
@@ -77,6 +82,9 @@ func New(o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Granter == nil {
+		o.Granter = oauth.OpenGranter{}
+	}
 	if len(o.Secret) == 0 {
 		o.Secret = []byte(randomSecret())
 	}
@@ -88,8 +96,12 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	fed, err := seal.New(o.Secret, "federated sign-in state")
+	if err != nil {
+		return nil, err
+	}
 	csrfKey := append([]byte("csrf:"), o.Secret...)
-	return &Handler{o: o, log: o.Logger, requests: req, sessions: sess, csrf: web.NewCSRF(csrfKey, o.SecureCookies)}, nil
+	return &Handler{o: o, log: o.Logger, requests: req, sessions: sess, fedStates: fed, csrf: web.NewCSRF(csrfKey, o.SecureCookies)}, nil
 }
 
 // Mount registers the routes.
@@ -98,6 +110,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/authorize", h.authorize) // RFC 6749 §3.1: POST may be supported
 	mux.HandleFunc("POST /oauth/login", h.login)
 	mux.HandleFunc("POST /oauth/consent", h.consent)
+	mux.HandleFunc("GET /oauth/callback/{provider}", h.callback)
 }
 
 // request is a validated authorization request, sealed into the forms.
@@ -108,7 +121,8 @@ type request struct {
 	State         string   `json:"s,omitempty"`
 	CodeChallenge string   `json:"p"`
 	Resource      string   `json:"a"`
-	Scopes        []string `json:"sc,omitempty"` // granted: requested ∩ grantable
+	Scopes        []string `json:"sc,omitempty"` // requested; once Decided, granted
+	Decided       bool     `json:"g,omitempty"`  // Scopes went through policy
 	Dynamic       bool     `json:"d,omitempty"`  // the client's name is self-asserted
 }
 
@@ -194,18 +208,24 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	if allowed := oauth.ParseScope(client.Scope); len(allowed) > 0 && len(requested) == 0 {
 		requested = allowed
 	}
-	scopes := res.Grantable(requested)
-	if len(requested) > 0 && len(scopes) == 0 && len(res.Scopes) > 0 {
+	if len(requested) > 0 && len(res.Grantable(requested)) == 0 && len(res.Scopes) > 0 {
 		back(oauth.InvalidScope, "none of the requested scopes is available on "+res.ServerName)
 		return
 	}
+	// Scopes are decided once we know who signs in (policies look at the
+	// user): Scopes holds the request until then.
 	req := request{ClientID: client.ID, ClientName: displayName(client), RedirectURI: redirectURI, State: q.Get("state"),
-		CodeChallenge: q.Get("code_challenge"), Resource: res.URI, Scopes: scopes, Dynamic: client.Kind != store.ClientStatic}
+		CodeChallenge: q.Get("code_challenge"), Resource: res.URI, Scopes: requested, Dynamic: client.Kind != store.ClientStatic}
 	if q.Get("prompt") == "none" {
 		// Without interaction we can only succeed silently or fail.
-		if user, ok := h.currentUser(r); ok && h.hasConsent(r.Context(), user, req) {
-			h.issue(w, r, user, req)
-			return
+		if user, ok := h.currentUser(r); ok {
+			if !h.decide(w, r, user, &req) {
+				return
+			}
+			if h.hasConsent(r.Context(), user, req) {
+				h.issue(w, r, user, req)
+				return
+			}
 		}
 		back("login_required", "interaction is required")
 		return
@@ -320,7 +340,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, req request,
 		status = http.StatusUnauthorized
 	}
 	web.Render(w, status, "login.html", web.LoginPage{CSRF: h.csrf.Token(w, r), Request: sealed,
-		ClientName: req.ClientName, Username: username, Error: msg})
+		ClientName: req.ClientName, Username: username, Error: msg, Federated: h.o.Federation != nil})
 }
 
 // openForm checks CSRF and opens the sealed request of a form post.
@@ -344,6 +364,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
+	if r.PostFormValue("password") == "" && h.startFederation(w, r, req, username) {
+		return
+	}
 	user, err := h.o.Directory.Authenticate(r.Context(), username, r.PostFormValue("password"), clientAddr(r))
 	switch {
 	case errors.Is(err, idp.ErrLocked):
@@ -355,15 +378,23 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.showLogin(w, r, req, username, "Wrong username or password.")
 		return
 	}
+	if !h.signIn(w, user) {
+		return
+	}
+	h.log.Info("signed in", "user", user.ID)
+	h.askConsent(w, r, user, req)
+}
+
+// signIn sets the sealed sign-in cookie; false (after answering) on error.
+func (h *Handler) signIn(w http.ResponseWriter, user store.User) bool {
 	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: h.o.Now().Unix()}, h.o.SessionTTL, "")
 	if err != nil {
 		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return
+		return false
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: cookie, Path: "/", HttpOnly: true,
 		Secure: h.o.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(h.o.SessionTTL.Seconds())})
-	h.log.Info("signed in", "user", user.ID)
-	h.askConsent(w, r, user, req)
+	return true
 }
 
 func clientAddr(r *http.Request) string {
@@ -389,7 +420,32 @@ func (h *Handler) hasConsent(ctx context.Context, user store.User, req request) 
 	return true
 }
 
+// decide narrows the request's scopes to what policy grants this user;
+// false (after answering) when nothing the client asked for is granted.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, user store.User, req *request) bool {
+	if req.Decided {
+		return true
+	}
+	res := h.o.Resources[req.Resource]
+	client, err := h.o.Clients.Client(r.Context(), req.ClientID)
+	if err != nil {
+		h.page(w, http.StatusBadRequest, "Unknown application", "This application is no longer registered.")
+		return false
+	}
+	granted := h.o.Granter.Grant(&user, client, res, req.Scopes)
+	if len(granted) == 0 && len(res.Scopes) > 0 {
+		h.log.Info("no scope granted", "user", user.ID, "client", req.ClientID, "requested", strings.Join(req.Scopes, " "))
+		h.redirectError(w, r, req.RedirectURI, req.State, oauth.InvalidScope, "policy grants you none of the requested scopes on "+res.ServerName)
+		return false
+	}
+	req.Scopes, req.Decided = granted, true
+	return true
+}
+
 func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.User, req request) {
+	if !h.decide(w, r, user, &req) {
+		return
+	}
 	if h.hasConsent(r.Context(), user, req) {
 		h.issue(w, r, user, req)
 		return

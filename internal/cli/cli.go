@@ -37,11 +37,15 @@ Usage:
   mcpgate migrate --config FILE   create or upgrade the store's tables
   mcpgate user add --config FILE --username NAME --email ADDR [--tenant T] [--group G]... [--role R]... [--permission P]...
                                   add (or update) a built-in user; the password is read from stdin
+  mcpgate user disable|enable --config FILE --user ID
+                                  cut a user off at once (revokes their grants), or let them back
   mcpgate user hash-password      read a password on stdin, print a bcrypt hash for the config
   mcpgate keys rotate --config FILE
                                   start signing with a new key; the old one stays published until its tokens expire
   mcpgate grant revoke --config FILE --user ID [--client ID]
                                   revoke a user's grants (refresh tokens and remembered consent)
+  mcpgate policy test --config FILE --user NAME|@FILE|JSON --client ID --server NAME [--scope "A B"]
+                                  explain which scopes a token would get, and which policy decided each
   mcpgate version                 print the version
 `
 
@@ -64,8 +68,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if len(args) >= 2 && args[1] == "add" {
 			return userAdd(args[2:], os.Stdin, stdout, stderr)
 		}
+		if len(args) >= 2 && (args[1] == "disable" || args[1] == "enable") {
+			return userDisable(args[2:], args[1] == "enable", stdout, stderr)
+		}
 		if len(args) >= 2 && args[1] == "hash-password" {
 			return hashPassword(os.Stdin, stdout, stderr)
+		}
+	case "policy":
+		if len(args) >= 2 && args[1] == "test" {
+			return policyTest(args[2:], stdout, stderr)
 		}
 	case "keys":
 		if len(args) >= 2 && args[1] == "rotate" {

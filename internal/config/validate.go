@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/mcpgate/mcpgate/internal/policy"
+
 	"fmt"
 	"net"
 	"net/url"
@@ -46,7 +48,7 @@ func (c *Config) validate() Problems {
 	if src == nil {
 		src = &source{pos: map[string]position{}, bad: map[string]bool{}}
 	}
-	v := &validator{c: c, src: src}
+	v := &validator{c: c, src: src, checkCEL: policy.CheckExpression}
 	v.top()
 	v.servers()
 	v.authServer()

@@ -67,7 +67,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, a *AuthSp
 		challenge(oauth.InvalidToken, tokens.Description(err))
 		return nil
 	}
-	if g.opts.Revoked != nil && g.opts.Revoked(claims.ID) {
+	if g.opts.Revoked != nil && g.opts.Revoked(claims) {
 		challenge(oauth.InvalidToken, "the token was revoked")
 		return nil
 	}

@@ -70,8 +70,9 @@ type Options struct {
 	InteractionTimeout time.Duration
 	// Verify checks access tokens of protected servers.
 	Verify TokenVerifier
-	// Revoked reports access tokens revoked before their expiry (by jti).
-	Revoked func(jti string) bool
+	// Revoked reports access tokens revoked before their expiry (by jti,
+	// or because their user was cut off).
+	Revoked func(*tokens.Claims) bool
 }
 
 // Gateway serves the configured MCP servers.

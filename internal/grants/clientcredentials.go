@@ -32,7 +32,7 @@ func (h *Handler) clientCredentials(r *http.Request, client store.Client) (*toke
 			}
 		}
 	}
-	scopes := res.Grantable(requested)
+	scopes := h.o.Granter.Grant(nil, client, res, requested)
 	access, oerr := h.mint(client, res, scopes, nil)
 	if oerr != nil {
 		return nil, oerr

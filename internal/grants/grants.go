@@ -7,6 +7,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,6 +34,7 @@ type Options struct {
 	Issuer    string // issuer URL; the token endpoint is Issuer+"/oauth/token"
 	Resources oauth.Resources
 	Clients   oauth.Clients
+	Granter   oauth.Granter // nil: oauth.OpenGranter
 	Store     Store
 	Tokens    *tokens.Issuer
 	// Verify checks an access token for audience (introspection).
@@ -42,6 +44,10 @@ type Options struct {
 	// Revoked receives the ids (jti) of access tokens revoked before
 	// their expiry, for the gateway to refuse them.
 	Revoked *Denylist
+	// RefreshUser asks a federated user's identity provider whether it
+	// still accepts the user, and returns the record refreshed with what
+	// the provider says now. nil: users are taken as stored.
+	RefreshUser func(ctx context.Context, u store.User) (store.User, error)
 	// HTTPClient fetches clients' jwks_uri for private_key_jwt.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -74,6 +80,9 @@ func New(o Options) *Handler {
 	}
 	if o.Revoked == nil {
 		o.Revoked = NewDenylist()
+	}
+	if o.Granter == nil {
+		o.Granter = oauth.OpenGranter{}
 	}
 	return &Handler{o: o, log: o.Logger, replays: &replayCache{seen: map[string]time.Time{}}}
 }
@@ -187,6 +196,10 @@ func (h *Handler) mint(client store.Client, res *oauth.Resource, scopes []string
 	}
 	return tok, nil
 }
+
+// ErrUserRefused is returned by Options.RefreshUser when the identity
+// provider no longer accepts the user (disabled, removed).
+var ErrUserRefused = errors.New("identity provider refused the user")
 
 // Denylist holds revoked access-token ids until they would have expired
 // anyway. Lookups are lock-free reads on the gateway's hot path.

@@ -38,15 +38,35 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
 		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
-	scopes := oauth.ParseScope(cur.Scope)
+	if h.o.RefreshUser != nil {
+		fresh, err := h.o.RefreshUser(ctx, user)
+		switch {
+		case errors.Is(err, ErrUserRefused):
+			_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
+			h.log.Warn("identity provider no longer accepts the user; grant revoked", "user", user.ID, "client", client.ID)
+			return nil, oauth.Errorf(oauth.InvalidGrant, "your organisation no longer accepts this sign-in; sign in again")
+		case err != nil:
+			// The provider could not be asked: fail closed, but let the
+			// client retry later rather than lose the grant.
+			return nil, &oauth.Error{Code: oauth.ServerError, Description: "the identity provider cannot be reached; try again later", Status: http.StatusServiceUnavailable, Cause: err}
+		}
+		user = fresh
+	}
+	// Policies are evaluated again with the user as they are now: a lost
+	// permission means a narrower token at the next refresh at the latest.
+	scopes := intersect(oauth.ParseScope(cur.Scope), h.o.Granter.Grant(&user, client, res, oauth.ParseScope(cur.Scope)))
+	if len(scopes) == 0 && len(res.Scopes) > 0 {
+		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
+		return nil, oauth.Errorf(oauth.InvalidGrant, "policy no longer grants any scope; sign in again")
+	}
 	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
 		// A refresh may narrow the scope, never widen it (RFC 6749 §6).
 		for _, s := range asked {
-			if !slices.Contains(scopes, s) {
+			if !slices.Contains(oauth.ParseScope(cur.Scope), s) {
 				return nil, oauth.Errorf(oauth.InvalidScope, "scope %q was not granted", s)
 			}
 		}
-		scopes = asked
+		scopes = intersect(asked, scopes)
 	}
 	secret, hash := tokens.NewSecret("mgr_")
 	next := store.RefreshToken{TokenHash: hash, FamilyID: cur.FamilyID, ClientID: client.ID, UserID: cur.UserID,
@@ -70,4 +90,14 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	h.log.Info("tokens issued", "grant", "refresh_token", "client", client.ID, "user", user.ID, "resource", res.URI)
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()),
 		RefreshToken: secret, Scope: strings.Join(scopes, " ")}, nil
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -39,6 +39,22 @@ func (r *Resource) Grantable(requested []string) []string {
 	return out
 }
 
+// Granter decides the scopes a token may carry: what was requested (all
+// that is offered when nothing was) narrowed by policy. user is nil for a
+// machine client acting as itself.
+type Granter interface {
+	Grant(user *store.User, client store.Client, res *Resource, requested []string) []string
+}
+
+// OpenGranter grants what the resource offers, to anyone: the behaviour
+// without policies.
+type OpenGranter struct{}
+
+// Grant implements Granter.
+func (OpenGranter) Grant(_ *store.User, _ store.Client, res *Resource, requested []string) []string {
+	return res.Grantable(requested)
+}
+
 // Clients finds clients: registered ones in the store, metadata-document
 // clients (https client ids) by fetching their document.
 type Clients interface {

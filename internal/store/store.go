@@ -80,9 +80,13 @@ type User struct {
 	Disabled     bool
 	// Source names where the user record comes from: "config", "cli", or
 	// an identity provider's name.
-	Source    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Source string
+	// UpstreamToken is the identity provider's refresh token, sealed by
+	// the caller (never stored in the clear); "" for built-in users. It
+	// lets refreshes ask the provider whether the user is still accepted.
+	UpstreamToken string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // AuthCode is an issued authorization code (RFC 6749 §4.1.2), stored by

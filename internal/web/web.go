@@ -29,6 +29,7 @@ type LoginPage struct {
 	ClientName string
 	Username   string
 	Error      string
+	Federated  bool // some tenants sign in through their own IdP
 }
 
 // ScopeLine is one requested scope, in words.

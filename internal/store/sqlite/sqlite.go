@@ -463,7 +463,7 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 // ---------------------------------------------------------------------------
 
 var userCols = []string{"id", "username", "email", "password_hash", "tenant",
-	"user_groups", "roles", "permissions", "disabled", "source", "created_at", "updated_at"}
+	"user_groups", "roles", "permissions", "disabled", "source", "upstream_token", "created_at", "updated_at"}
 
 var (
 	selectUser = selectSQL("users", userCols)
@@ -473,13 +473,13 @@ var (
 
 func userArgs(u store.User) []any {
 	return []any{u.ID, optional(u.Username), u.Email, u.PasswordHash, u.Tenant,
-		list(u.Groups), list(u.Roles), list(u.Permissions), u.Disabled, u.Source, ts(u.CreatedAt), ts(u.UpdatedAt)}
+		list(u.Groups), list(u.Roles), list(u.Permissions), u.Disabled, u.Source, u.UpstreamToken, ts(u.CreatedAt), ts(u.UpdatedAt)}
 }
 
 func scanUser(sc scanner) (store.User, error) {
 	var u store.User
 	err := sc.Scan(&u.ID, strCol{&u.Username}, &u.Email, &u.PasswordHash, &u.Tenant,
-		listCol{&u.Groups}, listCol{&u.Roles}, listCol{&u.Permissions}, &u.Disabled, &u.Source, tsCol{&u.CreatedAt}, tsCol{&u.UpdatedAt})
+		listCol{&u.Groups}, listCol{&u.Roles}, listCol{&u.Permissions}, &u.Disabled, &u.Source, &u.UpstreamToken, tsCol{&u.CreatedAt}, tsCol{&u.UpdatedAt})
 	return u, err
 }
 

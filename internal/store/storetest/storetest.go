@@ -130,18 +130,19 @@ func fullClient(id string) store.Client {
 
 func fullUser(id, username string) store.User {
 	return store.User{
-		ID:           id,
-		Username:     username,
-		Email:        username + "@example.com",
-		PasswordHash: "$2b$10$abcdefghijklmnopqrstuuHq1V6u2gU2a2N1rHc5l5M5g5p5s5t5u",
-		Tenant:       "acme",
-		Groups:       []string{"eng", "ops"},
-		Roles:        []string{"admin"},
-		Permissions:  []string{"tools:call", "resources:read"},
-		Disabled:     false,
-		Source:       "config",
-		CreatedAt:    at(0),
-		UpdatedAt:    at(time.Second),
+		ID:            id,
+		Username:      username,
+		Email:         username + "@example.com",
+		PasswordHash:  "$2b$10$abcdefghijklmnopqrstuuHq1V6u2gU2a2N1rHc5l5M5g5p5s5t5u",
+		Tenant:        "acme",
+		Groups:        []string{"eng", "ops"},
+		Roles:         []string{"admin"},
+		Permissions:   []string{"tools:call", "resources:read"},
+		Disabled:      false,
+		Source:        "config",
+		UpstreamToken: "sealed-upstream-token",
+		CreatedAt:     at(0),
+		UpdatedAt:     at(time.Second),
 	}
 }
 

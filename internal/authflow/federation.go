@@ -1,0 +1,150 @@
+package authflow
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/idp/oidc"
+	"github.com/mcpgate/mcpgate/internal/store"
+)
+
+// Federation signs users in through their company's OIDC provider, found
+// from their e-mail domain (home realm discovery).
+type Federation struct {
+	Providers map[string]*oidc.Provider // by name
+	Realms    oidc.Realms
+	// Seal protects the provider's refresh token stored with the user.
+	Seal func(token string) (string, error)
+}
+
+// UserStore is what federation needs to keep user records current.
+type UserStore interface {
+	CreateUser(ctx context.Context, u store.User) error
+	UpdateUser(ctx context.Context, id string, update func(store.User) (store.User, error)) error
+}
+
+// fedState travels to the provider and back in the state parameter.
+type fedState struct {
+	Req      request `json:"r"`
+	Provider string  `json:"p"`
+	Nonce    string  `json:"n"`
+	Verifier string  `json:"v"`
+}
+
+const fedTTL = 10 * time.Minute
+
+// startFederation sends the browser to the provider of the e-mail's
+// domain; false when the address belongs to no federated tenant.
+func (h *Handler) startFederation(w http.ResponseWriter, r *http.Request, req request, email string) bool {
+	f := h.o.Federation
+	if f == nil || !strings.Contains(email, "@") {
+		return false
+	}
+	name, ok := f.Realms.Lookup(email)
+	if !ok {
+		return false
+	}
+	p := f.Providers[name]
+	if p == nil {
+		return false
+	}
+	st := fedState{Req: req, Provider: name, Nonce: rand.Text(), Verifier: rand.Text() + rand.Text()}
+	sealed, err := h.fedStates.Seal(st, fedTTL, name)
+	if err != nil {
+		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
+		return true
+	}
+	u := p.AuthCodeURL(sealed, st.Nonce, st.Verifier)
+	if u == "" {
+		h.log.Warn("identity provider unavailable", "provider", name)
+		h.page(w, http.StatusBadGateway, "Sign-in unavailable", "Your organisation's sign-in service cannot be reached right now. Try again in a moment.")
+		return true
+	}
+	h.log.Info("sign-in sent to identity provider", "provider", name)
+	http.Redirect(w, r, u, http.StatusFound)
+	return true
+}
+
+// callback finishes a federated sign-in: the provider's code is exchanged,
+// its ID token fully verified, and the user record refreshed with what
+// the provider says now.
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("provider")
+	f := h.o.Federation
+	var p *oidc.Provider
+	if f != nil {
+		p = f.Providers[name]
+	}
+	if p == nil {
+		h.page(w, http.StatusNotFound, "Unknown sign-in", "This sign-in service is not configured.")
+		return
+	}
+	q := r.URL.Query()
+	var st fedState
+	if h.fedStates.Open(q.Get("state"), name, &st) != nil || st.Provider != name {
+		h.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or did not start here. Start again from the application.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		h.log.Info("identity provider refused sign-in", "provider", name, "error", e)
+		h.page(w, http.StatusForbidden, "Sign-in refused", "Your organisation's sign-in service did not let you in.")
+		return
+	}
+	id, tok, err := p.Exchange(r.Context(), q.Get("code"), st.Verifier, st.Nonce)
+	if err != nil {
+		h.log.Warn("federated sign-in failed", "provider", name, "err", err)
+		h.page(w, http.StatusForbidden, "Sign-in failed", "Your organisation's sign-in could not be verified. Start again from the application.")
+		return
+	}
+	user := id.User(h.o.Now())
+	if tok != nil && tok.RefreshToken != "" && f.Seal != nil {
+		if sealed, err := f.Seal(tok.RefreshToken); err == nil {
+			user.UpstreamToken = sealed
+		}
+	}
+	if err := h.saveUser(r.Context(), user); err != nil {
+		h.log.Error("store federated user", "err", err)
+		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
+		return
+	}
+	if !h.signIn(w, user) {
+		return
+	}
+	h.log.Info("signed in", "user", user.ID, "provider", name)
+	h.askConsent(w, r, user, st.Req)
+}
+
+// saveUser creates the user or refreshes its attributes from the
+// provider, keeping when it was first seen. A username already taken by
+// someone else is dropped rather than failing the sign-in.
+func (h *Handler) saveUser(ctx context.Context, u store.User) error {
+	us, ok := h.o.Store.(UserStore)
+	if !ok {
+		return errors.New("store cannot save users")
+	}
+	err := us.CreateUser(ctx, u)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		err = us.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+			u.CreatedAt = old.CreatedAt
+			if u.UpstreamToken == "" {
+				u.UpstreamToken = old.UpstreamToken
+			}
+			if old.Disabled {
+				u.Disabled = true // an admin's cut-off outlives a fresh sign-in
+			}
+			return u, nil
+		})
+		if errors.Is(err, store.ErrAlreadyExists) { // username taken
+			u.Username = ""
+			err = us.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) { u.CreatedAt = old.CreatedAt; return u, nil })
+		}
+	} else if errors.Is(err, store.ErrAlreadyExists) {
+		u.Username = ""
+		err = us.CreateUser(ctx, u)
+	}
+	return err
+}

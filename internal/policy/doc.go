@@ -1,0 +1,24 @@
+// Package policy makes mcpgate's authorization decisions, and nothing else:
+// it has no HTTP handlers, no storage and no logging.
+//
+// It owns two questions:
+//
+//   - Which scopes may a token for this (user, client, server) carry? Policies
+//     ([Spec]) pair a CEL condition over the policy input ([Input]: variables
+//     user, client and server) with the scopes they allow on which servers.
+//     [Compile] type-checks every condition once, at config load, and reports
+//     every problem at once; [Set.Grant] evaluates the compiled policies and
+//     returns the granted scopes together with an explanation ([Decision]) of
+//     why each scope was or was not granted. Decisions deny by default and
+//     fail closed: a condition that errors at run time counts as false.
+//   - Which scope does a tool, resource or prompt require? [ToolScopes] maps
+//     names to scopes by ordered rules with a per-server default, and answers
+//     from precomputed and cached tables, because the gateway asks on every
+//     tools/call.
+//
+// Its neighbours: internal/config decodes the YAML and turns it into [Spec]
+// and [ToolRule] values; internal/idp fills the user part of [Input] from the
+// identity provider's claims; internal/authflow and internal/grants call
+// [Set.Grant] when they issue tokens; internal/gateway calls
+// [ToolScopes.Required] on each call and answers 403 insufficient_scope.
+package policy
