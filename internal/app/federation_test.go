@@ -179,4 +179,3 @@ func connectBearer(t *testing.T, u, tok string) *mcp.ClientSession {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
