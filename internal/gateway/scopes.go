@@ -29,22 +29,32 @@ func (f *scopeFilter) allows(kind, name string) bool {
 // callTarget returns what a request touches, for the methods that touch
 // one named thing.
 func callTarget(m *mcpwire.Message) (kind, name string) {
-	var p struct {
+	switch m.Method {
+	case "tools/call":
+		return "tool", topLevelString(m.Params, "name")
+	case "prompts/get":
+		return "prompt", topLevelString(m.Params, "name")
+	case "resources/read", "resources/subscribe":
+		return "resource", topLevelString(m.Params, "uri")
+	}
+	return "", ""
+}
+
+// topLevelString reads one string member of a JSON object. Decoding into
+// a one-field struct skips the other members without building them (a
+// tool's arguments can be large; this runs on every call).
+func topLevelString(obj json.RawMessage, key string) string {
+	var v struct {
 		Name string `json:"name"`
 		URI  string `json:"uri"`
 	}
-	switch m.Method {
-	case "tools/call":
-		_ = json.Unmarshal(m.Params, &p)
-		return "tool", p.Name
-	case "prompts/get":
-		_ = json.Unmarshal(m.Params, &p)
-		return "prompt", p.Name
-	case "resources/read", "resources/subscribe":
-		_ = json.Unmarshal(m.Params, &p)
-		return "resource", p.URI
+	if json.Unmarshal(obj, &v) != nil {
+		return ""
 	}
-	return "", ""
+	if key == "uri" {
+		return v.URI
+	}
+	return v.Name
 }
 
 // check refuses the first request the token's scopes do not cover, with

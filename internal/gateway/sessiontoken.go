@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // sessionState is what a client-facing Mcp-Session-Id carries for a
@@ -25,9 +26,17 @@ type sessionState struct {
 
 // sealer encrypts session state into opaque session ids with AES-256-GCM.
 // The key is derived once at start-up: a KDF per session costs milliseconds.
+// Opened ids are remembered (bounded), so a session's later requests skip
+// the decryption.
 type sealer struct {
 	aead cipher.AEAD
+
+	mu     sync.RWMutex
+	opened map[string]sessionState // key: server + " " + id
 }
+
+// maxOpened bounds the cache of opened session ids.
+const maxOpened = 50000
 
 var errBadSession = errors.New("unknown session")
 
@@ -55,7 +64,7 @@ func newSealer(secret []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead}, nil
+	return &sealer{aead: aead, opened: map[string]sessionState{}}, nil
 }
 
 func (s *sealer) seal(st sessionState) (string, error) {
@@ -77,6 +86,27 @@ func (s *sealer) seal(st sessionState) (string, error) {
 // open decrypts a session id issued for server. Ids issued for another
 // server, forged or truncated ids all fail the same way.
 func (s *sealer) open(server, id string) (sessionState, error) {
+	key := server + " " + id
+	s.mu.RLock()
+	st, ok := s.opened[key]
+	s.mu.RUnlock()
+	if ok {
+		return st, nil
+	}
+	st, err := s.decrypt(server, id)
+	if err != nil {
+		return st, err
+	}
+	s.mu.Lock()
+	if len(s.opened) >= maxOpened {
+		s.opened = map[string]sessionState{} // bounded memory beats a perfect hit rate
+	}
+	s.opened[key] = st
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (s *sealer) decrypt(server, id string) (sessionState, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(id)
 	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
 		return sessionState{}, errBadSession

@@ -16,6 +16,19 @@
 //     from precomputed and cached tables, because the gateway asks on every
 //     tools/call.
 //
+// Conditions are CEL (cel.dev/cel-go) over three typed variables:
+//
+//	user:   sub, email string; tenantIds, roles, permissions, groups list(string)
+//	client: id, name, group, type string (type is "user-delegated" or "machine")
+//	server: name, tenant string; labels map(string, string)
+//
+// with the standard library, optional values (server.labels[?"env"]), and
+// the strings and sets extensions (sets.intersects(user.groups, ["csm"])).
+// A misspelt field is a compile error, not a false at run time. Policies are
+// additive: a scope is granted when any matching policy allows it, so "only
+// mcp:read for partners" is written by keeping partners out of the broader
+// policies' conditions.
+//
 // Its neighbours: internal/config decodes the YAML and turns it into [Spec]
 // and [ToolRule] values; internal/idp fills the user part of [Input] from the
 // identity provider's claims; internal/authflow and internal/grants call

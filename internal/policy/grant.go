@@ -218,21 +218,29 @@ func deniedReason(server string, evaluated []PolicyResult) string {
 	if len(evaluated) == 0 {
 		return reasonNoPolicy + ` (no policy applies to server "` + server + `")`
 	}
+	outcome := func(r PolicyResult) string {
+		switch {
+		case r.Err != "":
+			return ": evaluation error"
+		case !r.Matched:
+			return ": condition false"
+		}
+		return ": scope not allowed"
+	}
+	const head = reasonNoPolicy + " (checked: "
+	size := len(head) + 1
+	for _, r := range evaluated {
+		size += len(r.Name) + len(outcome(r)) + len("; ")
+	}
 	var b strings.Builder
-	b.WriteString(reasonNoPolicy + " (checked: ")
+	b.Grow(size)
+	b.WriteString(head)
 	for i, r := range evaluated {
 		if i > 0 {
 			b.WriteString("; ")
 		}
 		b.WriteString(r.Name)
-		switch {
-		case r.Err != "":
-			b.WriteString(": evaluation error")
-		case !r.Matched:
-			b.WriteString(": condition false")
-		default:
-			b.WriteString(": scope not allowed")
-		}
+		b.WriteString(outcome(r))
 	}
 	b.WriteString(")")
 	return b.String()

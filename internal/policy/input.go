@@ -120,7 +120,6 @@ func (f *fieldDef) isSet(in *Input) bool {
 type objectDef struct {
 	name   string
 	typ    *types.Type
-	fields []*fieldDef
 	byName map[string]*fieldDef
 	names  []string
 }
@@ -151,7 +150,6 @@ func newObjectDef(name string, fields []fieldDef) *objectDef {
 				return o.get(f), nil
 			},
 		}
-		d.fields = append(d.fields, f)
 		d.byName[f.name] = f
 		d.names = append(d.names, f.name)
 	}

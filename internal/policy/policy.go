@@ -38,6 +38,7 @@ type Problem struct {
 	Message string // for "when", CEL's own message with line and column
 }
 
+// Error formats the problem as "policy <index>: <field>: <message>".
 func (p Problem) Error() string {
 	return fmt.Sprintf("policy %d: %s: %s", p.Index, p.Field, p.Message)
 }
