@@ -1034,3 +1034,54 @@ func TestQuickstartConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExampleConfigs: every example's config stays valid as the schema
+// grows.
+func TestExampleConfigs(t *testing.T) {
+	env := map[string]string{"IDP_ISSUER": "http://127.0.0.1:5556", "IDP_CLIENT_SECRET": "s", "CALENDAR_PORT": "1",
+		"PLATFORM_PORT": "1", "DATA_DIR": t.TempDir()}
+	files, _ := filepath.Glob("../../examples/*/mcpgate*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("found only %v", files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(data, f, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestBooleans(t *testing.T) {
+	base := "servers:\n  - name: a\n    upstream: {url: 'https://x.example'}\n"
+	for _, tc := range []struct {
+		yaml string
+		env  map[string]string
+		want bool
+		bad  string
+	}{
+		{"oauth: {client_metadata_documents: {disabled: true}}\n", nil, true, ""},
+		{"oauth: {client_metadata_documents: {disabled: false}}\n", nil, false, ""},
+		{"oauth:\n  client_metadata_documents:\n    disabled: ${OFF}\n", map[string]string{"OFF": "true"}, true, ""},
+		{"oauth: {client_metadata_documents: {disabled: yes}}\n", nil, false, "expected true or false"},
+		{"oauth: {client_metadata_documents: {disabled: 'true'}}\n", nil, false, "expected true or false"},
+	} {
+		c, err := Parse([]byte(tc.yaml+base), "b.yaml", func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		if c.OAuth.ClientMetadataDocuments.Disabled != tc.want {
+			t.Errorf("%q: disabled = %v", tc.yaml, c.OAuth.ClientMetadataDocuments.Disabled)
+		}
+	}
+}

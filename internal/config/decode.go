@@ -161,6 +161,24 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		}
 	case reflect.Int, reflect.Int64:
 		d.integer(n, path, v)
+	case reflect.Bool:
+		s, expanded, ok := d.expandScalar(n, path, "true or false")
+		if !ok {
+			return
+		}
+		// Strict: YAML 1.1's yes/no/on/off are not booleans here.
+		if !expanded && n.ShortTag() != "!!bool" {
+			d.fail(n, path, "expected true or false, got %s", describe(n))
+			return
+		}
+		switch strings.ToLower(s) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(n, path, "expected true or false, got %q", s)
+		}
 	case reflect.Pointer:
 		p := reflect.New(t.Elem())
 		d.decode(n, path, p.Elem())
