@@ -1,7 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+
+	calendar "github.com/mcpgate/mcpgate/examples/calendar/server"
+	"github.com/mcpgate/mcpgate/internal/fixture"
 	"io"
 	"net/http"
 	"net/url"
@@ -37,13 +44,44 @@ policies:
     allow: [{servers: [calendar], scopes: [mcp:calendar.readonly]}]
 servers:
   - name: calendar
-    upstream: {url: "${UP}"}
+    upstream: {url: "${CALENDAR}"}
     tenant: tenant-a
     scopes: [mcp:calendar.readonly, mcp:calendar.write]
     tools:
-      - {match: echo, scope: mcp:calendar.readonly}
-      - {match: "test_*", scope: mcp:calendar.write}
+      - {match: list_events, scope: mcp:calendar.readonly}
+      - {match: check_availability, scope: mcp:calendar.readonly}
+      - {match: "*_event", scope: mcp:calendar.write}
 `
+
+// syncBuf is a calls log the test can read while the server writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startCalendar runs the example's calendar MCP server, logging every
+// tool call it receives.
+func startCalendar(t *testing.T) (string, *syncBuf) {
+	t.Helper()
+	st, err := calendar.OpenStore(context.Background(), filepath.Join(t.TempDir(), "calendar.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := &syncBuf{}
+	ms := calendar.New(st, &calendar.Options{CallsLog: calendar.NewCallsLog(calls)})
+	srv := httptest.NewServer(fixture.NewStreamableHandler(ms, nil))
+	t.Cleanup(func() {
+		srv.Close()
+		for ss := range ms.Sessions() {
+			ss.Close()
+		}
+		st.Close()
+	})
+	return srv.URL + "/mcp", calls
+}
 
 // fedBrowser signs in through the IdP: our login form with the work
 // e-mail sends the browser to the IdP, whose form the IdP's test helper
@@ -86,7 +124,8 @@ func TestFederatedCalendarScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idpSrv.Close()
-	as := startAppEnv(t, federatedConfig, map[string]string{"IDP": idp.Issuer()})
+	calURL, calls := startCalendar(t)
+	as := startAppEnv(t, federatedConfig, map[string]string{"IDP": idp.Issuer(), "CALENDAR": calURL})
 	if err := idp.AddClient(testidp.Client{ID: "mcpgate", Secret: "idp-client-secret-0123", RedirectURIs: []string{as.base + "/oauth/callback/tenant-a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -129,17 +168,29 @@ func TestFederatedCalendarScenario(t *testing.T) {
 		}
 		return out
 	}
-	if got := tools(riley.access); !slices.Contains(got, "echo") || slices.Contains(got, "test_simple_text") {
-		t.Errorf("riley sees %v", got)
+	if got := tools(riley.access); !slices.Equal(got, []string{"check_availability", "list_events"}) && !slices.Equal(got, []string{"list_events", "check_availability"}) {
+		t.Errorf("riley sees %v, want only the read tools", got)
 	}
-	if got := tools(sam.access); !slices.Contains(got, "test_simple_text") {
-		t.Errorf("sam sees %v", got)
+	if got := tools(sam.access); len(got) != 5 {
+		t.Errorf("sam sees %v, want all five tools", got)
 	}
-	if _, err := connectBearer(t, resource, riley.access).CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{}}); err == nil {
-		t.Error("riley called a write tool")
+	event := map[string]any{"title": "Planning", "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z", "attendees": []string{"riley@tenant-a.example"}}
+	_, err = connectBearer(t, resource, riley.access).CallTool(ctx, &mcp.CallToolParams{Name: "create_event", Arguments: event})
+	if err == nil || !strings.Contains(err.Error(), "403") && !strings.Contains(err.Error(), "insufficient") {
+		t.Errorf("riley's create_event: %v, want 403 insufficient_scope", err)
 	}
-	if res, err := connectBearer(t, resource, sam.access).CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{}}); err != nil || res.IsError {
-		t.Errorf("sam's write call: %v", err)
+	if strings.Contains(calls.String(), "create_event") {
+		t.Errorf("the calendar server saw riley's create_event: %s", calls.String())
+	}
+	res, err := connectBearer(t, resource, sam.access).CallTool(ctx, &mcp.CallToolParams{Name: "create_event", Arguments: event})
+	if err != nil || res.IsError {
+		t.Fatalf("sam's create_event: %v %+v", err, res)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, "Planning") {
+		t.Errorf("created event = %s", text)
+	}
+	if !strings.Contains(calls.String(), "create_event") {
+		t.Error("the calendar server did not record sam's create_event")
 	}
 	// Riley steps up, asking for write alone: policy still refuses.
 	if up := signIn("riley", "mcp:calendar.write"); up.scope != "error:invalid_scope" {
