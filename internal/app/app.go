@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			spec.Upstreams = append(spec.Upstreams, gateway.UpstreamSpec{
 				Name: u.Name, Prefix: u.Prefix, URL: u.URL, Transport: u.Transport, Headers: u.Headers,
 				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: cfg.ServerTimeout(s, &u),
+				Credential: credentialFor(u, strings.TrimRight(cfg.PublicURL, "/"), auth.keys, log, s.Name),
 			})
 		}
 		servers = append(servers, spec)

@@ -270,7 +270,23 @@ type Upstream struct {
 	Env       map[string]string `yaml:"env"`       // with Command: extra environment
 	Cwd       string            `yaml:"cwd"`       // with Command: working directory
 	Server    string            `yaml:"server"`    // in `upstreams:` only: another server's name
-	Timeout   Duration          `yaml:"timeout"`   // per-upstream timeout override
+	// Credentials says what the upstream receives as the caller's
+	// credential; the client's own token never reaches it.
+	Credentials Credentials `yaml:"credentials"`
+	Timeout     Duration    `yaml:"timeout"` // per-upstream timeout override
+}
+
+// Credentials configures what an upstream receives in place of the
+// client's token.
+type Credentials struct {
+	// Mode: "none" (default), "identity" (a short-lived JWT minted for the
+	// upstream's audience, carrying the user and the agent), or "static" (a
+	// per-upstream secret for legacy APIs: not per user, and logged so).
+	Mode     string   `yaml:"mode"`
+	Audience string   `yaml:"audience"` // identity: default the upstream URL
+	TTL      Duration `yaml:"ttl"`      // identity: default 5m
+	Header   string   `yaml:"header"`   // static: default Authorization
+	Value    string   `yaml:"value"`    // static: the secret (use ${VAR})
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m", "1h30m".

@@ -237,6 +237,37 @@ func (v *validator) identity() {
 	}
 	for i, s := range c.Servers {
 		p := fmt.Sprintf("servers[%d]", i)
+		ups := map[string]Credentials{}
+		if s.Upstream != nil {
+			ups[p+".upstream"] = s.Upstream.Credentials
+		}
+		for j, u := range s.Upstreams {
+			ups[fmt.Sprintf("%s.upstreams[%d]", p, j)] = u.Credentials
+		}
+		for up, cr := range ups {
+			cp := up + ".credentials"
+			switch cr.Mode {
+			case "", "none":
+			case "identity":
+				if s.Auth == AuthNone {
+					v.add(cp+".mode", "identity needs a protected server (auth: oauth): there is no user to vouch for")
+				}
+				if cr.Audience != "" {
+					if u, err := url.Parse(cr.Audience); err != nil || u.Scheme == "" {
+						v.add(cp+".audience", "must be an absolute URI")
+					}
+				}
+			case "static":
+				if cr.Value == "" {
+					v.add(cp+".value", "is required for static credentials (use ${VAR})")
+				}
+			case "connection":
+				v.add(cp+".mode", "connection credentials (the vault) are not supported yet")
+			default:
+				v.add(cp+".mode", "must be none, identity or static")
+			}
+			v.duration(cp+".ttl", cr.TTL)
+		}
 		if s.Tenant != "" && len(c.Tenants) > 0 {
 			if _, ok := names[s.Tenant]; !ok {
 				v.add(p+".tenant", "unknown tenant %q", s.Tenant)

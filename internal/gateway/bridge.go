@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -121,6 +123,9 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 	}
 	s.touch(1)
 	defer s.touch(-1)
+	if p := Principal(r.Context()); p != nil {
+		s.principal.Store(p)
+	}
 	switch r.Method {
 	case http.MethodPost:
 		s.post(w, r, fr)
@@ -139,12 +144,15 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 type session struct {
 	b       *bridge
 	id      string
-	subject string          // the user the session is bound to ("" when unprotected)
-	ctx     context.Context // ends when the session closes
-	cancel  context.CancelFunc
-	version string
-	init    json.RawMessage // the client's initialize params, replayed after an upstream restart
-	ups     []*upConn
+	subject string // the user the session is bound to ("" when unprotected)
+	// principal is the caller's latest verified token, for upstream
+	// credentials minted on its behalf.
+	principal atomic.Pointer[tokens.Claims]
+	ctx       context.Context // ends when the session closes
+	cancel    context.CancelFunc
+	version   string
+	init      json.RawMessage // the client's initialize params, replayed after an upstream restart
+	ups       []*upConn
 
 	mu         sync.Mutex
 	seq        int64
@@ -229,6 +237,9 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
 		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
 	s.standalone = newStream("g", true, 0)
+	if p := Principal(r.Context()); p != nil {
+		s.principal.Store(p)
+	}
 	for i, spec := range b.ups {
 		s.ups = append(s.ups, &upConn{idx: i, spec: spec, ready: make(chan struct{})})
 	}
@@ -330,7 +341,11 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 		defer cancel()
 		return upstream.DialSSE(dctx, upstream.SSEOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h)
 	default:
-		return upstream.NewHTTP(upstream.HTTPOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}, h), nil
+		opts := upstream.HTTPOptions{Name: spec.Name, URL: spec.URL, Headers: spec.Headers, Client: s.b.g.client, Logger: log}
+		if spec.Credential != nil {
+			opts.Credential = func() (string, string, error) { return spec.Credential(s.principal.Load()) }
+		}
+		return upstream.NewHTTP(opts, h), nil
 	}
 }
 

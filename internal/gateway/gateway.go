@@ -39,7 +39,14 @@ type UpstreamSpec struct {
 	Env       map[string]string
 	Dir       string
 	Timeout   time.Duration // how long a request may wait for its answer
+	// Credential returns the header the upstream gets for the caller (a
+	// token minted for its audience, or a static secret); nil: none. The
+	// caller is nil on an unprotected server.
+	Credential CredentialFunc
 }
+
+// CredentialFunc produces an upstream credential header for a caller.
+type CredentialFunc func(caller *tokens.Claims) (header, value string, err error)
 
 func (u UpstreamSpec) isStreamableHTTP() bool {
 	return u.URL != "" && (u.Transport == "" || u.Transport == "streamable-http")

@@ -90,6 +90,16 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	if st.Upstream != "" {
 		ureq.Header.Set(mcpwire.HeaderSessionID, st.Upstream)
 	}
+	if p.up.Credential != nil {
+		h, v, err := p.up.Credential(Principal(r.Context()))
+		if err != nil {
+			p.g.log.Error("upstream credential", "server", p.name, "upstream", p.up.Name, "err", err)
+			writeError(w, http.StatusBadGateway, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
+				fmt.Sprintf("could not obtain a credential for upstream %q", p.up.Name))
+			return
+		}
+		ureq.Header.Set(h, v)
+	}
 	if r.Method == http.MethodGet {
 		// A standalone stream lives until the client leaves or the gateway
 		// drains; no request timeout applies.

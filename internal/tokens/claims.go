@@ -29,6 +29,9 @@ type Claims struct {
 	Roles       []string
 	Groups      []string
 	Permissions []string
+	// Actor is who acts on the subject's behalf (RFC 8693 §4.1 act.sub):
+	// the agent's client id in tokens minted for upstreams.
+	Actor string
 }
 
 // Scopes returns the scopes (the scope claim split on spaces).

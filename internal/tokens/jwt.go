@@ -59,6 +59,11 @@ func Description(err error) string {
 }
 
 // wireClaims is the JSON form of Claims.
+// actor is RFC 8693 §4.1's act claim: who acts on the subject's behalf.
+type actor struct {
+	Subject string `json:"sub"`
+}
+
 type wireClaims struct {
 	Issuer      string           `json:"iss"`
 	Subject     string           `json:"sub"`
@@ -73,6 +78,7 @@ type wireClaims struct {
 	Roles       []string         `json:"roles,omitempty"`
 	Groups      []string         `json:"groups,omitempty"`
 	Permissions []string         `json:"permissions,omitempty"`
+	Actor       *actor           `json:"act,omitempty"`
 }
 
 func numericDate(t time.Time) *jwt.NumericDate {
@@ -168,6 +174,7 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 		Roles:       c.Roles,
 		Groups:      c.Groups,
 		Permissions: c.Permissions,
+		Actor:       actorOf(c.Actor),
 	})
 	if err != nil {
 		return "", fmt.Errorf("tokens: mint: %w", err)
@@ -330,7 +337,15 @@ func (v *Verifier) Verify(token, audience string) (*Claims, error) {
 		Roles:       w.Roles,
 		Groups:      w.Groups,
 		Permissions: w.Permissions,
+		Actor:       actorSubject(w.Actor),
 	}, nil
+}
+
+func actorSubject(a *actor) string {
+	if a == nil {
+		return ""
+	}
+	return a.Subject
 }
 
 // isAccessTokenType: RFC 9068 §4 accepts "at+jwt" and its full media
@@ -348,4 +363,11 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand, Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func actorOf(sub string) *actor {
+	if sub == "" {
+		return nil
+	}
+	return &actor{Subject: sub}
 }

@@ -21,8 +21,11 @@ type HTTPOptions struct {
 	Name    string // upstream name, for logs and errors
 	URL     string
 	Headers map[string]string // extra headers on every request (may be secret)
-	Client  *http.Client      // default: http.DefaultClient
-	Logger  *slog.Logger
+	// Credential, when set, adds one header per request (a short-lived
+	// token minted for the caller, refreshed as it nears expiry).
+	Credential func() (header, value string, err error)
+	Client     *http.Client // default: http.DefaultClient
+	Logger     *slog.Logger
 	// MaxResumes bounds reconnections of one SSE stream with Last-Event-ID
 	// (MCP 2025-11-25 transports §"Resumability and Redelivery"); default 5.
 	MaxResumes int
@@ -102,6 +105,13 @@ func (l *HTTPLink) newRequest(ctx context.Context, method string, body []byte) (
 	}
 	for k, v := range l.opts.Headers {
 		req.Header.Set(k, v)
+	}
+	if l.opts.Credential != nil {
+		h, v, err := l.opts.Credential()
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: credential: %w", l.opts.Name, err)
+		}
+		req.Header.Set(h, v)
 	}
 	l.mu.Lock()
 	if l.sessionID != "" {

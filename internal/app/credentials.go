@@ -1,0 +1,102 @@
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/keys"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// defaultIdentityTTL is the lifetime of tokens minted for upstreams.
+const defaultIdentityTTL = 5 * time.Minute
+
+// identityMinter mints short-lived tokens that carry the caller to an
+// upstream (RFC 8693 semantics: sub = the user, act.sub = the agent,
+// aud = the upstream), cached per caller and audience until close to
+// expiry so the hot path rarely signs.
+type identityMinter struct {
+	issuer   *tokens.Issuer
+	audience string
+	ttl      time.Duration
+
+	mu    sync.RWMutex
+	cache map[string]mintedToken
+}
+
+type mintedToken struct {
+	value string
+	exp   time.Time
+}
+
+func newIdentityMinter(signing func() (keys.SigningKey, error), issuerURL, audience string, ttl time.Duration) *identityMinter {
+	if ttl <= 0 {
+		ttl = defaultIdentityTTL
+	}
+	return &identityMinter{issuer: tokens.NewIssuer(signing, issuerURL, &tokens.IssuerOptions{TTL: ttl}),
+		audience: audience, ttl: ttl, cache: map[string]mintedToken{}}
+}
+
+var errNoCaller = errors.New("no authenticated caller to vouch for")
+
+// credential returns Authorization: Bearer <token for the caller>.
+func (m *identityMinter) credential(c *tokens.Claims) (string, string, error) {
+	if c == nil {
+		return "", "", errNoCaller
+	}
+	key := c.Subject + "\x00" + c.ClientID + "\x00" + c.Scope
+	now := time.Now()
+	m.mu.RLock()
+	t, ok := m.cache[key]
+	m.mu.RUnlock()
+	// Reuse while more than a fifth of its life is left.
+	if ok && now.Add(m.ttl/5).Before(t.exp) {
+		return "Authorization", "Bearer " + t.value, nil
+	}
+	exp := now.Add(m.ttl)
+	tok, err := m.issuer.Mint(tokens.Claims{Subject: c.Subject, Audience: m.audience, ClientID: c.ClientID, Actor: c.ClientID,
+		Scope: c.Scope, Tenant: c.Tenant, Roles: c.Roles, Groups: c.Groups, Permissions: c.Permissions, IssuedAt: now, ExpiresAt: exp})
+	if err != nil {
+		return "", "", err
+	}
+	m.mu.Lock()
+	if len(m.cache) > 100000 {
+		m.cache = map[string]mintedToken{}
+	}
+	m.cache[key] = mintedToken{value: tok, exp: exp}
+	m.mu.Unlock()
+	return "Authorization", "Bearer " + tok, nil
+}
+
+// credentialFor builds the gateway's credential function for an upstream.
+func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, log *slog.Logger, server string) gateway.CredentialFunc {
+	switch u.Credentials.Mode {
+	case "identity":
+		aud := u.Credentials.Audience
+		if aud == "" {
+			aud = u.URL
+		}
+		m := newIdentityMinter(km.Signing, issuerURL, aud, u.Credentials.TTL.Std())
+		return m.credential
+	case "static":
+		header := u.Credentials.Header
+		if header == "" {
+			header = "Authorization"
+		}
+		value := u.Credentials.Value
+		log.Warn("upstream uses a static credential: its calls are not made as the user", "server", server, "upstream", u.Name)
+		return func(c *tokens.Claims) (string, string, error) {
+			who := "anonymous"
+			if c != nil {
+				who = c.Subject
+			}
+			log.Info("static credential used (not per user)", "server", server, "upstream", u.Name, "caller", who)
+			return header, value, nil
+		}
+	}
+	return nil
+}
