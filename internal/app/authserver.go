@@ -118,6 +118,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
 		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, RefreshUser: refreshUser, Logger: log,
 	})
+	tok.SetExchanges(exchangeRules(cfg, issuer))
 	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
 	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: a.resources, Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})
 	a.mount = append(a.mount, flow.Mount, tok.Mount, disc.Mount)
@@ -220,4 +221,34 @@ func syncClients(ctx context.Context, st store.Store, clients []config.Client) e
 		}
 	}
 	return nil
+}
+
+// exchangeRules turns each server's token_exchange into the grant's
+// rules: the server presents a token issued for it (its resource, or the
+// identity audience of its upstreams) and may get one for the audiences
+// listed.
+func exchangeRules(cfg *config.Config, issuer string) map[string]grants.ExchangeRule {
+	rules := map[string]grants.ExchangeRule{}
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		if s.TokenExchange == nil {
+			continue
+		}
+		subjects := []string{issuer + s.Path}
+		for _, u := range cfg.ResolvedUpstreams(s) {
+			if u.Credentials.Mode == "identity" {
+				aud := u.Credentials.Audience
+				if aud == "" {
+					aud = u.URL
+				}
+				subjects = append(subjects, aud)
+			}
+		}
+		r := rules[s.TokenExchange.Client]
+		r.SubjectAudiences = appendNew(r.SubjectAudiences, subjects...)
+		r.Audiences = appendNew(r.Audiences, s.TokenExchange.Audiences...)
+		r.TTL = s.TokenExchange.TTL.Std()
+		rules[s.TokenExchange.Client] = r
+	}
+	return rules
 }

@@ -24,23 +24,31 @@ import (
 // TestIdentityCredentials: an upstream in identity mode receives a token
 // minted for its own audience naming the user and the agent — never the
 // client's token — verifiable with the gateway's published keys.
-func TestIdentityCredentials(t *testing.T) {
+// capturingUpstream serves the fixture and remembers the Authorization
+// header of the last request it got.
+func capturingUpstream(t *testing.T) (string, func() string) {
+	t.Helper()
 	ms := fixture.NewServer(nil)
 	fh := fixture.NewStreamableHandler(ms, nil)
 	var mu sync.Mutex
-	var seen []string
-	cap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var last string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		seen = append(seen, r.Header.Get("Authorization"))
+		last = r.Header.Get("Authorization")
 		mu.Unlock()
 		fh.ServeHTTP(w, r)
 	}))
-	defer func() {
-		cap.Close()
+	t.Cleanup(func() {
+		srv.Close()
 		for ss := range ms.Sessions() {
 			ss.Close()
 		}
-	}()
+	})
+	return srv.URL + "/mcp", func() string { mu.Lock(); defer mu.Unlock(); return last }
+}
+
+func TestIdentityCredentials(t *testing.T) {
+	capURL, lastAuth := capturingUpstream(t)
 	as := startAppEnv(t, `
 listen: 127.0.0.1:0
 store: {sqlite: "${DB}"}
@@ -52,7 +60,7 @@ servers:
     upstream:
       url: "${CAP}"
       credentials: {mode: identity, audience: "https://codehost.internal"}
-`, map[string]string{"CAP": cap.URL + "/mcp"})
+`, map[string]string{"CAP": capURL})
 	resource := as.base + "/mcp/codehost"
 	code, tok := postToken(t, as.base, url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}, "agent", "agent-secret-0123456789")
 	if code != 200 {
@@ -70,9 +78,7 @@ servers:
 	if who.AuthorizationSHA256 == "" || who.AuthorizationSHA256 == hex.EncodeToString(clientSum[:]) {
 		t.Fatalf("upstream's Authorization sha256 = %q (client's token: %x)", who.AuthorizationSHA256, clientSum)
 	}
-	mu.Lock()
-	minted := strings.TrimPrefix(seen[len(seen)-1], "Bearer ")
-	mu.Unlock()
+	minted := strings.TrimPrefix(lastAuth(), "Bearer ")
 	// Verify it as an upstream would: with the gateway's published keys.
 	resp, err := http.Get(as.base + "/oauth/jwks")
 	if err != nil {
@@ -132,4 +138,57 @@ func BenchmarkIdentityCredential(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestTokenExchange: an MCP server that received a minted identity token
+// exchanges it (RFC 8693) for a token to a downstream API it is entitled
+// to, keeping the user and the agent; other audiences are refused.
+func TestTokenExchange(t *testing.T) {
+	capURL, lastAuth := capturingUpstream(t)
+	as := startAppEnv(t, `
+listen: 127.0.0.1:0
+store: {sqlite: "${DB}"}
+oauth:
+  clients:
+    - {id: agent, secret: "agent-secret-0123456789"}
+    - {id: calendar-server, secret: "calendar-secret-01234567", grant_types: [client_credentials]}
+servers:
+  - name: calendar
+    upstream:
+      url: "${CAP}"
+      credentials: {mode: identity, audience: "https://calendar.internal"}
+    token_exchange:
+      client: calendar-server
+      audiences: ["https://calendar-api.internal"]
+`, map[string]string{"CAP": capURL})
+	resource := as.base + "/mcp/calendar"
+	_, tok := postToken(t, as.base, url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}, "agent", "agent-secret-0123456789")
+	// What the calendar server receives from the gateway:
+	if _, err := connectBearer(t, resource, tok["access_token"].(string)).ListTools(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	minted := strings.TrimPrefix(lastAuth(), "Bearer ")
+	exchange := func(aud string) (int, map[string]any) {
+		return postToken(t, as.base, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+			"subject_token": {minted}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "audience": {aud}},
+			"calendar-server", "calendar-secret-01234567")
+	}
+	code, out := exchange("https://calendar-api.internal")
+	if code != 200 || out["issued_token_type"] != "urn:ietf:params:oauth:token-type:access_token" {
+		t.Fatalf("exchange: %d %v", code, out)
+	}
+	c, err := tokens.NewVerifier(as.app.auth.keys.Lookup, as.base, nil).Verify(out["access_token"].(string), "https://calendar-api.internal")
+	if err != nil || c.Subject != "agent" || c.Actor != "agent" {
+		t.Errorf("exchanged token: %+v %v", c, err)
+	}
+	if code, out := exchange("https://payroll.internal"); code != 400 || out["error"] != "invalid_target" {
+		t.Errorf("unentitled audience: %d %v", code, out)
+	}
+	// The agent itself is not entitled to exchange.
+	code, out = postToken(t, as.base, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token": {minted}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "audience": {"https://calendar-api.internal"}},
+		"agent", "agent-secret-0123456789")
+	if code != 400 || out["error"] != "unauthorized_client" {
+		t.Errorf("agent exchanging: %d %v", code, out)
+	}
 }

@@ -250,11 +250,14 @@ type Server struct {
 	// Tools maps tools to the scopes they need, checked at every call; a
 	// tool no rule matches needs "mcp:<tool>" (one-to-one). Without rules,
 	// the server's tokens reach every tool.
-	Tools      []ToolRule `yaml:"tools"`
-	Upstream   *Upstream  `yaml:"upstream"`    // a single upstream ...
-	Upstreams  []Upstream `yaml:"upstreams"`   // ... or several aggregated into one endpoint
-	ToolPrefix string     `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
-	Timeout    Duration   `yaml:"timeout"`     // per-server upstream timeout override
+	Tools []ToolRule `yaml:"tools"`
+	// TokenExchange entitles the MCP server behind this endpoint to trade
+	// the tokens it receives for tokens to other audiences (RFC 8693).
+	TokenExchange *TokenExchange `yaml:"token_exchange"`
+	Upstream      *Upstream      `yaml:"upstream"`    // a single upstream ...
+	Upstreams     []Upstream     `yaml:"upstreams"`   // ... or several aggregated into one endpoint
+	ToolPrefix    string         `yaml:"tool_prefix"` // prefix when aggregated into another server; default Name
+	Timeout       Duration       `yaml:"timeout"`     // per-server upstream timeout override
 }
 
 // Upstream is an MCP server the gateway forwards to: a remote URL, a local
@@ -274,6 +277,13 @@ type Upstream struct {
 	// credential; the client's own token never reaches it.
 	Credentials Credentials `yaml:"credentials"`
 	Timeout     Duration    `yaml:"timeout"` // per-upstream timeout override
+}
+
+// TokenExchange says what a server may exchange its callers' tokens for.
+type TokenExchange struct {
+	Client    string   `yaml:"client"`    // the client id (in oauth.clients) the server authenticates as
+	Audiences []string `yaml:"audiences"` // audiences it may obtain tokens for
+	TTL       Duration `yaml:"ttl"`       // default 5m
 }
 
 // Credentials configures what an upstream receives in place of the

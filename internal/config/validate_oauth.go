@@ -273,6 +273,19 @@ func (v *validator) identity() {
 				v.add(p+".tenant", "unknown tenant %q", s.Tenant)
 			}
 		}
+		if te := s.TokenExchange; te != nil {
+			known := false
+			for _, cl := range c.OAuth.Clients {
+				known = known || cl.ID == te.Client
+			}
+			if !known {
+				v.add(p+".token_exchange.client", "must name a client of oauth.clients (the server authenticates as it)")
+			}
+			if len(te.Audiences) == 0 {
+				v.add(p+".token_exchange.audiences", "is required")
+			}
+			v.duration(p+".token_exchange.ttl", te.TTL)
+		}
 		for j, r := range s.Tools {
 			rp := fmt.Sprintf("%s.tools[%d]", p, j)
 			if r.Match == "" {

@@ -48,6 +48,8 @@ type Options struct {
 	// still accepts the user, and returns the record refreshed with what
 	// the provider says now. nil: users are taken as stored.
 	RefreshUser func(ctx context.Context, u store.User) (store.User, error)
+	// Exchanges entitles clients (by id) to RFC 8693 token exchange.
+	Exchanges map[string]ExchangeRule
 	// HTTPClient fetches clients' jwks_uri for private_key_jwt.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -94,6 +96,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/introspect", h.introspect)
 }
 
+// SetExchanges installs the token-exchange entitlements (set once, before
+// serving).
+func (h *Handler) SetExchanges(rules map[string]ExchangeRule) { h.o.Exchanges = rules }
+
 // TokenEndpoint is the URL clients post to (and the audience of
 // private_key_jwt assertions).
 func (h *Handler) TokenEndpoint() string { return h.o.Issuer + "/oauth/token" }
@@ -131,6 +137,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		resp, oerr = h.refresh(r, client)
 	case "client_credentials":
 		resp, oerr = h.clientCredentials(r, client)
+	case GrantTokenExchange:
+		h.tokenExchange(w, r, client) // its response differs (RFC 8693 §2.2)
+		return
 	case "":
 		oerr = oauth.Errorf(oauth.InvalidRequest, "grant_type is required")
 	default:

@@ -1,7 +1,8 @@
 // Package store is mcpgate's storage contract: the value types the
 // authorization server keeps (clients, users, authorization codes, refresh
-// tokens, consents, signing keys), sentinel errors, and the Store interface
-// every backend implements.
+// tokens, consents, signing keys), the vault's connections (downstream
+// credentials, sealed by internal/vault) and its check value, sentinel
+// errors, and the Store interface every backend implements.
 //
 // Backends live next door: store/sqlite (the embedded default) and
 // store/postgres (for several replicas); store/storetest is the one test
@@ -149,6 +150,33 @@ type SigningKey struct {
 	ExpiresAt time.Time
 }
 
+// Connection kinds.
+const (
+	ConnectionOAuth2 = "oauth2"  // a downstream OAuth 2.0 grant (access + refresh token)
+	ConnectionAPIKey = "api_key" // an API key the user (or an admin) entered
+	ConnectionStatic = "static"  // a credential from the config file
+)
+
+// Connection is a downstream credential kept in the vault (internal/vault):
+// one user's (or, with UserID "", a whole tenant's) credential for one
+// connection of the config. It is keyed by (UserID, Tenant, Name).
+type Connection struct {
+	UserID string // "" for a tenant-wide credential
+	Tenant string
+	Name   string // the connection's name in the config, e.g. "calendar-api"
+	Kind   string // ConnectionOAuth2, ConnectionAPIKey or ConnectionStatic
+	// Secret is the credential sealed by the vault (bound to the key
+	// fields); never plaintext. Backends store it as opaque bytes.
+	Secret []byte
+	KeyID  string // the vault key that sealed Secret
+	Scopes []string
+	// ExpiresAt is when the access token expires; zero = never (or
+	// unknown). The row stays: a refresh replaces the secret.
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 // Store is the storage contract. Every method is safe for concurrent use
 // and every Update runs its function inside one atomic transaction (the
 // function may run more than once on a retry; it must be pure).
@@ -194,6 +222,34 @@ type Store interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) error
 	DeleteSigningKey(ctx context.Context, id string) error
+
+	// PutConnection creates or replaces a connection (Name must not be
+	// empty); a replaced one keeps its CreatedAt.
+	PutConnection(ctx context.Context, c Connection) error
+	GetConnection(ctx context.Context, userID, tenant, name string) (Connection, error)
+	// UpdateConnection changes a connection atomically; on PostgreSQL the
+	// row stays locked (SELECT … FOR UPDATE) while update runs, so replicas
+	// refreshing one downstream credential queue behind each other. The
+	// function may not change the key fields.
+	UpdateConnection(ctx context.Context, userID, tenant, name string, update func(Connection) (Connection, error)) error
+	DeleteConnection(ctx context.Context, userID, tenant, name string) error
+	// ListConnections returns a user's connections (userID "": the
+	// tenant-wide ones), by tenant then name.
+	ListConnections(ctx context.Context, userID string) ([]Connection, error)
+	// ListAllConnections returns every connection, by user, tenant, name
+	// (for vault key rotation).
+	ListAllConnections(ctx context.Context) ([]Connection, error)
+	// DeleteUserConnections deletes every connection of a user (when the
+	// user is removed) and counts them. userID "" is an error: tenant-wide
+	// credentials belong to no user.
+	DeleteUserConnections(ctx context.Context, userID string) (int, error)
+
+	// GetVaultCheck returns the vault's check value (a known plaintext
+	// sealed with the key named keyID), ErrNotFound before the first
+	// start; PutVaultCheck creates or replaces it. The vault reads it at
+	// start-up so that a wrong key fails loudly instead of corrupting data.
+	GetVaultCheck(ctx context.Context) (keyID string, check []byte, err error)
+	PutVaultCheck(ctx context.Context, keyID string, check []byte) error
 
 	// DeleteExpired removes codes and refresh tokens past their expiry
 	// and returns how many rows went (a background job calls it).

@@ -1,0 +1,111 @@
+package grants
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
+)
+
+// RFC 8693 identifiers.
+const (
+	GrantTokenExchange  = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TokenTypeAccess     = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeJWT        = "urn:ietf:params:oauth:token-type:jwt"
+	defaultExchangedTTL = 5 * time.Minute
+)
+
+// ExchangeRule entitles one client (an MCP server calling downstream APIs
+// itself) to trade tokens: it presents a token issued for one of
+// SubjectAudiences and may get one for any of Audiences.
+type ExchangeRule struct {
+	SubjectAudiences []string
+	Audiences        []string
+	TTL              time.Duration
+}
+
+// exchangeResponse is RFC 8693 §2.2.1.
+type exchangeResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+	Scope           string `json:"scope,omitempty"`
+}
+
+// tokenExchange implements RFC 8693 for the audiences configuration
+// entitles the calling client to: the new token keeps the user (sub) and
+// the agent (act.sub) of the subject token and names the new audience.
+func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client store.Client) {
+	rule, ok := h.o.Exchanges[client.ID]
+	if !ok || client.TokenEndpointAuthMethod == "none" {
+		oauth.WriteError(w, oauth.Errorf(oauth.UnauthorizedClient, "this client may not exchange tokens"))
+		return
+	}
+	subject := r.PostFormValue("subject_token")
+	if subject == "" || (r.PostFormValue("subject_token_type") != TokenTypeAccess && r.PostFormValue("subject_token_type") != TokenTypeJWT) {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "subject_token and subject_token_type (access_token) are required"))
+		return
+	}
+	if t := r.PostFormValue("requested_token_type"); t != "" && t != TokenTypeAccess {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "only access tokens can be requested"))
+		return
+	}
+	audience := r.PostFormValue("audience")
+	if audience == "" {
+		audience = r.PostFormValue("resource")
+	}
+	if !slices.Contains(rule.Audiences, audience) {
+		// RFC 8693 §2.2.2: an audience the client may not have.
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens for %q", audience))
+		return
+	}
+	var claims *tokens.Claims
+	for _, aud := range rule.SubjectAudiences {
+		if c, err := h.o.Verify(subject, aud); err == nil {
+			claims = c
+			break
+		}
+	}
+	if claims == nil || h.o.Revoked.Has(claims.ID) {
+		oauth.WriteError(w, oauth.Errorf(oauth.InvalidGrant, "subject_token is not a valid token issued for this server"))
+		return
+	}
+	scopes := claims.Scopes()
+	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
+		scopes = intersect(asked, scopes) // never wider than the subject token
+	}
+	ttl := rule.TTL
+	if ttl <= 0 {
+		ttl = defaultExchangedTTL
+	}
+	actor := claims.Actor
+	if actor == "" {
+		actor = claims.ClientID
+	}
+	now := h.o.Now()
+	tok, err := h.o.Tokens.Mint(tokens.Claims{Subject: claims.Subject, Audience: audience, ClientID: claims.ClientID, Actor: actor,
+		Scope: joinScopes(scopes), Tenant: claims.Tenant, Roles: claims.Roles, Groups: claims.Groups, Permissions: claims.Permissions,
+		IssuedAt: now, ExpiresAt: now.Add(ttl)})
+	if err != nil {
+		oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a token", Status: 500, Cause: err})
+		return
+	}
+	h.log.Info("token exchanged", "client", client.ID, "sub", claims.Subject, "actor", actor, "audience", audience)
+	oauth.WriteJSON(w, http.StatusOK, exchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeAccess, TokenType: "Bearer",
+		ExpiresIn: int(ttl.Seconds()), Scope: joinScopes(scopes)})
+}
+
+func joinScopes(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += v
+	}
+	return out
+}
