@@ -44,29 +44,25 @@ func (s *session) splitName(exposed string) (int, string, bool) {
 	if ok {
 		return ref.up, ref.name, true
 	}
-	best, bestLen := -1, 0
-	for i, u := range s.ups {
-		if strings.HasPrefix(exposed, u.spec.Prefix+nameSep) && len(u.spec.Prefix) > bestLen {
-			best, bestLen = i, len(u.spec.Prefix)
-		}
-	}
-	if best < 0 {
-		return 0, "", false
-	}
-	return best, exposed[bestLen+len(nameSep):], true
+	return s.splitPrefixed(exposed, nameSep)
 }
 
 func (s *session) splitURI(exposed string) (int, string, bool) {
+	return s.splitPrefixed(exposed, uriSep)
+}
+
+// splitPrefixed strips the longest "<prefix><sep>" of an upstream.
+func (s *session) splitPrefixed(exposed, sep string) (int, string, bool) {
 	best, bestLen := -1, 0
 	for i, u := range s.ups {
-		if strings.HasPrefix(exposed, u.spec.Prefix+uriSep) && len(u.spec.Prefix) > bestLen {
+		if strings.HasPrefix(exposed, u.spec.Prefix+sep) && len(u.spec.Prefix) > bestLen {
 			best, bestLen = i, len(u.spec.Prefix)
 		}
 	}
 	if best < 0 {
 		return 0, "", false
 	}
-	return best, exposed[bestLen+len(uriSep):], true
+	return best, exposed[bestLen+len(sep):], true
 }
 
 // initResult builds the answer to the client's initialize: the upstream's

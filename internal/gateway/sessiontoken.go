@@ -1,16 +1,11 @@
 package gateway
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
+
+	"github.com/mcpgate/mcpgate/internal/seal"
 )
 
 // sessionState is what a client-facing Mcp-Session-Id carries for a
@@ -24,12 +19,12 @@ type sessionState struct {
 	Nonce    string `json:"n"`           // makes ids unique even for stateless upstreams
 }
 
-// sealer encrypts session state into opaque session ids with AES-256-GCM.
-// The key is derived once at start-up: a KDF per session costs milliseconds.
+// sealer turns session state into opaque session ids (package seal:
+// AES-256-GCM, key derived once at start-up, bound to the server name).
 // Opened ids are remembered (bounded), so a session's later requests skip
 // the decryption.
 type sealer struct {
-	aead cipher.AEAD
+	box *seal.Box
 
 	mu     sync.RWMutex
 	opened map[string]sessionState // key: server + " " + id
@@ -40,47 +35,21 @@ const maxOpened = 50000
 
 var errBadSession = errors.New("unknown session")
 
-// newSealer derives the session key from secret with HKDF-SHA256; an empty
-// secret gives a random key, valid for this process only.
+// newSealer derives the session key from secret; an empty secret gives a
+// random key, valid for this process only.
 func newSealer(secret []byte) (*sealer, error) {
-	var key []byte
-	if len(secret) == 0 {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		key, err = hkdf.Key(sha256.New, secret, nil, "mcpgate session id v1", 32)
-		if err != nil {
-			return nil, err
-		}
-	}
-	block, err := aes.NewCipher(key)
+	box, err := seal.New(secret, "session id")
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead, opened: map[string]sessionState{}}, nil
+	return &sealer{box: box, opened: map[string]sessionState{}}, nil
 }
 
 func (s *sealer) seal(st sessionState) (string, error) {
 	if st.Nonce == "" {
 		st.Nonce = rand.Text()[:16]
 	}
-	plain, err := json.Marshal(st)
-	if err != nil {
-		return "", err
-	}
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
-	out := s.aead.Seal(nonce, nonce, plain, []byte(st.Server))
-	return base64.RawURLEncoding.EncodeToString(out), nil
+	return s.box.Seal(st, 0, st.Server)
 }
 
 // open decrypts a session id issued for server. Ids issued for another
@@ -93,9 +62,8 @@ func (s *sealer) open(server, id string) (sessionState, error) {
 	if ok {
 		return st, nil
 	}
-	st, err := s.decrypt(server, id)
-	if err != nil {
-		return st, err
+	if s.box.Open(id, server, &st) != nil || st.Server != server {
+		return sessionState{}, errBadSession
 	}
 	s.mu.Lock()
 	if len(s.opened) >= maxOpened {
@@ -103,22 +71,5 @@ func (s *sealer) open(server, id string) (sessionState, error) {
 	}
 	s.opened[key] = st
 	s.mu.Unlock()
-	return st, nil
-}
-
-func (s *sealer) decrypt(server, id string) (sessionState, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
-		return sessionState{}, errBadSession
-	}
-	ns := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], []byte(server))
-	if err != nil {
-		return sessionState{}, errBadSession
-	}
-	var st sessionState
-	if err := json.Unmarshal(plain, &st); err != nil || st.Server != server {
-		return sessionState{}, fmt.Errorf("%w: bad payload", errBadSession)
-	}
 	return st, nil
 }
