@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -71,7 +72,7 @@ func startCalendar(t *testing.T) (string, *syncBuf) {
 		t.Fatal(err)
 	}
 	calls := &syncBuf{}
-	ms := calendar.New(st, &calendar.Options{CallsLog: calendar.NewCallsLog(calls)})
+	ms := calendar.New(st, &calendar.Options{CallsLog: callslog.New(calls)})
 	srv := httptest.NewServer(fixture.NewStreamableHandler(ms, nil))
 	t.Cleanup(func() {
 		srv.Close()

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"log/slog"
 	"net/mail"
 	"strings"
@@ -45,8 +46,8 @@ const (
 // Options configures New. The zero value (or nil) is valid.
 type Options struct {
 	// CallsLog, when set, receives one JSON line per tools/call
-	// (see NewCallsLog).
-	CallsLog *CallsLog
+	// (see callslog.New).
+	CallsLog *callslog.Log
 	// Logger receives the SDK's server-side logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -376,7 +377,7 @@ func TestDeleteEvent(t *testing.T) {
 
 func TestCallsLog(t *testing.T) {
 	var buf bytes.Buffer
-	cs := connect(t, nil, &Options{CallsLog: NewCallsLog(&buf)})
+	cs := connect(t, nil, &Options{CallsLog: callslog.New(&buf)})
 	create(t, cs, "x", "2026-03-02T10:00:00Z", "2026-03-02T11:00:00Z")
 	call(t, cs, "create_event", map[string]any{"title": "bad"}) // invalid: still logged
 	if _, err := cs.ListTools(context.Background(), nil); err != nil {
@@ -384,10 +385,10 @@ func TestCallsLog(t *testing.T) {
 	}
 	call(t, cs, "list_events", nil)
 
-	var calls []Call
+	var calls []callslog.Call
 	sc := bufio.NewScanner(&buf)
 	for sc.Scan() {
-		var c Call
+		var c callslog.Call
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"log/slog"
 	"strings"
 	"sync"
@@ -85,7 +86,7 @@ type Organization struct {
 // Options configures New. The zero value (or nil) is valid.
 type Options struct {
 	// CallsLog, when set, receives one JSON line per tools/call.
-	CallsLog *CallsLog
+	CallsLog *callslog.Log
 	// Logger receives the SDK's server-side logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -132,7 +133,7 @@ func TestCreateOrganization(t *testing.T) {
 
 func TestCallsLog(t *testing.T) {
 	var buf bytes.Buffer
-	cs := connect(t, &Options{CallsLog: NewCallsLog(&buf)})
+	cs := connect(t, &Options{CallsLog: callslog.New(&buf)})
 	call(t, cs, "list_environments", nil)
 	call(t, cs, "create_organization", map[string]any{"name": "Initech"})
 	call(t, cs, "create_organization", map[string]any{"name": ""})
@@ -140,7 +141,7 @@ func TestCallsLog(t *testing.T) {
 	var got []string
 	sc := bufio.NewScanner(&buf)
 	for sc.Scan() {
-		var c Call
+		var c callslog.Call
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}

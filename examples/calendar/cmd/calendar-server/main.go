@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ func run(listen, dbPath, callsLogPath string) error {
 	defer store.Close()
 	opts := &server.Options{Logger: logger}
 	if callsLogPath != "" {
-		cl, f, err := server.OpenCallsLog(callsLogPath)
+		cl, f, err := callslog.Open(callsLogPath)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mcpgate/mcpgate/examples/callslog"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,7 +48,7 @@ func run(listen, callsLogPath string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts := &server.Options{Logger: logger}
 	if callsLogPath != "" {
-		cl, f, err := server.OpenCallsLog(callsLogPath)
+		cl, f, err := callslog.Open(callsLogPath)
 		if err != nil {
 			return err
 		}

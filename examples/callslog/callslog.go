@@ -1,4 +1,7 @@
-package server
+// Package callslog records every tools/call an example MCP server
+// receives, one JSON line each, so tests can prove a call did — or never
+// did — reach the server. Shared by the examples' servers.
+package callslog
 
 import (
 	"context"
@@ -19,28 +22,28 @@ type Call struct {
 	Arguments json.RawMessage `json:"arguments"`
 }
 
-// CallsLog appends one JSON line (a Call) per tools/call the server
+// Log appends one JSON line (a Call) per tools/call the server
 // receives, before the tool runs, whether or not the call then succeeds.
-type CallsLog struct {
+type Log struct {
 	mu sync.Mutex
 	w  io.Writer
 }
 
-// NewCallsLog logs to w.
-func NewCallsLog(w io.Writer) *CallsLog { return &CallsLog{w: w} }
+// New logs to w.
+func New(w io.Writer) *Log { return &Log{w: w} }
 
-// OpenCallsLog opens (creating if needed) the file at path for appending.
+// Open opens (creating if needed) the file at path for appending.
 // Close the returned file when done.
-func OpenCallsLog(path string) (*CallsLog, *os.File, error) {
+func Open(path string) (*Log, *os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, err
 	}
-	return NewCallsLog(f), f, nil
+	return New(f), f, nil
 }
 
 // Log appends one call. Each line is written with a single Write.
-func (l *CallsLog) Log(tool string, args json.RawMessage) error {
+func (l *Log) Log(tool string, args json.RawMessage) error {
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
 	}
@@ -57,7 +60,7 @@ func (l *CallsLog) Log(tool string, args json.RawMessage) error {
 
 // Middleware logs every tools/call before it is handled. A call that cannot
 // be logged fails, so the log never misses a call the server served.
-func (l *CallsLog) Middleware() mcp.Middleware {
+func (l *Log) Middleware() mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			if r, ok := req.(*mcp.CallToolRequest); ok && method == "tools/call" && r.Params != nil {
