@@ -14,7 +14,7 @@
 //   - list fields (RedirectURIs, Groups, Scopes…) come back non-nil, so nil
 //     and empty both read back as an empty slice; ListX results are non-nil
 //     and ordered by key (signing keys by ActiveFrom, zero first, then ID);
-//   - Create and PutConsent fill a zero CreatedAt with the current time and a
+//   - Create, PutConsent and PutConnection fill a zero CreatedAt with the current time and a
 //     zero UpdatedAt with CreatedAt; Update sets UpdatedAt to the current time
 //     when the function left it unchanged; an update function may not change
 //     the key (that is an error and nothing is written);
@@ -30,7 +30,12 @@
 //     revoked (rotated ones too) and count those;
 //   - usernames are unique, but any number of users may have none, and
 //     GetUserByUsername("") is ErrNotFound;
-//   - deleting a client or user deletes that row only (callers revoke tokens).
+//   - deleting a client or user deletes that row only (callers revoke tokens);
+//   - connections are keyed by (UserID, Tenant, Name), exactly (UserID "" is
+//     a tenant-wide credential, listed by ListConnections(ctx, "")); their
+//     Secret comes back byte for byte; ListConnections is ordered by tenant
+//     then name, ListAllConnections by user, tenant, name; PutConnection
+//     refuses an empty Name, DeleteUserConnections an empty user ID.
 package storetest
 
 import (
@@ -77,6 +82,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeRefreshTokens", testRevokeRefreshTokens},
 		{"Consents", testConsents},
 		{"SigningKeys", testSigningKeys},
+		{"ConnectionCRUD", testConnectionCRUD},
+		{"ConnectionDefaults", testConnectionDefaults},
+		{"ConnectionUpdate", testConnectionUpdate},
+		{"ConnectionUpdateAtomic", testConnectionUpdateAtomic},
+		{"DeleteUserConnections", testDeleteUserConnections},
+		{"ConnectionSecretBytes", testConnectionSecretBytes},
+		{"VaultCheck", testVaultCheck},
 		{"DeleteExpired", testDeleteExpired},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"EmptySlices", testEmptySlices},
