@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			spec.Upstreams = append(spec.Upstreams, gateway.UpstreamSpec{
 				Name: u.Name, Prefix: u.Prefix, URL: u.URL, Transport: u.Transport, Headers: u.Headers,
 				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: cfg.ServerTimeout(s, &u),
-				Credential: credentialFor(u, strings.TrimRight(cfg.PublicURL, "/"), auth.keys, log, s.Name),
+				Credential: credentialFor(u, strings.TrimRight(cfg.PublicURL, "/"), auth.keys, auth.conns, log, s.Name),
 			})
 		}
 		servers = append(servers, spec)
@@ -150,6 +150,13 @@ func (a *App) sweep() {
 
 // Addr is the bound address (useful with port 0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Close releases an App that was never served (Serve cleans up itself).
+func (a *App) Close() {
+	_ = a.ln.Close()
+	_ = a.gateway.Close()
+	a.closeBackground()
+}
 
 func (a *App) closeBackground() {
 	a.stop()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/authflow"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/connections"
 	"github.com/mcpgate/mcpgate/internal/discovery"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/grants"
@@ -35,6 +36,7 @@ type authServer struct {
 	revoked   *grants.Denylist
 	disabled  *disabledUsers
 	cache     *verifyCache
+	conns     *connections.Manager // nil without connections
 	mount     []func(*http.ServeMux)
 }
 
@@ -95,6 +97,10 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	if err := a.disabled.reload(ctx, st); err != nil {
 		return nil, err
 	}
+	a.conns, err = newConnections(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
 	clients := &clientSource{store: st}
 	cimd := !cfg.OAuth.ClientMetadataDocuments.Disabled
 	if cimd {
@@ -119,6 +125,14 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, RefreshUser: refreshUser, Logger: log,
 	})
 	tok.SetExchanges(exchangeRules(cfg, issuer))
+	if a.conns != nil {
+		tok.SetConnectionTokens(a.conns.Token)
+		pages, err := connections.NewPages(a.conns, flow.CurrentUser, flow.CSRF(), secret)
+		if err != nil {
+			return nil, err
+		}
+		a.mount = append(a.mount, pages.Mount)
+	}
 	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
 	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: a.resources, Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})
 	a.mount = append(a.mount, flow.Mount, tok.Mount, disc.Mount)
@@ -247,6 +261,7 @@ func exchangeRules(cfg *config.Config, issuer string) map[string]grants.Exchange
 		r := rules[s.TokenExchange.Client]
 		r.SubjectAudiences = appendNew(r.SubjectAudiences, subjects...)
 		r.Audiences = appendNew(r.Audiences, s.TokenExchange.Audiences...)
+		r.Connections = appendNew(r.Connections, s.TokenExchange.Connections...)
 		r.TTL = s.TokenExchange.TTL.Std()
 		rules[s.TokenExchange.Client] = r
 	}

@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/connections"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/keys"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -73,8 +75,22 @@ func (m *identityMinter) credential(c *tokens.Claims) (string, string, error) {
 }
 
 // credentialFor builds the gateway's credential function for an upstream.
-func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, log *slog.Logger, server string) gateway.CredentialFunc {
+func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns *connections.Manager, log *slog.Logger, server string) gateway.CredentialFunc {
 	switch u.Credentials.Mode {
+	case "connection":
+		name := u.Credentials.Connection
+		return func(c *tokens.Claims) (string, string, error) {
+			if c == nil || conns == nil {
+				return "", "", errNoCaller
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			tok, err := conns.Token(ctx, c.Subject, c.Tenant, name)
+			if err != nil {
+				return "", "", err
+			}
+			return "Authorization", "Bearer " + tok, nil
+		}
 	case "identity":
 		aud := u.Credentials.Audience
 		if aud == "" {

@@ -111,6 +111,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/login", h.login)
 	mux.HandleFunc("POST /oauth/consent", h.consent)
 	mux.HandleFunc("GET /oauth/callback/{provider}", h.callback)
+	mux.HandleFunc("GET /oauth/signin", h.signinPage)
 }
 
 // request is a validated authorization request, sealed into the forms.
@@ -124,6 +125,9 @@ type request struct {
 	Scopes        []string `json:"sc,omitempty"` // requested; once Decided, granted
 	Decided       bool     `json:"g,omitempty"`  // Scopes went through policy
 	Dynamic       bool     `json:"d,omitempty"`  // the client's name is self-asserted
+	// Return is where a sign-in without an authorization request goes
+	// afterwards (a local path such as /connections).
+	Return string `json:"ret,omitempty"`
 }
 
 // signIn is the sealed sign-in cookie.
@@ -385,6 +389,22 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	h.askConsent(w, r, user, req)
 }
 
+// signinPage is the sign-in page on its own, for mcpgate's own pages
+// (such as /connections): after it the browser returns to a local path.
+func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
+	ret := r.URL.Query().Get("return")
+	if !strings.HasPrefix(ret, "/") || strings.HasPrefix(ret, "//") || strings.Contains(ret, "\\") {
+		ret = "/connections"
+	}
+	h.showLogin(w, r, request{Return: ret}, "", "")
+}
+
+// CurrentUser returns the signed-in user of a browser request.
+func (h *Handler) CurrentUser(r *http.Request) (store.User, bool) { return h.currentUser(r) }
+
+// CSRF is the forms' CSRF guard, shared with mcpgate's other pages.
+func (h *Handler) CSRF() *web.CSRF { return h.csrf }
+
 // signIn sets the sealed sign-in cookie; false (after answering) on error.
 func (h *Handler) signIn(w http.ResponseWriter, user store.User) bool {
 	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: h.o.Now().Unix()}, h.o.SessionTTL, "")
@@ -443,6 +463,11 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, user store.User
 }
 
 func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.User, req request) {
+	if req.ClientID == "" {
+		// A sign-in for mcpgate's own pages, not for a client.
+		http.Redirect(w, r, req.Return, http.StatusSeeOther)
+		return
+	}
 	if !h.decide(w, r, user, &req) {
 		return
 	}

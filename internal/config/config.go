@@ -33,6 +33,7 @@ const (
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "text"
 	DefaultSQLitePath         = "./data/mcpgate.db"
+	DefaultVaultKeyFile       = "./data/vault.key"
 	DefaultAccessTokenTTL     = 10 * time.Minute
 	DefaultRefreshTokenTTL    = 30 * 24 * time.Hour
 	DefaultCodeTTL            = time.Minute
@@ -66,15 +67,17 @@ type Config struct {
 	// SessionKey, when set (at least 32 characters), is the secret from which
 	// the session-id encryption key is derived; empty means a random key per
 	// process.
-	SessionKey string   `yaml:"session_key"`
-	Limits     Limits   `yaml:"limits"`
-	Log        Log      `yaml:"log"`
-	Store      Store    `yaml:"store"`
-	Users      []User   `yaml:"users"`
-	OAuth      OAuth    `yaml:"oauth"`
-	Tenants    []Tenant `yaml:"tenants"`
-	Policies   []Policy `yaml:"policies"`
-	Servers    []Server `yaml:"servers"`
+	SessionKey  string       `yaml:"session_key"`
+	Limits      Limits       `yaml:"limits"`
+	Log         Log          `yaml:"log"`
+	Store       Store        `yaml:"store"`
+	Users       []User       `yaml:"users"`
+	OAuth       OAuth        `yaml:"oauth"`
+	Tenants     []Tenant     `yaml:"tenants"`
+	Vault       Vault        `yaml:"vault"`
+	Connections []Connection `yaml:"connections"`
+	Policies    []Policy     `yaml:"policies"`
+	Servers     []Server     `yaml:"servers"`
 
 	src *source // where each value was written; nil when built in code
 }
@@ -279,24 +282,58 @@ type Upstream struct {
 	Timeout     Duration    `yaml:"timeout"` // per-upstream timeout override
 }
 
+// Vault configures the encryption of stored downstream credentials.
+type Vault struct {
+	// KeyFile holds the 32-byte master key (hex or base64, mode 0600);
+	// created on first start when missing. Default ./data/vault.key.
+	KeyFile string `yaml:"key_file"`
+	// KeyEnv names an environment variable holding the key instead.
+	KeyEnv string `yaml:"key_env"`
+	// PreviousKeyFiles still open what older keys sealed (rotation).
+	PreviousKeyFiles []string `yaml:"previous_key_files"`
+}
+
+// Connection is a downstream service users connect once, so calls run
+// with their own credential.
+type Connection struct {
+	Name   string `yaml:"name"`
+	Tenant string `yaml:"tenant"` // "" = for every tenant
+	// Kind: "oauth2" (default; the user authorizes at the provider) or
+	// "api_key" (a tenant-wide secret, used with mode: static upstreams).
+	Kind         string            `yaml:"kind"`
+	AuthorizeURL string            `yaml:"authorize_url"`
+	TokenURL     string            `yaml:"token_url"`
+	ClientID     string            `yaml:"client_id"`
+	ClientSecret string            `yaml:"client_secret"`
+	Scopes       []string          `yaml:"scopes"`
+	ExtraParams  map[string]string `yaml:"extra_params"` // added to the authorization request (e.g. resource, audience)
+	BaseURL      string            `yaml:"base_url"`     // where the downstream API lives (documentation for servers)
+	Description  string            `yaml:"description"`  // shown on the connections page
+}
+
 // TokenExchange says what a server may exchange its callers' tokens for.
 type TokenExchange struct {
 	Client    string   `yaml:"client"`    // the client id (in oauth.clients) the server authenticates as
 	Audiences []string `yaml:"audiences"` // audiences it may obtain tokens for
-	TTL       Duration `yaml:"ttl"`       // default 5m
+	// Connections it may obtain the caller's vaulted token of (audience
+	// "urn:mcpgate:connection:<name>").
+	Connections []string `yaml:"connections"`
+	TTL         Duration `yaml:"ttl"` // default 5m
 }
 
 // Credentials configures what an upstream receives in place of the
 // client's token.
 type Credentials struct {
 	// Mode: "none" (default), "identity" (a short-lived JWT minted for the
-	// upstream's audience, carrying the user and the agent), or "static" (a
+	// upstream's audience, carrying the user and the agent), "connection"
+	// (the user's own vaulted token of a connection), or "static" (a
 	// per-upstream secret for legacy APIs: not per user, and logged so).
-	Mode     string   `yaml:"mode"`
-	Audience string   `yaml:"audience"` // identity: default the upstream URL
-	TTL      Duration `yaml:"ttl"`      // identity: default 5m
-	Header   string   `yaml:"header"`   // static: default Authorization
-	Value    string   `yaml:"value"`    // static: the secret (use ${VAR})
+	Mode       string   `yaml:"mode"`
+	Audience   string   `yaml:"audience"`   // identity: default the upstream URL
+	TTL        Duration `yaml:"ttl"`        // identity: default 5m
+	Connection string   `yaml:"connection"` // connection: the connection whose token the user's calls carry
+	Header     string   `yaml:"header"`     // static: default Authorization
+	Value      string   `yaml:"value"`      // static: the secret (use ${VAR})
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m", "1h30m".
@@ -405,6 +442,14 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Store.SQLite == "" && c.Store.Postgres == "" {
 		c.Store.SQLite = DefaultSQLitePath
+	}
+	if c.Vault.KeyFile == "" && c.Vault.KeyEnv == "" {
+		c.Vault.KeyFile = DefaultVaultKeyFile
+	}
+	for i := range c.Connections {
+		if c.Connections[i].Kind == "" {
+			c.Connections[i].Kind = "oauth2"
+		}
 	}
 	o := &c.OAuth
 	if o.AccessTokenTTL == 0 {

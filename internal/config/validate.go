@@ -53,6 +53,7 @@ func (c *Config) validate() Problems {
 	v.servers()
 	v.authServer()
 	v.identity()
+	v.connections()
 	return v.problems
 }
 

@@ -262,9 +262,14 @@ func (v *validator) identity() {
 					v.add(cp+".value", "is required for static credentials (use ${VAR})")
 				}
 			case "connection":
-				v.add(cp+".mode", "connection credentials (the vault) are not supported yet")
+				if s.Auth == AuthNone {
+					v.add(cp+".mode", "connection needs a protected server (auth: oauth): there is no user whose credential to use")
+				}
+				if !slices.ContainsFunc(c.Connections, func(cn Connection) bool { return cn.Name == cr.Connection }) {
+					v.add(cp+".connection", "unknown connection %q", cr.Connection)
+				}
 			default:
-				v.add(cp+".mode", "must be none, identity or static")
+				v.add(cp+".mode", "must be none, identity, connection or static")
 			}
 			v.duration(cp+".ttl", cr.TTL)
 		}
@@ -274,6 +279,11 @@ func (v *validator) identity() {
 			}
 		}
 		if te := s.TokenExchange; te != nil {
+			for k, name := range te.Connections {
+				if !slices.ContainsFunc(c.Connections, func(cn Connection) bool { return cn.Name == name }) {
+					v.add(fmt.Sprintf("%s.token_exchange.connections[%d]", p, k), "unknown connection %q", name)
+				}
+			}
 			known := false
 			for _, cl := range c.OAuth.Clients {
 				known = known || cl.ID == te.Client
@@ -281,8 +291,8 @@ func (v *validator) identity() {
 			if !known {
 				v.add(p+".token_exchange.client", "must name a client of oauth.clients (the server authenticates as it)")
 			}
-			if len(te.Audiences) == 0 {
-				v.add(p+".token_exchange.audiences", "is required")
+			if len(te.Audiences) == 0 && len(te.Connections) == 0 {
+				v.add(p+".token_exchange.audiences", "audiences or connections is required")
 			}
 			v.duration(p+".token_exchange.ttl", te.TTL)
 		}
@@ -299,6 +309,39 @@ func (v *validator) identity() {
 			if r.Scope != "" && !scopeRE.MatchString(r.Scope) {
 				v.add(rp+".scope", "%q is not a valid scope", r.Scope)
 			}
+		}
+	}
+}
+
+// connections checks the downstream connections.
+func (v *validator) connections() {
+	seen := map[string]int{}
+	for i, cn := range v.c.Connections {
+		p := fmt.Sprintf("connections[%d]", i)
+		key := cn.Tenant + "/" + cn.Name
+		switch first, dup := seen[key]; {
+		case cn.Name == "":
+			v.add(p+".name", "is required")
+		case !usernameRE.MatchString(cn.Name):
+			v.add(p+".name", "%q is not a valid connection name", cn.Name)
+		case dup:
+			v.add(p+".name", "duplicate connection %q (also connections[%d])", cn.Name, first)
+		default:
+			seen[key] = i
+		}
+		switch cn.Kind {
+		case "", "oauth2":
+			for _, f := range []struct{ name, val string }{{"authorize_url", cn.AuthorizeURL}, {"token_url", cn.TokenURL}} {
+				if u, err := url.Parse(f.val); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+					v.add(p+"."+f.name, "must be an https URL (http only on loopback)")
+				}
+			}
+			if cn.ClientID == "" {
+				v.add(p+".client_id", "is required")
+			}
+		case "api_key":
+		default:
+			v.add(p+".kind", "must be oauth2 or api_key")
 		}
 	}
 }

@@ -92,13 +92,24 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	}
 	if p.up.Credential != nil {
 		h, v, err := p.up.Credential(Principal(r.Context()))
-		if err != nil {
+		msg, personal := toolErrorText(err)
+		switch {
+		case personal && hasToolCall(fr):
+			// Something the user must do first (connect a service):
+			// a tool error says so where they will read it.
+			writeToolErrors(w, fr, msg)
+			return
+		case personal:
+			// Lifecycle and listing requests go on without the user's
+			// credential; only calls need it.
+		case err != nil:
 			p.g.log.Error("upstream credential", "server", p.name, "upstream", p.up.Name, "err", err)
 			writeError(w, http.StatusBadGateway, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
 				fmt.Sprintf("could not obtain a credential for upstream %q", p.up.Name))
 			return
+		default:
+			ureq.Header.Set(h, v)
 		}
-		ureq.Header.Set(h, v)
 	}
 	if r.Method == http.MethodGet {
 		// A standalone stream lives until the client leaves or the gateway

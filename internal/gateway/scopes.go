@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -159,4 +160,49 @@ func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) []byte
 	}
 	full.Result = f.filterResult(method, full.Result)
 	return full.Encode()
+}
+
+// toolErrorText reports errors meant for the person using a tool (such
+// as "connect this service first"), which answer a tools/call as a tool
+// error rather than a protocol failure.
+func toolErrorText(err error) (string, bool) {
+	var te interface{ ToolError() string }
+	if err != nil && errors.As(err, &te) {
+		return te.ToolError(), true
+	}
+	return "", false
+}
+
+// toolErrorMessage answers one request with msg: a tool result with
+// isError for tools/call, a JSON-RPC error otherwise.
+func toolErrorMessage(m *mcpwire.Message, msg string) *mcpwire.Message {
+	if m.Method == "tools/call" {
+		res, _ := json.Marshal(map[string]any{"content": []map[string]string{{"type": "text", "text": msg}}, "isError": true})
+		return mcpwire.Response(m.ID, res)
+	}
+	return mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, msg)
+}
+
+// writeToolErrors answers every request of a POST with msg.
+func writeToolErrors(w http.ResponseWriter, fr *frontRequest, msg string) {
+	var out []*mcpwire.Message
+	for _, m := range fr.msgs {
+		if m.IsRequest() {
+			out = append(out, toolErrorMessage(m, msg))
+		}
+	}
+	if len(out) == 0 {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	writeJSONMessages(w, http.StatusOK, out, fr.batch)
+}
+
+func hasToolCall(fr *frontRequest) bool {
+	for _, m := range fr.msgs {
+		if m.Method == "tools/call" && m.IsRequest() {
+			return true
+		}
+	}
+	return false
 }

@@ -199,6 +199,12 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 			return
 		}
 		if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), m.Method, params)); err != nil {
+			if msg, ok := toolErrorText(err); ok {
+				if c := s.take(gid); c != nil {
+					c.st.push(toolErrorMessage(m, msg).Encode(), true)
+				}
+				return
+			}
 			s.b.g.log.Warn("upstream send failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
 			if c := s.take(gid); c != nil {
 				s.fail(c, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q is unavailable", u.spec.Name))

@@ -50,6 +50,8 @@ type Options struct {
 	RefreshUser func(ctx context.Context, u store.User) (store.User, error)
 	// Exchanges entitles clients (by id) to RFC 8693 token exchange.
 	Exchanges map[string]ExchangeRule
+	// ConnectionToken returns a user's vaulted token of a connection.
+	ConnectionToken func(ctx context.Context, userID, tenant, name string) (string, error)
 	// HTTPClient fetches clients' jwks_uri for private_key_jwt.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -99,6 +101,11 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 // SetExchanges installs the token-exchange entitlements (set once, before
 // serving).
 func (h *Handler) SetExchanges(rules map[string]ExchangeRule) { h.o.Exchanges = rules }
+
+// SetConnectionTokens installs where connection tokens come from.
+func (h *Handler) SetConnectionTokens(f func(ctx context.Context, userID, tenant, name string) (string, error)) {
+	h.o.ConnectionToken = f
+}
 
 // TokenEndpoint is the URL clients post to (and the audience of
 // private_key_jwt assertions).

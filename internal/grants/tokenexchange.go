@@ -3,6 +3,7 @@ package grants
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/oauth"
@@ -24,8 +25,15 @@ const (
 type ExchangeRule struct {
 	SubjectAudiences []string
 	Audiences        []string
-	TTL              time.Duration
+	// Connections it may obtain the caller's own vaulted token of, by
+	// asking for audience ConnectionAudience + name.
+	Connections []string
+	TTL         time.Duration
 }
+
+// ConnectionAudience prefixes a connection name to ask token exchange for
+// the caller's token of that connection.
+const ConnectionAudience = "urn:mcpgate:connection:"
 
 // exchangeResponse is RFC 8693 §2.2.1.
 type exchangeResponse struct {
@@ -58,7 +66,13 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 	if audience == "" {
 		audience = r.PostFormValue("resource")
 	}
-	if !slices.Contains(rule.Audiences, audience) {
+	name, isConn := strings.CutPrefix(audience, ConnectionAudience)
+	if isConn {
+		if !slices.Contains(rule.Connections, name) || h.o.ConnectionToken == nil {
+			oauth.WriteError(w, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens of connection %q", name))
+			return
+		}
+	} else if !slices.Contains(rule.Audiences, audience) {
 		// RFC 8693 §2.2.2: an audience the client may not have.
 		oauth.WriteError(w, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens for %q", audience))
 		return
@@ -72,6 +86,18 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 	}
 	if claims == nil || h.o.Revoked.Has(claims.ID) {
 		oauth.WriteError(w, oauth.Errorf(oauth.InvalidGrant, "subject_token is not a valid token issued for this server"))
+		return
+	}
+	if isConn {
+		tok, err := h.o.ConnectionToken(r.Context(), claims.Subject, claims.Tenant, name)
+		if err != nil {
+			// The user has not connected it (or the provider refused a
+			// refresh): tell the server, which tells the user.
+			oauth.WriteError(w, &oauth.Error{Code: oauth.InvalidGrant, Description: err.Error(), Cause: err})
+			return
+		}
+		h.log.Info("connection token handed out", "client", client.ID, "sub", claims.Subject, "connection", name)
+		oauth.WriteJSON(w, http.StatusOK, exchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeAccess, TokenType: "Bearer"})
 		return
 	}
 	scopes := claims.Scopes()

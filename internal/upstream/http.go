@@ -94,12 +94,12 @@ func (l *HTTPLink) Done() <-chan struct{} { return l.done }
 
 func (l *HTTPLink) fail() { l.doneOnce.Do(func() { close(l.done) }) }
 
-func (l *HTTPLink) newRequest(ctx context.Context, method string, body []byte) (*http.Request, error) {
+func (l *HTTPLink) newRequest(ctx context.Context, httpMethod string, body []byte, method string) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, l.opts.URL, rd)
+	req, err := http.NewRequestWithContext(ctx, httpMethod, l.opts.URL, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -108,10 +108,16 @@ func (l *HTTPLink) newRequest(ctx context.Context, method string, body []byte) (
 	}
 	if l.opts.Credential != nil {
 		h, v, err := l.opts.Credential()
-		if err != nil {
+		var personal interface{ ToolError() string }
+		switch {
+		case err != nil && errors.As(err, &personal) && method != "tools/call":
+			// Only calls need the user's own credential; lifecycle and
+			// listing requests go on without it.
+		case err != nil:
 			return nil, fmt.Errorf("upstream %q: credential: %w", l.opts.Name, err)
+		default:
+			req.Header.Set(h, v)
 		}
-		req.Header.Set(h, v)
 	}
 	l.mu.Lock()
 	if l.sessionID != "" {
@@ -139,7 +145,7 @@ func (l *HTTPLink) Send(ctx context.Context, msg *mcpwire.Message) error {
 	if closed {
 		return ErrClosed
 	}
-	req, err := l.newRequest(ctx, http.MethodPost, msg.Encode())
+	req, err := l.newRequest(ctx, http.MethodPost, msg.Encode(), msg.Method)
 	if err != nil {
 		return err
 	}
@@ -267,7 +273,7 @@ func (l *HTTPLink) readStream(resp *http.Response, req *mcpwire.Message) {
 }
 
 func (l *HTTPLink) get(lastEventID string) (*http.Response, error) {
-	req, err := l.newRequest(l.ctx, http.MethodGet, nil)
+	req, err := l.newRequest(l.ctx, http.MethodGet, nil, "")
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +307,7 @@ func (l *HTTPLink) Listen() {
 		defer l.wg.Done()
 		lastID := ""
 		for failures := 0; failures < 5 && l.ctx.Err() == nil; {
-			req, err := l.newRequest(l.ctx, http.MethodGet, nil)
+			req, err := l.newRequest(l.ctx, http.MethodGet, nil, "")
 			if err != nil {
 				return
 			}
@@ -369,7 +375,7 @@ func (l *HTTPLink) Close() error {
 	l.mu.Unlock()
 	if sid != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if req, err := l.newRequest(ctx, http.MethodDelete, nil); err == nil {
+		if req, err := l.newRequest(ctx, http.MethodDelete, nil, ""); err == nil {
 			if resp, err := l.opts.Client.Do(req); err == nil {
 				drain(resp)
 			}

@@ -52,6 +52,20 @@ type ConsentPage struct {
 	Unverified   bool // the client's name is self-asserted (dynamic registration)
 }
 
+// ConnectionLine is one service on the connections page.
+type ConnectionLine struct {
+	Name, Description, Since string
+	Connected                bool
+}
+
+// ConnectionsPage lists a user's downstream connections.
+type ConnectionsPage struct {
+	CSRF    string
+	User    string
+	Message string
+	Lines   []ConnectionLine
+}
+
 // ErrorPage is shown when the flow cannot safely redirect back.
 type ErrorPage struct {
 	Title   string

@@ -1,0 +1,331 @@
+// Package connections lets a user connect downstream services once
+// (OAuth 2.0 authorization at the provider, tokens sealed in the vault),
+// hands the user's own token to the gateway for each call, refreshes it
+// before it expires (one refresher at a time, across replicas, by the
+// store's row lock), and deletes it on disconnect. Encryption is package
+// vault's; storage is the store's.
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/vault"
+)
+
+// Provider is one configured downstream OAuth 2.0 service.
+type Provider struct {
+	Name         string
+	Tenant       string // "" = every tenant
+	AuthorizeURL string
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+	ExtraParams  map[string]string
+	Description  string
+}
+
+// Store is what connections need from storage.
+type Store interface {
+	PutConnection(ctx context.Context, c store.Connection) error
+	GetConnection(ctx context.Context, userID, tenant, name string) (store.Connection, error)
+	UpdateConnection(ctx context.Context, userID, tenant, name string, update func(store.Connection) (store.Connection, error)) error
+	DeleteConnection(ctx context.Context, userID, tenant, name string) error
+	ListConnections(ctx context.Context, userID string) ([]store.Connection, error)
+}
+
+// ErrNotConnected means the user has not connected the service; its
+// message tells them where to.
+type ErrNotConnected struct {
+	Name, ConnectURL string
+}
+
+func (e *ErrNotConnected) Error() string {
+	return fmt.Sprintf("you have not connected %s yet: open %s to connect it, then try again", e.Name, e.ConnectURL)
+}
+
+// ToolError is the text shown to the user as a tool error.
+func (e *ErrNotConnected) ToolError() string { return e.Error() }
+
+// secret is what the vault seals for an OAuth connection.
+type secret struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type,omitempty"`
+}
+
+// Manager holds the providers and serves tokens.
+type Manager struct {
+	providers []Provider
+	store     Store
+	vault     *vault.Vault
+	base      string // public URL
+	client    *http.Client
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu    sync.RWMutex
+	cache map[string]cached // decrypted tokens, briefly, to keep the store off the hot path
+}
+
+type cached struct {
+	token   string
+	expires time.Time // of the token, or of the cache entry
+}
+
+// cacheFor bounds how long a decrypted token is reused without looking at
+// the store (a disconnect on another replica takes at most this long).
+const cacheFor = 30 * time.Second
+
+// New builds a manager.
+func New(providers []Provider, st Store, v *vault.Vault, publicURL string, log *slog.Logger) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{providers: providers, store: st, vault: v, base: strings.TrimRight(publicURL, "/"),
+		client: &http.Client{Timeout: 10 * time.Second}, log: log, now: time.Now, cache: map[string]cached{}}
+}
+
+// Provider returns the provider named name for a tenant (a tenant's own
+// definition wins over a global one).
+func (m *Manager) Provider(name, tenant string) (Provider, bool) {
+	var global *Provider
+	for i := range m.providers {
+		p := &m.providers[i]
+		if p.Name != name {
+			continue
+		}
+		if p.Tenant == tenant && tenant != "" {
+			return *p, true
+		}
+		if p.Tenant == "" {
+			global = p
+		}
+	}
+	if global != nil {
+		return *global, true
+	}
+	return Provider{}, false
+}
+
+// ConnectURL is where a user connects name.
+func (m *Manager) ConnectURL(name string) string {
+	return m.base + "/connections#" + url.PathEscape(name)
+}
+
+// Token returns the user's access token for connection name, refreshing
+// it when it is about to expire.
+func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (string, error) {
+	p, ok := m.Provider(name, tenant)
+	if !ok {
+		return "", fmt.Errorf("connection %q is not configured for tenant %q", name, tenant)
+	}
+	key := userID + "\x00" + p.Tenant + "\x00" + name
+	now := m.now()
+	m.mu.RLock()
+	c, hit := m.cache[key]
+	m.mu.RUnlock()
+	if hit && now.Before(c.expires) {
+		return c.token, nil
+	}
+	rec, err := m.store.GetConnection(ctx, userID, p.Tenant, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", &ErrNotConnected{Name: name, ConnectURL: m.ConnectURL(name)}
+	}
+	if err != nil {
+		return "", err
+	}
+	if !rec.ExpiresAt.IsZero() && now.Add(time.Minute).After(rec.ExpiresAt) {
+		if rec, err = m.refresh(ctx, p, userID); err != nil {
+			return "", err
+		}
+	}
+	sec, err := m.open(rec)
+	if err != nil {
+		return "", err
+	}
+	exp := now.Add(cacheFor)
+	if !rec.ExpiresAt.IsZero() && rec.ExpiresAt.Add(-time.Minute).Before(exp) {
+		exp = rec.ExpiresAt.Add(-time.Minute)
+	}
+	m.mu.Lock()
+	if len(m.cache) > 100000 {
+		m.cache = map[string]cached{}
+	}
+	m.cache[key] = cached{token: sec.AccessToken, expires: exp}
+	m.mu.Unlock()
+	return sec.AccessToken, nil
+}
+
+func (m *Manager) open(rec store.Connection) (secret, error) {
+	raw, err := m.vault.OpenConnection(rec)
+	if err != nil {
+		return secret{}, fmt.Errorf("connection %q: %w", rec.Name, err)
+	}
+	var s secret
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return secret{}, fmt.Errorf("connection %q: unreadable secret", rec.Name)
+	}
+	return s, nil
+}
+
+// refresh renews the token under the row's lock: a replica that waited
+// finds it already fresh and does nothing (two replicas redeeming one
+// refresh token would make the provider revoke the family).
+func (m *Manager) refresh(ctx context.Context, p Provider, userID string) (store.Connection, error) {
+	var out store.Connection
+	err := m.store.UpdateConnection(ctx, userID, p.Tenant, p.Name, func(rec store.Connection) (store.Connection, error) {
+		if rec.ExpiresAt.IsZero() || m.now().Add(time.Minute).Before(rec.ExpiresAt) {
+			out = rec
+			return rec, nil // another replica refreshed it meanwhile
+		}
+		sec, err := m.open(rec)
+		if err != nil {
+			return rec, err
+		}
+		if sec.RefreshToken == "" {
+			return rec, &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
+		}
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {sec.RefreshToken}}
+		// RFC 8707: the refresh must name the resource too, which
+		// x/oauth2's TokenSource cannot do; hence this explicit request.
+		if res := p.ExtraParams["resource"]; res != "" {
+			form.Set("resource", res)
+		}
+		tok, err := m.tokenRequest(ctx, p, form)
+		if err != nil {
+			return rec, err
+		}
+		if tok.RefreshToken == "" {
+			tok.RefreshToken = sec.RefreshToken
+		}
+		if err := m.seal(&rec, tok); err != nil {
+			return rec, err
+		}
+		out = rec
+		return rec, nil
+	})
+	if err == nil {
+		m.log.Info("connection refreshed", "user", userID, "connection", p.Name)
+	}
+	return out, err
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Scope        string `json:"scope"`
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
+}
+
+func (m *Manager) tokenRequest(ctx context.Context, p Provider, form url.Values) (tokenResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if p.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(p.ClientID), url.QueryEscape(p.ClientSecret))
+	} else {
+		form.Set("client_id", p.ClientID)
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return tokenResponse{}, fmt.Errorf("connection %q: token endpoint: %w", p.Name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var tok tokenResponse
+	_ = json.Unmarshal(body, &tok)
+	if resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		if tok.Error == "invalid_grant" {
+			return tok, &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
+		}
+		return tok, fmt.Errorf("connection %q: token endpoint answered %d %s", p.Name, resp.StatusCode, tok.Error)
+	}
+	return tok, nil
+}
+
+// seal stores tok in rec, encrypted.
+func (m *Manager) seal(rec *store.Connection, tok tokenResponse) error {
+	raw, err := json.Marshal(secret{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType})
+	if err != nil {
+		return err
+	}
+	if err := m.vault.SealConnection(rec, raw); err != nil {
+		return err
+	}
+	rec.Kind = store.ConnectionOAuth2
+	rec.ExpiresAt = time.Time{}
+	if tok.ExpiresIn > 0 {
+		rec.ExpiresAt = m.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	if tok.Scope != "" {
+		rec.Scopes = strings.Fields(tok.Scope)
+	}
+	return nil
+}
+
+// Disconnect deletes the user's connection and forgets the cached token.
+func (m *Manager) Disconnect(ctx context.Context, userID, tenant, name string) error {
+	p, ok := m.Provider(name, tenant)
+	if !ok {
+		return fmt.Errorf("unknown connection %q", name)
+	}
+	m.mu.Lock()
+	delete(m.cache, userID+"\x00"+p.Tenant+"\x00"+name)
+	m.mu.Unlock()
+	err := m.store.DeleteConnection(ctx, userID, p.Tenant, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Status lists the providers available to a user's tenant and whether the
+// user has connected each.
+func (m *Manager) Status(ctx context.Context, user store.User) ([]Status, error) {
+	have, err := m.store.ListConnections(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	seen := map[string]bool{}
+	for _, p := range m.providers {
+		if seen[p.Name] || (p.Tenant != "" && p.Tenant != user.Tenant) {
+			continue
+		}
+		pp, _ := m.Provider(p.Name, user.Tenant)
+		seen[p.Name] = true
+		st := Status{Name: pp.Name, Description: pp.Description}
+		for _, c := range have {
+			if c.Name == pp.Name && c.Tenant == pp.Tenant {
+				st.Connected, st.Since = true, c.CreatedAt
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Status is one line of the connections page.
+type Status struct {
+	Name, Description string
+	Connected         bool
+	Since             time.Time
+}

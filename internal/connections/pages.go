@@ -1,0 +1,199 @@
+package connections
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/seal"
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/web"
+)
+
+// Pages serves /connections: see, connect and disconnect services.
+type Pages struct {
+	m           *Manager
+	currentUser func(*http.Request) (store.User, bool)
+	csrf        *web.CSRF
+	states      *seal.Box
+}
+
+// NewPages builds the pages; currentUser and csrf come from the sign-in
+// flow, so one sign-in serves both.
+func NewPages(m *Manager, currentUser func(*http.Request) (store.User, bool), csrf *web.CSRF, secret []byte) (*Pages, error) {
+	box, err := seal.New(secret, "connection authorization state")
+	if err != nil {
+		return nil, err
+	}
+	return &Pages{m: m, currentUser: currentUser, csrf: csrf, states: box}, nil
+}
+
+// Mount registers the routes.
+func (p *Pages) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /connections", p.list)
+	mux.HandleFunc("POST /connections/{name}/connect", p.connect)
+	mux.HandleFunc("POST /connections/{name}/disconnect", p.disconnect)
+	mux.HandleFunc("GET /connections/callback", p.callback)
+}
+
+func (p *Pages) user(w http.ResponseWriter, r *http.Request) (store.User, bool) {
+	u, ok := p.currentUser(r)
+	if !ok {
+		http.Redirect(w, r, "/oauth/signin?return="+url.QueryEscape("/connections"), http.StatusSeeOther)
+	}
+	return u, ok
+}
+
+func (p *Pages) list(w http.ResponseWriter, r *http.Request) {
+	u, ok := p.user(w, r)
+	if !ok {
+		return
+	}
+	p.render(w, r, u, r.URL.Query().Get("msg"))
+}
+
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User, msg string) {
+	st, err := p.m.Status(r.Context(), u)
+	if err != nil {
+		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "Your connections could not be read."})
+		return
+	}
+	page := web.ConnectionsPage{CSRF: p.csrf.Token(w, r), User: displayUser(u), Message: msg}
+	for _, s := range st {
+		line := web.ConnectionLine{Name: s.Name, Description: s.Description, Connected: s.Connected}
+		if s.Connected {
+			line.Since = s.Since.Format(time.DateOnly)
+		}
+		page.Lines = append(page.Lines, line)
+	}
+	targets := []string{}
+	for _, pr := range p.m.providers {
+		if u, err := url.Parse(pr.AuthorizeURL); err == nil {
+			targets = append(targets, u.Scheme+"://"+u.Host)
+		}
+	}
+	web.Render(w, http.StatusOK, "connections.html", page, targets...)
+}
+
+func displayUser(u store.User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.ID
+}
+
+// connState travels to the provider and back.
+type connState struct {
+	User     string `json:"u"`
+	Name     string `json:"n"`
+	Verifier string `json:"v"`
+}
+
+func (p *Pages) redirectURI() string { return p.m.base + "/connections/callback" }
+
+// connect sends the browser to the provider (authorization code + PKCE).
+func (p *Pages) connect(w http.ResponseWriter, r *http.Request) {
+	u, ok := p.user(w, r)
+	if !ok {
+		return
+	}
+	if r.ParseForm() != nil || !p.csrf.Check(r) {
+		web.Render(w, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Expired", Message: "This form expired; reload the page."})
+		return
+	}
+	name := r.PathValue("name")
+	pr, ok := p.m.Provider(name, u.Tenant)
+	if !ok {
+		web.Render(w, http.StatusNotFound, "error.html", web.ErrorPage{Title: "Unknown service", Message: "There is no such service to connect."})
+		return
+	}
+	verifier := rand.Text() + rand.Text()
+	state, err := p.states.Seal(connState{User: u.ID, Name: name, Verifier: verifier}, 10*time.Minute, "")
+	if err != nil {
+		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "Something went wrong; try again."})
+		return
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {pr.ClientID}, "redirect_uri": {p.redirectURI()}, "state": {state},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	if len(pr.Scopes) > 0 {
+		q.Set("scope", strings.Join(pr.Scopes, " "))
+	}
+	for k, v := range pr.ExtraParams {
+		q.Set(k, v)
+	}
+	sep := "?"
+	if strings.Contains(pr.AuthorizeURL, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, pr.AuthorizeURL+sep+q.Encode(), http.StatusSeeOther)
+}
+
+// callback stores the provider's tokens, sealed in the vault.
+func (p *Pages) callback(w http.ResponseWriter, r *http.Request) {
+	u, ok := p.user(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var st connState
+	if p.states.Open(q.Get("state"), "", &st) != nil || st.User != u.ID {
+		web.Render(w, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Expired", Message: "This connection attempt expired or did not start here. Try again from your connections page."})
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		http.Redirect(w, r, "/connections?msg="+url.QueryEscape(st.Name+" was not connected ("+e+")."), http.StatusSeeOther)
+		return
+	}
+	pr, ok := p.m.Provider(st.Name, u.Tenant)
+	if !ok {
+		web.Render(w, http.StatusNotFound, "error.html", web.ErrorPage{Title: "Unknown service", Message: "There is no such service to connect."})
+		return
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {p.redirectURI()}, "code_verifier": {st.Verifier}}
+	if res := pr.ExtraParams["resource"]; res != "" {
+		form.Set("resource", res)
+	}
+	tok, err := p.m.tokenRequest(r.Context(), pr, form)
+	if err != nil {
+		p.m.log.Warn("connection failed", "user", u.ID, "connection", pr.Name, "err", err)
+		http.Redirect(w, r, "/connections?msg="+url.QueryEscape(pr.Name+" could not be connected; try again."), http.StatusSeeOther)
+		return
+	}
+	rec := store.Connection{UserID: u.ID, Tenant: pr.Tenant, Name: pr.Name}
+	if err := p.m.seal(&rec, tok); err != nil {
+		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "The connection could not be saved."})
+		return
+	}
+	if err := p.m.store.PutConnection(r.Context(), rec); err != nil {
+		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "The connection could not be saved."})
+		return
+	}
+	p.m.mu.Lock()
+	delete(p.m.cache, u.ID+"\x00"+pr.Tenant+"\x00"+pr.Name)
+	p.m.mu.Unlock()
+	p.m.log.Info("connection connected", "user", u.ID, "connection", pr.Name)
+	http.Redirect(w, r, "/connections?msg="+url.QueryEscape(pr.Name+" is connected."), http.StatusSeeOther)
+}
+
+func (p *Pages) disconnect(w http.ResponseWriter, r *http.Request) {
+	u, ok := p.user(w, r)
+	if !ok {
+		return
+	}
+	if r.ParseForm() != nil || !p.csrf.Check(r) {
+		web.Render(w, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Expired", Message: "This form expired; reload the page."})
+		return
+	}
+	name := r.PathValue("name")
+	if err := p.m.Disconnect(r.Context(), u.ID, u.Tenant, name); err != nil {
+		web.Render(w, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Error", Message: "Could not disconnect."})
+		return
+	}
+	p.m.log.Info("connection disconnected", "user", u.ID, "connection", name)
+	http.Redirect(w, r, "/connections?msg="+url.QueryEscape(name+" is disconnected."), http.StatusSeeOther)
+}
