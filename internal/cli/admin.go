@@ -2,10 +2,14 @@ package cli
 
 import (
 	"bufio"
+	iofs "io/fs"
+	"log/slog"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mcpgate/mcpgate/internal/vault"
 	"io"
 	"strings"
 	"time"
@@ -217,5 +221,84 @@ func userDisable(args []string, enable bool, stdout, stderr io.Writer) int {
 		return ExitFailure
 	}
 	fmt.Fprintf(stdout, "user %s disabled; %d refresh token(s) revoked; running gateways refuse their tokens within 5s\n", *user, n)
+	return ExitOK
+}
+
+// vaultRotate re-encrypts every stored connection with a new vault key.
+func vaultRotate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keys rotate-vault", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	newFile := fs.String("new-key-file", "", "where the new key goes (created if missing, mode 0600)")
+	st, cfg, code := openStore(fs, args, stderr)
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if *newFile == "" {
+		fmt.Fprintln(stderr, "mcpgate: --new-key-file is required")
+		return ExitInvalidConfig
+	}
+	ctx := context.Background()
+	from, err := app.OpenVault(ctx, cfg.Vault, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	key, err := vault.LoadKey(*newFile, "")
+	if errors.Is(err, iofs.ErrNotExist) {
+		key, err = vault.GenerateKeyFile(*newFile)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	to, err := vault.New(key)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	n, err := vault.Rotate(ctx, st, from, to)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpgate: rotation stopped after %d connection(s): %v (run it again to finish)\n", n, err)
+		return ExitFailure
+	}
+	fmt.Fprintf(stdout, "re-encrypted %d connection(s) with key %s; now set vault.key_file to %s (keep the old file in previous_key_files until every replica restarted)\n", n, key.ID, *newFile)
+	return ExitOK
+}
+
+// userDelete removes a user with their grants and connections.
+func userDelete(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("user delete", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "", "user id (subject)")
+	st, _, code := openStore(fs, args, stderr)
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if *user == "" {
+		fmt.Fprintln(stderr, "mcpgate: --user is required")
+		return ExitInvalidConfig
+	}
+	ctx := context.Background()
+	tokens, err := st.RevokeRefreshTokens(ctx, *user, "", time.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	conns, err := st.DeleteUserConnections(ctx, *user)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	consents, _ := st.ListConsents(ctx, *user)
+	for _, c := range consents {
+		_ = st.DeleteConsent(ctx, c.UserID, c.ClientID)
+	}
+	if err := st.DeleteUser(ctx, *user); err != nil && !errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(stdout, "user %s deleted: %d refresh token(s) revoked, %d connection(s) deleted\n", *user, tokens, conns)
 	return ExitOK
 }

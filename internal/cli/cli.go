@@ -39,9 +39,13 @@ Usage:
                                   add (or update) a built-in user; the password is read from stdin
   mcpgate user disable|enable --config FILE --user ID
                                   cut a user off at once (revokes their grants), or let them back
+  mcpgate user delete --config FILE --user ID
+                                  remove a user with their grants and vaulted connections
   mcpgate user hash-password      read a password on stdin, print a bcrypt hash for the config
   mcpgate keys rotate --config FILE
                                   start signing with a new key; the old one stays published until its tokens expire
+  mcpgate keys rotate-vault --config FILE --new-key-file FILE
+                                  re-encrypt every vaulted connection with a new key
   mcpgate grant revoke --config FILE --user ID [--client ID]
                                   revoke a user's grants (refresh tokens and remembered consent)
   mcpgate policy test --config FILE --user NAME|@FILE|JSON --client ID --server NAME [--scope "A B"]
@@ -68,6 +72,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if len(args) >= 2 && args[1] == "add" {
 			return userAdd(args[2:], os.Stdin, stdout, stderr)
 		}
+		if len(args) >= 2 && args[1] == "delete" {
+			return userDelete(args[2:], stdout, stderr)
+		}
 		if len(args) >= 2 && (args[1] == "disable" || args[1] == "enable") {
 			return userDisable(args[2:], args[1] == "enable", stdout, stderr)
 		}
@@ -81,6 +88,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "keys":
 		if len(args) >= 2 && args[1] == "rotate" {
 			return keysRotate(args[2:], stdout, stderr)
+		}
+		if len(args) >= 2 && args[1] == "rotate-vault" {
+			return vaultRotate(args[2:], stdout, stderr)
 		}
 	case "grant":
 		if len(args) >= 2 && args[1] == "revoke" {
