@@ -278,6 +278,9 @@ func TestResolveTimeout(t *testing.T) {
 		case <-release:
 		case <-r.Context().Done():
 		}
+		// Never answer: a returning handler would send an empty 200 that
+		// a slow (loaded) client could still read before its deadline.
+		panic(http.ErrAbortHandler)
 	})
 	t.Cleanup(func() { close(release) }) // runs before ts.Close
 	r := newTestResolver(t, ts, func(o *ResolverOptions) { o.Timeout = 100 * time.Millisecond })

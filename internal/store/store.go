@@ -177,6 +177,18 @@ type Connection struct {
 	UpdatedAt time.Time
 }
 
+// GrantRevocation records that a user's grant to a client (ClientID "" = every
+// client) was revoked at RevokedAt: access tokens issued to that user (and
+// client) before then are refused at once. Every replica reads them
+// (ListGrantRevocations), so a revocation cuts access everywhere without
+// waiting for access tokens to expire. They are keyed by (UserID, ClientID).
+type GrantRevocation struct {
+	UserID   string
+	ClientID string // "" = every client of the user
+	// RevokedAt: tokens issued before it are refused. Zero on Put means now.
+	RevokedAt time.Time
+}
+
 // Store is the storage contract. Every method is safe for concurrent use
 // and every Update runs its function inside one atomic transaction (the
 // function may run more than once on a retry; it must be pure).
@@ -250,6 +262,18 @@ type Store interface {
 	// start-up so that a wrong key fails loudly instead of corrupting data.
 	GetVaultCheck(ctx context.Context) (keyID string, check []byte, err error)
 	PutVaultCheck(ctx context.Context, keyID string, check []byte) error
+
+	// PutGrantRevocation records a revocation (UserID must not be empty),
+	// upserting by (UserID, ClientID): the row keeps the latest RevokedAt,
+	// so an older revocation arriving late changes nothing.
+	PutGrantRevocation(ctx context.Context, r GrantRevocation) error
+	// ListGrantRevocations returns the revocations with RevokedAt >= since
+	// (zero since: all of them), ordered by RevokedAt, then UserID, ClientID.
+	ListGrantRevocations(ctx context.Context, since time.Time) ([]GrantRevocation, error)
+	// DeleteGrantRevocationsBefore removes the revocations with RevokedAt <
+	// before and counts them: housekeeping once no access token can predate
+	// them (before = now - the longest access-token lifetime).
+	DeleteGrantRevocationsBefore(ctx context.Context, before time.Time) (int, error)
 
 	// DeleteExpired removes codes and refresh tokens past their expiry
 	// and returns how many rows went (a background job calls it).

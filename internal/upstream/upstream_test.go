@@ -146,12 +146,16 @@ func TestStdioCloseKillsGroup(t *testing.T) {
 		t.Fatalf("pids: parent %d child %d", parent, child)
 	}
 	l.Close()
+	// A killed process may linger a moment in /proc (exiting, or a zombie
+	// until its new parent reaps it): wait, bounded, for it to be gone.
 	for _, pid := range []int{parent, child} {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if !strings.Contains(string(stat), ") Z ") { // a zombie awaiting its reaper is dead enough
+		deadline := time.Now().Add(3 * time.Second)
+		for alive(pid) {
+			if time.Now().After(deadline) {
 				t.Errorf("process %d survived Close", pid)
+				break
 			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
@@ -197,4 +201,13 @@ func TestHTTPResumesCutStream(t *testing.T) {
 	if !msgs[0].IsResponse() || gotLastID != "s_0" {
 		t.Errorf("got %+v after resuming from %q", msgs[0], gotLastID)
 	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	return !strings.Contains(string(stat), ") Z ") && !strings.Contains(string(stat), ") X ")
 }

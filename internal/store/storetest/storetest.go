@@ -36,6 +36,13 @@
 //     Secret comes back byte for byte; ListConnections is ordered by tenant
 //     then name, ListAllConnections by user, tenant, name; PutConnection
 //     refuses an empty Name, DeleteUserConnections an empty user ID.
+//   - grant revocations are keyed by (UserID, ClientID), exactly (ClientID
+//     "" is a key of its own: every client); PutGrantRevocation refuses an
+//     empty UserID, fills a zero RevokedAt with the current time and never
+//     moves RevokedAt back; ListGrantRevocations is ordered by RevokedAt, then
+//     UserID, ClientID, and a zero since lists them all;
+//     DeleteGrantRevocationsBefore deletes RevokedAt < before (a zero before
+//     deletes none); DeleteExpired leaves revocations alone.
 package storetest
 
 import (
@@ -89,6 +96,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteUserConnections", testDeleteUserConnections},
 		{"ConnectionSecretBytes", testConnectionSecretBytes},
 		{"VaultCheck", testVaultCheck},
+		{"GrantRevocations", testGrantRevocations},
+		{"GrantRevocationDefaults", testGrantRevocationDefaults},
+		{"DeleteGrantRevocationsBefore", testDeleteGrantRevocationsBefore},
+		{"GrantRevocationConcurrent", testGrantRevocationConcurrent},
 		{"DeleteExpired", testDeleteExpired},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"EmptySlices", testEmptySlices},
