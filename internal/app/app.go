@@ -113,8 +113,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	return a, nil
 }
 
-// watchDisabled re-reads which users are disabled, so an admin's cut-off
-// takes effect within seconds on every replica.
+// watchDisabled re-reads which users are disabled and which grants were
+// revoked, so an admin's cut-off takes effect within seconds on every
+// replica without a store read per request.
 func (a *App) watchDisabled() {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -125,6 +126,9 @@ func (a *App) watchDisabled() {
 		case <-t.C:
 			if err := a.auth.disabled.reload(a.bg, a.store); err != nil && a.bg.Err() == nil {
 				a.log.Warn("reading disabled users failed", "err", err)
+			}
+			if err := a.auth.grants.reload(a.bg, a.store, a.auth.maxAge); err != nil && a.bg.Err() == nil {
+				a.log.Warn("reading grant revocations failed", "err", err)
 			}
 		}
 	}
@@ -139,6 +143,9 @@ func (a *App) sweep() {
 		case <-a.bg.Done():
 			return
 		case <-t.C:
+			if _, err := a.store.DeleteGrantRevocationsBefore(a.bg, time.Now().Add(-a.auth.maxAge)); err != nil {
+				a.log.Warn("revocation sweep failed", "err", err)
+			}
 			if n, err := a.store.DeleteExpired(a.bg, time.Now()); err != nil {
 				a.log.Warn("expiry sweep failed", "err", err)
 			} else if n > 0 {

@@ -35,6 +35,8 @@ type authServer struct {
 	verifier  *tokens.Verifier
 	revoked   *grants.Denylist
 	disabled  *disabledUsers
+	grants    *revokedGrants
+	maxAge    time.Duration // the longest an access token lives
 	cache     *verifyCache
 	conns     *connections.Manager // nil without connections
 	mount     []func(*http.ServeMux)
@@ -42,7 +44,7 @@ type authServer struct {
 
 func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
 	issuer := strings.TrimRight(cfg.PublicURL, "/")
-	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), disabled: &disabledUsers{}, cache: newVerifyCache(50000)}
+	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), disabled: &disabledUsers{}, grants: &revokedGrants{}, cache: newVerifyCache(50000)}
 	var allPatterns []string
 	for i := range cfg.Servers {
 		s := &cfg.Servers[i]
@@ -95,6 +97,10 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		refreshUser = fed.refreshUser
 	}
 	if err := a.disabled.reload(ctx, st); err != nil {
+		return nil, err
+	}
+	a.maxAge = 2 * accessTTL
+	if err := a.grants.reload(ctx, st, a.maxAge); err != nil {
 		return nil, err
 	}
 	a.conns, err = newConnections(ctx, cfg, st, log)
@@ -154,7 +160,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 // revokedToken reports tokens revoked before expiry, and every token of a
 // user an admin disabled.
 func (a *authServer) revokedToken(c *tokens.Claims) bool {
-	return a.revoked.Has(c.ID) || a.disabled.has(c.Subject)
+	return a.revoked.Has(c.ID) || a.disabled.has(c.Subject) || a.grants.revoked(c)
 }
 
 // verify checks an access token for audience with cached keys only.

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/idp/oidc"
 	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
 // federation holds the tenants' identity providers.
@@ -103,6 +104,40 @@ func (f *federation) refreshUser(ctx context.Context, u store.User) (store.User,
 		return fresh, nil
 	})
 	return fresh, err
+}
+
+// revokedGrants holds recent grant revocations: a token of a user (for a
+// client, or any client) issued before the revocation is refused.
+type revokedGrants struct {
+	m atomic.Pointer[map[string]time.Time] // key: user + "\x00" + client ("" = any)
+}
+
+func (g *revokedGrants) revoked(c *tokens.Claims) bool {
+	m := g.m.Load()
+	if m == nil || len(*m) == 0 {
+		return false
+	}
+	for _, k := range []string{c.Subject + "\x00" + c.ClientID, c.Subject + "\x00"} {
+		if at, ok := (*m)[k]; ok && c.IssuedAt.Before(at) {
+			return true
+		}
+	}
+	return false
+}
+
+// reload reads the revocations young enough to matter (older ones cannot
+// predate a live token).
+func (g *revokedGrants) reload(ctx context.Context, st store.Store, maxTokenAge time.Duration) error {
+	rs, err := st.ListGrantRevocations(ctx, time.Now().Add(-maxTokenAge))
+	if err != nil {
+		return err
+	}
+	m := make(map[string]time.Time, len(rs))
+	for _, r := range rs {
+		m[r.UserID+"\x00"+r.ClientID] = r.RevokedAt
+	}
+	g.m.Store(&m)
+	return nil
 }
 
 // disabledUsers is the set of users an admin cut off, re-read from the

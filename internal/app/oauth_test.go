@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/fixture"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -597,4 +598,31 @@ func TestSessionBoundToUser(t *testing.T) {
 		t.Errorf("bob on alice's session: %d, want 404", got)
 	}
 	_ = time.Second
+}
+
+// TestGrantRevocationCutsAccess: revoking a user's grant refuses the
+// access tokens they already hold, not only at their next refresh.
+func TestGrantRevocationCutsAccess(t *testing.T) {
+	as := startApp(t, oauthConfig)
+	resource := as.base + "/mcp/demo"
+	clientID := register(t, as.base)
+	verifier, challenge := pkce()
+	loc := newBrowser(t, "alice", "alice-password").authorize(authURL(as.base, clientID, challenge, resource, ""))
+	_, tok := postToken(t, as.base, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {verifier}, "client_id": {clientID}, "redirect_uri": {redirectURI}}, "", "")
+	access := tok["access_token"].(string)
+	if got := callMCP(t, resource, access); got != 200 {
+		t.Fatalf("before revocation: %d", got)
+	}
+	ctx := context.Background()
+	if err := as.app.store.PutGrantRevocation(ctx, store.GrantRevocation{UserID: "alice", ClientID: clientID, RevokedAt: time.Now().Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway re-reads revocations every few seconds; do it now.
+	if err := as.app.auth.grants.reload(ctx, as.app.store, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := callMCP(t, resource, access); got != 401 {
+		t.Errorf("after revocation: %d, want 401", got)
+	}
 }

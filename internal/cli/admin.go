@@ -165,8 +165,15 @@ func grantRevoke(args []string, stdout, stderr io.Writer) int {
 		return ExitInvalidConfig
 	}
 	ctx := context.Background()
-	n, err := st.RevokeRefreshTokens(ctx, *user, *client, time.Now())
+	now := time.Now()
+	n, err := st.RevokeRefreshTokens(ctx, *user, *client, now)
 	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	// Access tokens already issued are refused too, within seconds, on
+	// every replica.
+	if err := st.PutGrantRevocation(ctx, store.GrantRevocation{UserID: *user, ClientID: *client, RevokedAt: now}); err != nil {
 		fmt.Fprintln(stderr, "mcpgate:", err)
 		return ExitFailure
 	}
@@ -183,7 +190,7 @@ func grantRevoke(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "revoked %d refresh token(s) and the remembered consent of %s\n", n, *user)
+	fmt.Fprintf(stdout, "revoked %d refresh token(s) and the remembered consent of %s; their access tokens are refused within 5s\n", n, *user)
 	return ExitOK
 }
 
