@@ -146,6 +146,16 @@ servers:
 	if strings.Contains(string(db)+string(wal), strings.TrimPrefix(got, "Bearer ")) {
 		t.Error("the provider token is stored in the clear")
 	}
+	// Nothing secret reaches the logs: not the provider's token, not the
+	// client's, not the connection's client secret.
+	for name, secret := range map[string]string{"provider token": strings.TrimPrefix(got, "Bearer "), "client token": access, "client secret": "calendar-api-secret-0123"} {
+		if strings.Contains(as.logs.String(), secret) {
+			t.Errorf("the %s appears in the logs", name)
+		}
+	}
+	if !strings.Contains(as.logs.String(), "connection connected") {
+		t.Error("the logs do not record the connection (the check above would prove nothing)")
+	}
 	// Disconnect: the next call says where to connect again.
 	resp, _ = b.client.Get(as.base + "/connections")
 	page, _ = io.ReadAll(resp.Body)

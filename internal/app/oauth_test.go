@@ -34,6 +34,7 @@ type testAS struct {
 	base   string
 	cancel context.CancelFunc
 	done   chan error
+	logs   *lockedBuf // everything the gateway logged (debug level)
 }
 
 const redirectURI = "http://127.0.0.1:9/callback" // never dialled: the test browser stops at the redirect
@@ -64,17 +65,19 @@ func startAppEnv(t *testing.T, yaml string, extra map[string]string) *testAS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	logs := &lockedBuf{}
+	var out io.Writer = logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		out = io.MultiWriter(logs, os.Stderr)
 	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	s := &testAS{app: a, base: a.PublicURL(), cancel: cancel, done: make(chan error, 1)}
+	s := &testAS{app: a, base: a.PublicURL(), cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { s.done <- a.Serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
