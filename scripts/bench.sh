@@ -149,6 +149,8 @@ wait_until() {
 UPSTREAM_URL="http://127.0.0.1:$BENCH_UPSTREAM_PORT/mcp"
 PROXY_URL="http://127.0.0.1:$BENCH_PROXY_PORT/mcp"
 GATE_URL="http://127.0.0.1:$BENCH_GATE_PORT/mcp/bench"
+AUTH_URL="http://127.0.0.1:$BENCH_GATE_PORT/mcp/bench-auth"
+export BENCH_DATA="$WORK" BENCH_CLIENT_SECRET="bench-$RANDOM-$RANDOM-$RANDOM-secret"
 
 start mcpfixture "$BIN_DIR/mcpfixture" -http "127.0.0.1:$BENCH_UPSTREAM_PORT"
 wait_until mcpfixture "${PIDS[-1]}" port_open "$BENCH_UPSTREAM_PORT"
@@ -162,12 +164,19 @@ gate_healthy() { curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$BENCH_GA
 start mcpgate "$BIN_DIR/mcpgate" serve --config "$CONFIG"
 wait_until mcpgate "${PIDS[-1]}" gate_healthy
 
-echo "bench: upstream $UPSTREAM_URL, proxy $PROXY_URL, mcpgate $GATE_URL"
+# A token for the OAuth-protected server, by client credentials.
+TOKEN="$(curl -fsS --max-time 10 -u "bench-agent:$BENCH_CLIENT_SECRET" -d grant_type=client_credentials \
+	--data-urlencode "resource=$AUTH_URL" "http://127.0.0.1:$BENCH_GATE_PORT/oauth/token" |
+	sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
+[[ -n "$TOKEN" ]] || die "could not get a token for the OAuth target"
+
+echo "bench: upstream $UPSTREAM_URL, proxy $PROXY_URL, mcpgate $GATE_URL, mcpgate+oauth $AUTH_URL"
 echo "bench: $SESSIONS sessions, $DURATION per run (+$WARMUP warmup), 1 warmup pass + $ROUNDS rounds"
 
 # ---- load ----
-TARGETS=(direct proxy mcpgate)
-declare -A URLS=([direct]="$UPSTREAM_URL" [proxy]="$PROXY_URL" [mcpgate]="$GATE_URL")
+TARGETS=(direct proxy mcpgate oauth)
+declare -A URLS=([direct]="$UPSTREAM_URL" [proxy]="$PROXY_URL" [mcpgate]="$GATE_URL" [oauth]="$AUTH_URL")
+declare -A BEARER=([oauth]="$TOKEN")
 declare -A RPS P50 P99 # "target" -> space-separated values of the measured rounds
 TOTAL_ERRORS=0
 
@@ -184,8 +193,10 @@ measure() {
 	local round="$1" target="$2" out json rps p50 p99 errs
 	out="$WORK/run-$round-$target"
 	# In the background so that a signal to this script is handled at once.
+	local auth=()
+	[[ -n "${BEARER[$target]:-}" ]] && auth=(-bearer "${BEARER[$target]}")
 	"$BIN_DIR/mcpload" run -url "${URLS[$target]}" -sessions "$SESSIONS" \
-		-duration "$DURATION" -warmup "$WARMUP" >"$out.out" 2>"$out.err" &
+		-duration "$DURATION" -warmup "$WARMUP" "${auth[@]}" >"$out.out" 2>"$out.err" &
 	LOAD_PID=$!
 	if ! wait "$LOAD_PID"; then
 		LOAD_PID=""
@@ -226,15 +237,17 @@ for t in "${TARGETS[@]}"; do
 done
 RATIO_GATE="$(ratio "${MRPS[mcpgate]}" "${MRPS[proxy]}")"
 RATIO_PROXY="$(ratio "${MRPS[proxy]}" "${MRPS[direct]}")"
+RATIO_AUTH="$(ratio "${MRPS[oauth]}" "${MRPS[proxy]}")"
 echo
 echo "rps ratio mcpgate/bare-proxy: $RATIO_GATE"
+echo "rps ratio mcpgate+oauth/bare-proxy: $RATIO_AUTH"
 echo "rps ratio bare-proxy/direct:  $RATIO_PROXY"
 if ((TOTAL_ERRORS > 0)); then
 	echo "bench: WARNING: $TOTAL_ERRORS failed calls in total; the figures are suspect" >&2
 fi
 
 target_json() { printf '{"rps":%s,"p50_ms":%s,"p99_ms":%s}' "${MRPS[$1]}" "${MP50[$1]}" "${MP99[$1]}"; }
-printf '{"sessions":%d,"duration":"%s","rounds":%d,"errors":%d,"median":{"direct":%s,"proxy":%s,"mcpgate":%s},"ratio_gate_vs_proxy":%s,"ratio_proxy_vs_direct":%s}\n' \
+printf '{"sessions":%d,"duration":"%s","rounds":%d,"errors":%d,"median":{"direct":%s,"proxy":%s,"mcpgate":%s,"oauth":%s},"ratio_gate_vs_proxy":%s,"ratio_oauth_vs_proxy":%s,"ratio_proxy_vs_direct":%s}\n' \
 	"$SESSIONS" "$DURATION" "$ROUNDS" "$TOTAL_ERRORS" \
-	"$(target_json direct)" "$(target_json proxy)" "$(target_json mcpgate)" \
-	"$RATIO_GATE" "$RATIO_PROXY"
+	"$(target_json direct)" "$(target_json proxy)" "$(target_json mcpgate)" "$(target_json oauth)" \
+	"$RATIO_GATE" "$RATIO_AUTH" "$RATIO_PROXY"

@@ -13,7 +13,7 @@ import (
 // checked by the gateway on every call.
 type verifyCache struct {
 	mu      sync.RWMutex
-	entries map[string]*tokens.Claims // key: audience + " " + token
+	entries map[string]*tokens.Claims // key: the token (its audience is checked on a hit)
 	max     int
 }
 
@@ -23,9 +23,9 @@ func newVerifyCache(max int) *verifyCache {
 
 func (c *verifyCache) get(token, audience string, now time.Time) *tokens.Claims {
 	c.mu.RLock()
-	cl := c.entries[audience+" "+token]
+	cl := c.entries[token]
 	c.mu.RUnlock()
-	if cl == nil || !now.Before(cl.ExpiresAt) {
+	if cl == nil || cl.Audience != audience || !now.Before(cl.ExpiresAt) {
 		return nil
 	}
 	return cl
@@ -47,5 +47,5 @@ func (c *verifyCache) put(token, audience string, cl *tokens.Claims) {
 			c.entries = map[string]*tokens.Claims{}
 		}
 	}
-	c.entries[audience+" "+token] = cl
+	c.entries[token] = cl
 }
