@@ -3,16 +3,21 @@
 #
 #   bash examples/calendar/run.sh
 #
-#   1. builds bin/mcpgate and bin/calendar-server
-#   2. starts the calendar MCP server on a free loopback port
-#      (events in $DATA_DIR/calendar.db, one line per tool call in $DATA_DIR/calendar-calls.log)
-#   3. starts mcpgate on http://127.0.0.1:$PORT, which serves it at /mcp/calendar
+#   1. builds bin/mcpgate, bin/calendar-server, bin/calendar-api and bin/testidp
+#   2. starts, each on a free loopback port:
+#      - the calendar's OAuth provider (bin/testidp; its users sam / sam and riley / riley),
+#      - the downstream calendar API (bin/calendar-api), which accepts only that
+#        provider's tokens and keeps each user's events (in memory),
+#      - the calendar MCP server (bin/calendar-server -api), which calls the API with
+#        the token each call carries (one line per tool call in $DATA_DIR/calendar-calls.log)
+#   3. starts mcpgate on http://127.0.0.1:$PORT, which serves it at /mcp/calendar and
+#      hands it each user's own calendar token, connected once at /connections
 #
-# Ctrl-C (SIGINT) or SIGTERM stops both. If either exits, the other is stopped too.
+# Ctrl-C (SIGINT) or SIGTERM stops all four. If one exits, the others are stopped too.
 #
 # Environment:
 #   PORT               gateway port (default 8080)
-#   DATA_DIR           state: gateway store, calendar database, logs (default ./data/calendar)
+#   DATA_DIR           state: gateway store, vault key, logs (default ./data/calendar)
 #   IDP_ISSUER         tenant-a's OIDC issuer; when set, mcpgate-idp.yaml is used
 #   IDP_CLIENT_SECRET  mcpgate's client secret at that IdP (required with IDP_ISSUER)
 #   MCPGATE_BIN_DIR    where to build the binaries (default ./bin)
@@ -45,10 +50,14 @@ port_in_use "$PORT" && die "port $PORT is in use; stop whatever listens there or
 mkdir -p "$DATA_DIR" "$BIN"
 DATA_DIR="$(cd "$DATA_DIR" && pwd)" # absolute: the config's store path is relative to nothing
 CAL_LOG="$DATA_DIR/calendar-server.log"
+API_LOG="$DATA_DIR/calendar-api.log"
+IDP_LOG="$DATA_DIR/calendar-provider.log"
 
-say "building mcpgate and calendar-server into $BIN"
-go build -o "$BIN/" ./cmd/mcpgate ./examples/calendar/...
+say "building mcpgate, calendar-server, calendar-api and testidp into $BIN"
+go build -o "$BIN/" ./cmd/mcpgate ./cmd/testidp ./examples/calendar/cmd/...
 
+IDP_PID=
+API_PID=
 CAL_PID=
 GW_PID=
 # stop PID NAME: SIGTERM, up to 20 s to exit, then SIGKILL; always reaped.
@@ -74,29 +83,74 @@ cleanup() {
   trap '' INT TERM # a second Ctrl-C must not cut the shutdown short
   stop "$GW_PID" mcpgate # first the gateway, so that it drains its requests
   stop "$CAL_PID" calendar-server
+  stop "$API_PID" calendar-api
+  stop "$IDP_PID" "the calendar's OAuth provider"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# wait_url PID NAME LOG: the http://127.0.0.1:PORT… URL after "listening on"
+# in LOG, within 10 s; dies if the process exits first.
+wait_url() {
+  local pid="$1" name="$2" log="$3" url i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$name exited"; }
+    url="$(grep -m1 -oE 'listening on http://127\.0\.0\.1:[0-9]+(/mcp)?' "$log" || true)"
+    if [[ -n "$url" ]]; then
+      printf '%s\n' "${url#listening on }"
+      return
+    fi
+    sleep 0.1
+  done
+  die "$name did not report its address within 10 s (see $log)"
+}
+
+# The calendar's own OAuth provider, as a real calendar service has one. It
+# lives in memory: every run starts with fresh accounts, keys and tokens. Its
+# client is mcpgate's connection calendar-api, with a new secret each run.
+export CALENDAR_API_CLIENT_ID=mcpgate-calendar
+CALENDAR_API_CLIENT_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export CALENDAR_API_CLIENT_SECRET
+IDP_CONFIG="$DATA_DIR/calendar-provider.yaml"
+(
+  umask 077 # it holds the client secret and the demo passwords
+  cat >"$IDP_CONFIG" <<EOF
+# Written by run.sh on every start: the calendar's OAuth provider (bin/testidp).
+users: # demo accounts at the calendar service, not at mcpgate
+  - {username: sam, password: sam, email: sam@tenant-a.example}
+  - {username: riley, password: riley, email: riley@tenant-a.example}
+clients:
+  - id: $CALENDAR_API_CLIENT_ID
+    secret: $CALENDAR_API_CLIENT_SECRET
+    redirect_uris: [$BASE/connections/callback]
+EOF
+)
+say "starting the calendar's OAuth provider (log: $IDP_LOG)"
+"$BIN/testidp" -listen 127.0.0.1:0 -config "$IDP_CONFIG" </dev/null >"$IDP_LOG" 2>&1 &
+IDP_PID=$!
+IDP_URL="$(wait_url "$IDP_PID" "the calendar's OAuth provider" "$IDP_LOG")"
+say "the calendar's OAuth provider is at $IDP_URL"
+
+say "starting calendar-api (log: $API_LOG)"
+"$BIN/calendar-api" -listen 127.0.0.1:0 -userinfo "$IDP_URL/userinfo" </dev/null >"$API_LOG" 2>&1 &
+API_PID=$!
+API_URL="$(wait_url "$API_PID" calendar-api "$API_LOG")"
+say "calendar-api listening on $API_URL"
+
 say "starting calendar-server (log: $CAL_LOG)"
-"$BIN/calendar-server" -listen 127.0.0.1:0 -db "$DATA_DIR/calendar.db" \
+"$BIN/calendar-server" -listen 127.0.0.1:0 -api "$API_URL" \
   -calls-log "$DATA_DIR/calendar-calls.log" </dev/null >"$CAL_LOG" 2>&1 &
 CAL_PID=$!
-CALENDAR_PORT=
-for ((i = 0; i < 100; i++)); do
-  kill -0 "$CAL_PID" 2>/dev/null || { cat "$CAL_LOG" >&2; die "calendar-server exited"; }
-  line="$(grep -m1 -o 'listening on http://127\.0\.0\.1:[0-9]*/mcp' "$CAL_LOG" || true)"
-  if [[ -n "$line" ]]; then
-    CALENDAR_PORT="${line##*:}"
-    CALENDAR_PORT="${CALENDAR_PORT%/mcp}"
-    break
-  fi
-  sleep 0.1
-done
-[[ -n "$CALENDAR_PORT" ]] || die "calendar-server did not report its address within 10 s (see $CAL_LOG)"
-export CALENDAR_PORT
-say "calendar-server listening on http://127.0.0.1:$CALENDAR_PORT/mcp"
+CAL_URL="$(wait_url "$CAL_PID" calendar-server "$CAL_LOG")"
+CALENDAR_PORT="${CAL_URL##*:}"
+export CALENDAR_PORT="${CALENDAR_PORT%/mcp}"
+say "calendar-server listening on $CAL_URL"
+
+# What mcpgate.yaml's connection calendar-api reads.
+export CALENDAR_API_AUTHORIZE_URL="$IDP_URL/authorize"
+export CALENDAR_API_TOKEN_URL="$IDP_URL/oauth/token"
+export CALENDAR_API_URL="$API_URL"
 
 say "starting mcpgate serve --config ${CONFIG#"$ROOT"/}"
 "$BIN/mcpgate" serve --config "$CONFIG" </dev/null &
@@ -125,16 +179,28 @@ $signin
       sam   / sam     group Schedulers: may read and write (list, check, create, update, delete)
       riley / riley   may only read (list_events, check_availability)
 
+  Connect your calendar once (until you do, tool calls answer with this address):
+
+      $BASE/connections
+
+  Sign in there as above, press Connect next to calendar-api, and sign in at the
+  calendar's own OAuth provider as sam / sam (or riley / riley). From then on your
+  calls reach the calendar API with your own calendar token, and the events you
+  create are yours there ("owner": "sam@tenant-a.example").
+
   Try it:
       npx @modelcontextprotocol/inspector $MCP_URL
       npx mcp-remote $MCP_URL
 
   The calendar server's log of tool calls: $DATA_DIR/calendar-calls.log
-  Ctrl-C stops the gateway and the calendar server.
+  The calendar API's log (whose events):   $API_LOG
+  Ctrl-C stops the gateway, the calendar server, the calendar API and its provider.
 
 EOF
 
-# Run until a signal arrives or either process exits.
-wait -n "$GW_PID" "$CAL_PID" || true
+# Run until a signal arrives or any process exits.
+wait -n "$GW_PID" "$CAL_PID" "$API_PID" "$IDP_PID" || true
 kill -0 "$GW_PID" 2>/dev/null || die "mcpgate exited"
-die "calendar-server exited (see $CAL_LOG)"
+kill -0 "$CAL_PID" 2>/dev/null || die "calendar-server exited (see $CAL_LOG)"
+kill -0 "$API_PID" 2>/dev/null || die "calendar-api exited (see $API_LOG)"
+die "the calendar's OAuth provider exited (see $IDP_LOG)"

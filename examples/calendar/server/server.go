@@ -4,6 +4,13 @@
 // SQLite. cmd/calendar-server serves it over Streamable HTTP; mcpgate in
 // front of it decides who may call which tool.
 //
+// With Options.API, the server keeps no events itself: every tool calls the
+// downstream calendar API (package api) with the Authorization header of the
+// request that carried the tool call. Behind mcpgate with an upstream in
+// credentials mode "connection", that header is the user's own token of the
+// calendar's OAuth provider, so the API acts as that user: the events are
+// theirs, and their owner is who the provider says they are.
+//
 // Every tool call the server receives can be appended to a calls log (one
 // JSON line per call), so that tests can prove the server did, or did not,
 // see a call that the gateway should have refused.
@@ -15,6 +22,7 @@ import (
 	"fmt"
 	"github.com/mcpgate/mcpgate/examples/callslog"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"strings"
 	"time"
@@ -50,23 +58,34 @@ type Options struct {
 	CallsLog *callslog.Log
 	// Logger receives the SDK's server-side logs. Nil discards them.
 	Logger *slog.Logger
+	// API, when set, is the base URL of the downstream calendar API
+	// (e.g. http://127.0.0.1:9500): the tools call it as the caller
+	// instead of using the store, which may then be nil.
+	API string
+	// HTTPClient calls the API. Nil: a client with a 10 s timeout.
+	HTTPClient *http.Client
 }
 
-// New returns the calendar MCP server over store.
+// New returns the calendar MCP server over store, or over the calendar
+// API when opts.API is set.
 func New(store *Store, opts *Options) *mcp.Server {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
+	c := &calendar{store: store}
+	instructions := "A shared team calendar. Times are RFC 3339 date-times with an offset, e.g. 2026-03-02T10:00:00Z."
+	if o.API != "" {
+		c.api = newAPIClient(o.API, o.HTTPClient)
+		instructions = "The caller's own calendar. Times are RFC 3339 date-times with an offset, e.g. 2026-03-02T10:00:00Z."
+	} else if store == nil {
+		panic("calendar: New needs a store or Options.API")
+	}
 	srv := mcp.NewServer(&mcp.Implementation{Name: Name, Title: "Calendar (mcpgate example)", Version: Version},
-		&mcp.ServerOptions{
-			Instructions: "A shared team calendar. Times are RFC 3339 date-times with an offset, e.g. 2026-03-02T10:00:00Z.",
-			Logger:       o.Logger,
-		})
+		&mcp.ServerOptions{Instructions: instructions, Logger: o.Logger})
 	if o.CallsLog != nil {
 		srv.AddReceivingMiddleware(o.CallsLog.Middleware())
 	}
-	c := &calendar{store: store}
 
 	mcp.AddTool(srv, &mcp.Tool{
 		Name:        "list_events",
@@ -174,9 +193,33 @@ type DeleteResult struct {
 
 type calendar struct {
 	store *Store
+	api   *apiClient // nil: the events are in store
 }
 
-func (c *calendar) listEvents(ctx context.Context, _ *mcp.CallToolRequest, in ListArgs) (*mcp.CallToolResult, ListResult, error) {
+// backend keeps the events: the store, or the calendar API as the caller.
+type backend interface {
+	between(ctx context.Context, from, to time.Time) ([]event, error)
+	create(ctx context.Context, e event) (Event, error)
+	update(ctx context.Context, id string, fn func(*event) error) (Event, error)
+	delete(ctx context.Context, id string) error
+}
+
+// backend returns where req's call reads and writes events.
+func (c *calendar) backend(req *mcp.CallToolRequest) (backend, error) {
+	if c.api == nil {
+		return c.store, nil
+	}
+	var auth string
+	if req != nil && req.Extra != nil && req.Extra.Header != nil {
+		auth = req.Extra.Header.Get("Authorization")
+	}
+	if auth == "" {
+		return nil, errNoCredential
+	}
+	return &apiCaller{c: c.api, auth: auth}, nil
+}
+
+func (c *calendar) listEvents(ctx context.Context, req *mcp.CallToolRequest, in ListArgs) (*mcp.CallToolResult, ListResult, error) {
 	var from, to time.Time
 	var err error
 	if in.From != "" {
@@ -192,7 +235,11 @@ func (c *calendar) listEvents(ctx context.Context, _ *mcp.CallToolRequest, in Li
 	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		return nil, ListResult{}, errors.New("to must be after from")
 	}
-	evs, err := c.store.between(ctx, from, to)
+	b, err := c.backend(req)
+	if err != nil {
+		return nil, ListResult{}, err
+	}
+	evs, err := b.between(ctx, from, to)
 	if err != nil {
 		return nil, ListResult{}, storeError(err, "")
 	}
@@ -203,12 +250,16 @@ func (c *calendar) listEvents(ctx context.Context, _ *mcp.CallToolRequest, in Li
 	return nil, out, nil
 }
 
-func (c *calendar) checkAvailability(ctx context.Context, _ *mcp.CallToolRequest, in AvailabilityArgs) (*mcp.CallToolResult, Availability, error) {
+func (c *calendar) checkAvailability(ctx context.Context, req *mcp.CallToolRequest, in AvailabilityArgs) (*mcp.CallToolResult, Availability, error) {
 	start, end, err := parseRange(in.Start, in.End)
 	if err != nil {
 		return nil, Availability{}, err
 	}
-	evs, err := c.store.between(ctx, start, end)
+	b, err := c.backend(req)
+	if err != nil {
+		return nil, Availability{}, err
+	}
+	evs, err := b.between(ctx, start, end)
 	if err != nil {
 		return nil, Availability{}, storeError(err, "")
 	}
@@ -251,18 +302,23 @@ func (c *calendar) createEvent(ctx context.Context, req *mcp.CallToolRequest, in
 	if err != nil {
 		return nil, Event{}, err
 	}
+	b, err := c.backend(req)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	// The API names the owner itself, from the caller's token.
 	e := event{
 		Event: Event{Title: title, Start: in.Start, End: in.End, Attendees: att, Owner: owner(req)},
 		start: start, end: end,
 	}
-	created, err := c.store.create(ctx, e)
+	created, err := b.create(ctx, e)
 	if err != nil {
 		return nil, Event{}, storeError(err, "")
 	}
 	return nil, created, nil
 }
 
-func (c *calendar) updateEvent(ctx context.Context, _ *mcp.CallToolRequest, in UpdateArgs) (*mcp.CallToolResult, Event, error) {
+func (c *calendar) updateEvent(ctx context.Context, req *mcp.CallToolRequest, in UpdateArgs) (*mcp.CallToolResult, Event, error) {
 	if strings.TrimSpace(in.ID) == "" {
 		return nil, Event{}, errors.New("id is required")
 	}
@@ -294,7 +350,11 @@ func (c *calendar) updateEvent(ctx context.Context, _ *mcp.CallToolRequest, in U
 			return nil, Event{}, err
 		}
 	}
-	updated, err := c.store.update(ctx, in.ID, func(e *event) error {
+	b, err := c.backend(req)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	updated, err := b.update(ctx, in.ID, func(e *event) error {
 		if in.Title != nil {
 			e.Title = title
 		}
@@ -318,11 +378,15 @@ func (c *calendar) updateEvent(ctx context.Context, _ *mcp.CallToolRequest, in U
 	return nil, updated, nil
 }
 
-func (c *calendar) deleteEvent(ctx context.Context, _ *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
+func (c *calendar) deleteEvent(ctx context.Context, req *mcp.CallToolRequest, in DeleteArgs) (*mcp.CallToolResult, DeleteResult, error) {
 	if strings.TrimSpace(in.ID) == "" {
 		return nil, DeleteResult{}, errors.New("id is required")
 	}
-	if err := c.store.delete(ctx, in.ID); err != nil {
+	b, err := c.backend(req)
+	if err != nil {
+		return nil, DeleteResult{}, err
+	}
+	if err := b.delete(ctx, in.ID); err != nil {
 		return nil, DeleteResult{}, storeError(err, in.ID)
 	}
 	return nil, DeleteResult{ID: in.ID, Deleted: true}, nil
@@ -401,13 +465,16 @@ func checkAttendees(in []string) ([]string, error) {
 // transaction (an update that would end the event before it starts).
 type badInput struct{ error }
 
-// storeError turns a store error into the tool's error text; id names the
-// event in a not-found error.
+// storeError turns a store (or API) error into the tool's error text; id
+// names the event in a not-found error.
 func storeError(err error, id string) error {
 	var bad badInput
+	var api *apiError
 	switch {
 	case errors.As(err, &bad):
 		return bad.error
+	case errors.As(err, &api):
+		return api
 	case errors.Is(err, ErrNotFound):
 		return fmt.Errorf("no event with id %q", id)
 	default:
