@@ -25,6 +25,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/registration"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
+	"github.com/mcpgate/mcpgate/internal/web"
 )
 
 // authServer is the authorization server's parts, wired from the config.
@@ -121,7 +122,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
 		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil)),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
-		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log,
+		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(cfg, issuer),
 	})
 	if err != nil {
 		return nil, err
@@ -272,4 +273,38 @@ func exchangeRules(cfg *config.Config, issuer string) map[string]grants.Exchange
 		rules[s.TokenExchange.Client] = r
 	}
 	return rules
+}
+
+// consentConnections tells the consent page which connections a server's
+// upstreams use, and whether the user has connected each.
+func (a *authServer) consentConnections(cfg *config.Config, issuer string) func(context.Context, store.User, string) []web.ConnectionLine {
+	if a.conns == nil {
+		return nil
+	}
+	needs := map[string][]string{} // resource -> connection names
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		for _, u := range cfg.ResolvedUpstreams(s) {
+			if u.Credentials.Mode == "connection" {
+				needs[issuer+s.Path] = appendNew(needs[issuer+s.Path], u.Credentials.Connection)
+			}
+		}
+	}
+	return func(ctx context.Context, user store.User, resource string) []web.ConnectionLine {
+		names := needs[resource]
+		if len(names) == 0 {
+			return nil
+		}
+		status, err := a.conns.Status(ctx, user)
+		if err != nil {
+			return nil
+		}
+		var out []web.ConnectionLine
+		for _, st := range status {
+			if slices.Contains(names, st.Name) {
+				out = append(out, web.ConnectionLine{Name: st.Name, Description: st.Description, Connected: st.Connected})
+			}
+		}
+		return out
+	}
 }

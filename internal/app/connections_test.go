@@ -78,6 +78,9 @@ servers:
 	verifier, challenge := pkce()
 	b := newBrowser(t, "alice", "alice-password")
 	loc := b.authorize(authURL(as.base, clientID, challenge, resource, ""))
+	if !strings.Contains(b.consent, "calendar-api") || !strings.Contains(b.consent, "not connected yet") || !strings.Contains(b.consent, `href="/connections#calendar-api"`) {
+		t.Errorf("the consent page does not offer to connect calendar-api:\n%s", b.consent)
+	}
 	_, tok := postToken(t, as.base, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
 		"code_verifier": {verifier}, "client_id": {clientID}, "redirect_uri": {redirectURI}}, "", "")
 	access := tok["access_token"].(string)

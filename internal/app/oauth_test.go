@@ -116,7 +116,8 @@ type browser struct {
 	client   *http.Client
 	user     string
 	password string
-	consents int // consent pages seen
+	consents int    // consent pages seen
+	consent  string // the last consent page
 }
 
 func newBrowser(t *testing.T, user, password string) *browser {
@@ -165,6 +166,7 @@ func (b *browser) authorize(authURL string) *url.URL {
 			action = "/oauth/consent"
 			fields.Set("decision", "allow")
 			b.consents++
+			b.consent = page
 		default:
 			b.t.Fatalf("unexpected page (%d): %s", resp.StatusCode, page)
 		}

@@ -52,6 +52,9 @@ type Options struct {
 	SecureCookies bool
 	CodeTTL       time.Duration // default 1m
 	SessionTTL    time.Duration // sign-in lifetime, default 8h
+	// Connections lists the downstream connections a resource's tools use
+	// for this user, for the consent page to offer; nil: none.
+	Connections func(ctx context.Context, user store.User, resource string) []web.ConnectionLine
 	// ScopeText describes scopes in words on the consent page.
 	ScopeText func(resource *oauth.Resource, scope string) string
 	Logger    *slog.Logger
@@ -500,9 +503,13 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 	if userName == "" {
 		userName = user.Username
 	}
+	var conns []web.ConnectionLine
+	if h.o.Connections != nil {
+		conns = h.o.Connections(r.Context(), user, req.Resource)
+	}
 	web.Render(w, http.StatusOK, "consent.html", web.ConsentPage{CSRF: h.csrf.Token(w, r), Request: sealed,
 		ClientName: req.ClientName, ClientID: req.ClientID, RedirectHost: host, ServerName: res.ServerName,
-		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic}, formTarget(req.RedirectURI))
+		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic, Connections: conns}, formTarget(req.RedirectURI))
 }
 
 // formTarget is the CSP form-action source for the consent form's final

@@ -50,6 +50,9 @@ type ConsentPage struct {
 	Scopes       []ScopeLine
 	User         string
 	Unverified   bool // the client's name is self-asserted (dynamic registration)
+	// Connections the server's tools use, and whether the user has
+	// connected each (the consent page offers to).
+	Connections []ConnectionLine
 }
 
 // ConnectionLine is one service on the connections page.
