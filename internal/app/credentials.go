@@ -103,15 +103,25 @@ func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns 
 		if header == "" {
 			header = "Authorization"
 		}
-		value := u.Credentials.Value
+		value, name := u.Credentials.Value, u.Credentials.Connection
 		log.Warn("upstream uses a static credential: its calls are not made as the user", "server", server, "upstream", u.Name)
 		return func(c *tokens.Claims) (string, string, error) {
-			who := "anonymous"
+			who, tenant := "anonymous", ""
 			if c != nil {
-				who = c.Subject
+				who, tenant = c.Subject, c.Tenant
 			}
-			log.Info("static credential used (not per user)", "server", server, "upstream", u.Name, "caller", who)
-			return header, value, nil
+			// Audit: every use is attributable, and flagged as not per user.
+			log.Info("static credential used (not per user)", "server", server, "upstream", u.Name, "caller", who, "tenant", tenant)
+			if name == "" {
+				return header, value, nil
+			}
+			if conns == nil {
+				return "", "", errors.New("static credentials from the vault need vault: and connections: configured")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			v, err := conns.Secret(ctx, tenant, name)
+			return header, v, err
 		}
 	}
 	return nil

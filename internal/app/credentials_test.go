@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/fixture"
 	"github.com/mcpgate/mcpgate/internal/keys"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/store/sqlite"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -190,5 +193,60 @@ servers:
 		"agent", "agent-secret-0123456789")
 	if code != 400 || out["error"] != "unauthorized_client" {
 		t.Errorf("agent exchanging: %d %v", code, out)
+	}
+}
+
+// TestStaticCredentialFromVault: a legacy API's per-tenant key lives in
+// the vault; the upstream gets it, and every use is logged as not per
+// user, naming the caller.
+func TestStaticCredentialFromVault(t *testing.T) {
+	capURL, lastAuth := capturingUpstream(t)
+	dir := t.TempDir()
+	as := startAppEnv(t, `
+listen: 127.0.0.1:0
+store: {sqlite: "${DB}"}
+vault: {key_file: "${KEY}"}
+users:
+  - {username: alice, email: alice@example.com, password_hash: "${HASH}", tenant: tenant-a}
+tenants:
+  - {name: tenant-a, domains: [tenant-a.example]}
+connections:
+  - {name: legacy-crm, kind: api_key}
+servers:
+  - name: crm
+    upstream:
+      url: "${CAP}"
+      credentials: {mode: static, connection: legacy-crm}
+`, map[string]string{"CAP": capURL, "KEY": filepath.Join(dir, "vault.key")})
+	ctx := context.Background()
+	v, err := OpenVault(ctx, as.app.cfg.Vault, as.app.store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.Connection{Tenant: "tenant-a", Name: "legacy-crm", Kind: store.ConnectionAPIKey}
+	if err := v.SealConnection(&rec, []byte("ApiKey tenant-a-secret-123")); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.app.store.PutConnection(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	resource := as.base + "/mcp/crm"
+	clientID := register(t, as.base)
+	verifier, challenge := pkce()
+	loc := newBrowser(t, "alice", "alice-password").authorize(authURL(as.base, clientID, challenge, resource, ""))
+	_, tok := postToken(t, as.base, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {verifier}, "client_id": {clientID}, "redirect_uri": {redirectURI}}, "", "")
+	if _, err := connectBearer(t, resource, tok["access_token"].(string)).CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastAuth(); got != "ApiKey tenant-a-secret-123" {
+		t.Errorf("upstream got %q", got)
+	}
+	logs := as.logs.String()
+	if !strings.Contains(logs, "static credential used (not per user)") || !strings.Contains(logs, "caller=alice") {
+		t.Errorf("static use not audited: %s", logs)
+	}
+	if strings.Contains(logs, "tenant-a-secret-123") {
+		t.Error("the secret reached the logs")
 	}
 }

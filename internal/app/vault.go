@@ -64,7 +64,7 @@ func newConnections(ctx context.Context, cfg *config.Config, st store.Store, log
 	var provs []connections.Provider
 	for _, c := range cfg.Connections {
 		if c.Kind != "oauth2" {
-			continue
+			continue // api_key secrets are stored with `mcpgate secret put`
 		}
 		provs = append(provs, connections.Provider{Name: c.Name, Tenant: c.Tenant, AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL,
 			ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: c.Scopes, ExtraParams: c.ExtraParams, Description: c.Description})

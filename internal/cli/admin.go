@@ -309,3 +309,53 @@ func userDelete(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "user %s deleted: %d refresh token(s) revoked, %d connection(s) deleted\n", *user, tokens, conns)
 	return ExitOK
 }
+
+// secretPut stores a tenant-wide secret (a connection of kind api_key) in
+// the vault, for upstreams with static credentials. The secret is read
+// from stdin (the whole header value, e.g. "Bearer abc…").
+func secretPut(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("secret put", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "connection name (kind api_key in the config)")
+	tenant := fs.String("tenant", "", "tenant (default: every tenant)")
+	st, cfg, code := openStore(fs, args, stderr)
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	known := false
+	for _, c := range cfg.Connections {
+		known = known || (c.Name == *name && c.Kind == "api_key")
+	}
+	if !known {
+		fmt.Fprintf(stderr, "mcpgate: no connection %q of kind api_key in the config\n", *name)
+		return ExitInvalidConfig
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	value := strings.TrimRight(line, "\r\n")
+	if value == "" {
+		fmt.Fprintln(stderr, "mcpgate: the secret (read from stdin) is empty")
+		return ExitInvalidConfig
+	}
+	ctx := context.Background()
+	v, err := app.OpenVault(ctx, cfg.Vault, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	rec := store.Connection{Tenant: *tenant, Name: *name, Kind: store.ConnectionAPIKey}
+	if err := v.SealConnection(&rec, []byte(value)); err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	if err := st.PutConnection(ctx, rec); err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(stdout, "secret %s stored for tenant %q (encrypted with vault key %s); gateways use it within 30s\n", *name, *tenant, v.KeyID())
+	return ExitOK
+}

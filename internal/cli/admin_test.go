@@ -40,6 +40,7 @@ policies:
   - {name: everyone else, when: "true", allow: [{servers: [calendar], scopes: [mcp:calendar.readonly]}]}
 connections:
   - {name: api, authorize_url: "http://127.0.0.1:1/a", token_url: "http://127.0.0.1:1/t", client_id: x}
+  - {name: legacy, kind: api_key}
 servers:
   - {name: calendar, scopes: [mcp:calendar.readonly, mcp:calendar.write], upstream: {url: "http://127.0.0.1:1/mcp"}}
 `
@@ -62,6 +63,8 @@ servers:
 		{"keys rotate", "", []string{"keys", "rotate", "--config", cfgPath}, ExitOK, "new signing key"},
 		{"grant revoke", "", []string{"grant", "revoke", "--config", cfgPath, "--user", "bob"}, ExitOK, "revoked 0"},
 		{"user disable", "", []string{"user", "disable", "--config", cfgPath, "--user", "bob"}, ExitOK, "disabled"},
+		{"secret put", "Bearer legacy-key\n", []string{"secret", "put", "--config", cfgPath, "--name", "legacy", "--tenant", "tenant-a"}, ExitOK, "stored for tenant"},
+		{"secret put: not an api_key connection", "x\n", []string{"secret", "put", "--config", cfgPath, "--name", "api"}, ExitInvalidConfig, "kind api_key"},
 	}
 	for _, s := range steps {
 		code, out := run(t, s.stdin, s.args...)
@@ -79,7 +82,7 @@ servers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := vault.GenerateKeyFile(cfg.Vault.KeyFile)
+	key, err := vault.LoadKey(cfg.Vault.KeyFile, "") // created by secret put
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +100,7 @@ servers:
 	st.Close()
 	newKey := filepath.Join(dir, "vault2.key")
 	code, out := run(t, "", "keys", "rotate-vault", "--config", cfgPath, "--new-key-file", newKey)
-	if code != ExitOK || !strings.Contains(out, "re-encrypted 1 connection") {
+	if code != ExitOK || !strings.Contains(out, "re-encrypted 2 connection") {
 		t.Fatalf("rotate-vault: %d %s", code, out)
 	}
 	code, out = run(t, "", "user", "delete", "--config", cfgPath, "--user", "bob")

@@ -46,6 +46,8 @@ Usage:
                                   start signing with a new key; the old one stays published until its tokens expire
   mcpgate keys rotate-vault --config FILE --new-key-file FILE
                                   re-encrypt every vaulted connection with a new key
+  mcpgate secret put --config FILE --name NAME [--tenant T]
+                                  store a tenant's secret for a legacy API (static credentials) in the vault; read from stdin
   mcpgate grant revoke --config FILE --user ID [--client ID]
                                   revoke a user's grants (refresh tokens and remembered consent)
   mcpgate policy test --config FILE --user NAME|@FILE|JSON --client ID --server NAME [--scope "A B"]
@@ -91,6 +93,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) >= 2 && args[1] == "rotate-vault" {
 			return vaultRotate(args[2:], stdout, stderr)
+		}
+	case "secret":
+		if len(args) >= 2 && args[1] == "put" {
+			return secretPut(args[2:], os.Stdin, stdout, stderr)
 		}
 	case "grant":
 		if len(args) >= 2 && args[1] == "revoke" {

@@ -258,8 +258,13 @@ func (v *validator) identity() {
 					}
 				}
 			case "static":
-				if cr.Value == "" {
-					v.add(cp+".value", "is required for static credentials (use ${VAR})")
+				switch {
+				case cr.Value == "" && cr.Connection == "":
+					v.add(cp+".value", "static credentials need a value (use ${VAR}) or a connection of kind api_key (a per-tenant secret in the vault)")
+				case cr.Value != "" && cr.Connection != "":
+					v.add(cp+".value", "set value or connection, not both")
+				case cr.Connection != "" && !slices.ContainsFunc(c.Connections, func(cn Connection) bool { return cn.Name == cr.Connection && cn.Kind == "api_key" }):
+					v.add(cp+".connection", "must name a connection of kind api_key")
 				}
 			case "connection":
 				if s.Auth == AuthNone {

@@ -329,3 +329,36 @@ type Status struct {
 	Connected         bool
 	Since             time.Time
 }
+
+// Secret returns a tenant-wide secret stored with `mcpgate secret put`
+// (kind api_key, no user): the value of a static credential, for legacy
+// APIs with one key per tenant. A tenant's own secret wins over a global
+// one ("" tenant).
+func (m *Manager) Secret(ctx context.Context, tenant, name string) (string, error) {
+	key := "\x00" + tenant + "\x00" + name + "\x00secret"
+	now := m.now()
+	m.mu.RLock()
+	c, hit := m.cache[key]
+	m.mu.RUnlock()
+	if hit && now.Before(c.expires) {
+		return c.token, nil
+	}
+	rec, err := m.store.GetConnection(ctx, "", tenant, name)
+	if errors.Is(err, store.ErrNotFound) && tenant != "" {
+		rec, err = m.store.GetConnection(ctx, "", "", name)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("no secret %q is stored for tenant %q (mcpgate secret put)", name, tenant)
+	}
+	if err != nil {
+		return "", err
+	}
+	raw, err := m.vault.OpenConnection(rec)
+	if err != nil {
+		return "", fmt.Errorf("secret %q: %w", name, err)
+	}
+	m.mu.Lock()
+	m.cache[key] = cached{token: string(raw), expires: now.Add(cacheFor)}
+	m.mu.Unlock()
+	return string(raw), nil
+}
