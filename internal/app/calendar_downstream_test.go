@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -133,35 +132,7 @@ func TestCalendarDownstream(t *testing.T) {
 
 	// Sam connects the calendar once: the connections page (same browser,
 	// already signed in), Connect, the calendar provider's sign-in, back.
-	resp, err := b.client.Get(as.base + "/connections")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(page), "calendar-api") || !strings.Contains(string(page), "Not connected") {
-		t.Fatalf("connections page: %s", page)
-	}
-	resp, err = b.client.PostForm(as.base+"/connections/calendar-api/connect", formFields(string(page)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, authz+"?") {
-		t.Fatalf("connect sent the browser to %q, want the calendar provider %s", loc, authz)
-	}
-	back, err := prov.Login(ctx, b.client, resp.Header.Get("Location"), "sam", "sam-calendar-pw")
-	if err != nil {
-		t.Fatalf("calendar provider login: %v", err)
-	}
-	resp, err = b.client.Get(back.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "is+connected") && !strings.Contains(loc, "is%20connected") {
-		t.Fatalf("callback redirected to %q", loc)
-	}
+	connectFromPage(t, b, as.base, "calendar-api", prov, "sam", "sam-calendar-pw", authz)
 
 	// Now create_event through mcpgate creates the event in the calendar
 	// API as Sam's calendar account.
@@ -185,7 +156,7 @@ func TestCalendarDownstream(t *testing.T) {
 		t.Error("the calendar server's calls log has no create_event")
 	}
 	// The API itself answers nobody without the provider's token.
-	resp, err = http.Get(apiSrv.URL + "/events")
+	resp, err := http.Get(apiSrv.URL + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,32 +97,7 @@ servers:
 		t.Fatalf("before connecting: %+v", res.Content)
 	}
 	// Connect from the connections page (same browser: already signed in).
-	resp, err := b.client.Get(as.base + "/connections")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(page), "calendar-api") || !strings.Contains(string(page), "Not connected") {
-		t.Fatalf("connections page: %s", page)
-	}
-	resp, err = b.client.PostForm(as.base+"/connections/calendar-api/connect", formFields(string(page)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	back, err := api.Login(ctx, b.client, resp.Header.Get("Location"), "alice", "alice-api-pw")
-	if err != nil {
-		t.Fatalf("provider login: %v", err)
-	}
-	resp, err = b.client.Get(back.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "is+connected") && !strings.Contains(loc, "is%20connected") {
-		t.Fatalf("callback redirected to %q", loc)
-	}
+	connectFromPage(t, b, as.base, "calendar-api", api, "alice", "alice-api-pw", authz)
 	// Now the upstream gets the user's own provider token.
 	if res := call(); res.IsError {
 		t.Fatalf("after connecting: %+v", res.Content)
@@ -130,7 +105,7 @@ servers:
 	got := lastAuth()
 	req, _ := http.NewRequest(http.MethodGet, userinfo, nil)
 	req.Header.Set("Authorization", got)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +136,7 @@ servers:
 	}
 	// Disconnect: the next call says where to connect again.
 	resp, _ = b.client.Get(as.base + "/connections")
-	page, _ = io.ReadAll(resp.Body)
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	resp, err = b.client.PostForm(as.base+"/connections/calendar-api/disconnect", formFields(string(page)))
 	if err != nil {
@@ -205,5 +180,41 @@ servers:
 	}
 	if err := open(filepath.Join(dir, "k2")); err == nil || !strings.Contains(err.Error(), "vault key does not match") {
 		t.Fatalf("start with another key: %v", err)
+	}
+}
+
+// connectFromPage connects a service as a person would: the connections
+// page (b is already signed in), Connect, the provider's own sign-in, and
+// back to the callback, which must report success.
+func connectFromPage(t *testing.T, b *browser, base, name string, prov *testidp.Server, user, password, wantAuthz string) {
+	t.Helper()
+	resp, err := b.client.Get(base + "/connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), name) || !strings.Contains(string(page), "Not connected") {
+		t.Fatalf("connections page: %s", page)
+	}
+	resp, err = b.client.PostForm(base+"/connections/"+name+"/connect", formFields(string(page)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, wantAuthz+"?") {
+		t.Fatalf("connect sent the browser to %q, want the provider %s", loc, wantAuthz)
+	}
+	back, err := prov.Login(context.Background(), b.client, resp.Header.Get("Location"), user, password)
+	if err != nil {
+		t.Fatalf("provider login: %v", err)
+	}
+	resp, err = b.client.Get(back.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "is+connected") && !strings.Contains(loc, "is%20connected") {
+		t.Fatalf("callback redirected to %q", loc)
 	}
 }

@@ -21,6 +21,12 @@ import (
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
+// failed reports err and returns the failure exit code.
+func failed(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "mcpgate:", err)
+	return ExitFailure
+}
+
 // multi is a repeatable string flag.
 type multi []string
 
@@ -77,8 +83,7 @@ func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	h, err := idp.HashPassword(pw)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintln(stdout, h)
 	return ExitOK
@@ -110,8 +115,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	hash, err := idp.HashPassword(pw)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	now := time.Now().UTC()
 	u := store.User{ID: *username, Username: *username, Email: *email, PasswordHash: hash, Tenant: *tenant,
@@ -125,8 +129,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		})
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "user %s saved\n", *username)
 	return ExitOK
@@ -143,8 +146,7 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 	overlap := max(time.Hour, 2*cfg.OAuth.AccessTokenTTL.Std())
 	kid, err := keys.Rotate(context.Background(), st, time.Now(), &keys.Options{Overlap: overlap})
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "new signing key %s; running gateways pick it up within 30s; the previous key stays published for %s\n", kid, overlap)
 	return ExitOK
@@ -168,25 +170,21 @@ func grantRevoke(args []string, stdout, stderr io.Writer) int {
 	now := time.Now()
 	n, err := st.RevokeRefreshTokens(ctx, *user, *client, now)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	// Access tokens already issued are refused too, within seconds, on
 	// every replica.
 	if err := st.PutGrantRevocation(ctx, store.GrantRevocation{UserID: *user, ClientID: *client, RevokedAt: now}); err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	consents, err := st.ListConsents(ctx, *user)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	for _, c := range consents {
 		if *client == "" || c.ClientID == *client {
 			if err := st.DeleteConsent(ctx, c.UserID, c.ClientID); err != nil {
-				fmt.Fprintln(stderr, "mcpgate:", err)
-				return ExitFailure
+				return failed(stderr, err)
 			}
 		}
 	}
@@ -215,8 +213,7 @@ func userDisable(args []string, enable bool, stdout, stderr io.Writer) int {
 		return u, nil
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	if enable {
 		fmt.Fprintf(stdout, "user %s enabled\n", *user)
@@ -224,8 +221,7 @@ func userDisable(args []string, enable bool, stdout, stderr io.Writer) int {
 	}
 	n, err := st.RevokeRefreshTokens(ctx, *user, "", time.Now())
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "user %s disabled; %d refresh token(s) revoked; running gateways refuse their tokens within 5s\n", *user, n)
 	return ExitOK
@@ -248,21 +244,18 @@ func vaultRotate(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	from, err := app.OpenVault(ctx, cfg.Vault, st, slog.New(slog.DiscardHandler))
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	key, err := vault.LoadKey(*newFile, "")
 	if errors.Is(err, iofs.ErrNotExist) {
 		key, err = vault.GenerateKeyFile(*newFile)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	to, err := vault.New(key)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	n, err := vault.Rotate(ctx, st, from, to)
 	if err != nil {
@@ -290,21 +283,18 @@ func userDelete(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	tokens, err := st.RevokeRefreshTokens(ctx, *user, "", time.Now())
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	conns, err := st.DeleteUserConnections(ctx, *user)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	consents, _ := st.ListConsents(ctx, *user)
 	for _, c := range consents {
 		_ = st.DeleteConsent(ctx, c.UserID, c.ClientID)
 	}
 	if err := st.DeleteUser(ctx, *user); err != nil && !errors.Is(err, store.ErrNotFound) {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "user %s deleted: %d refresh token(s) revoked, %d connection(s) deleted\n", *user, tokens, conns)
 	return ExitOK
@@ -333,8 +323,7 @@ func secretPut(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	value := strings.TrimRight(line, "\r\n")
 	if value == "" {
@@ -344,17 +333,14 @@ func secretPut(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	v, err := app.OpenVault(ctx, cfg.Vault, st, slog.New(slog.DiscardHandler))
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	rec := store.Connection{Tenant: *tenant, Name: *name, Kind: store.ConnectionAPIKey}
 	if err := v.SealConnection(&rec, []byte(value)); err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	if err := st.PutConnection(ctx, rec); err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "secret %s stored for tenant %q (encrypted with vault key %s); gateways use it within 30s\n", *name, *tenant, v.KeyID())
 	return ExitOK

@@ -162,8 +162,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
-		fmt.Fprintln(stderr, "mcpgate:", err)
-		return ExitFailure
+		return failed(stderr, err)
 	}
 	fmt.Fprintf(stderr, "mcpgate listening on http://%s\n", a.Addr())
 	fmt.Fprintf(stderr, "authorization server: %s\n", a.PublicURL())
