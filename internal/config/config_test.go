@@ -254,6 +254,19 @@ func TestProblems(t *testing.T) {
 			{"servers[0].redirect_uris[0]", 4, "only allowed for loopback"},
 			{"servers[0].redirect_uris[1]", 4, "is not allowed"},
 		}},
+		{"credentials where they cannot apply", y(
+			"servers:",
+			"  - name: a",
+			"    upstream: {command: [x], credentials: {mode: identity}}",
+			"  - name: hub",
+			"    upstreams:",
+			"      - {server: a, credentials: {mode: identity}}",
+			"      - {name: b, url: 'https://b.example', credentials: {mode: static}}",
+		), nil, []want{
+			{"servers[0].upstream.credentials.mode", 3, "only url upstreams"},
+			{"servers[1].upstreams[0].credentials.mode", 6, "referenced server's credentials"},
+			{"servers[1].upstreams[1].credentials.value", 7, "need a value"},
+		}},
 		{"users and clients", y(
 			"store: {sqlite: a.db, postgres: 'postgres://x'}",
 			"users:",

@@ -237,15 +237,22 @@ func (v *validator) identity() {
 	}
 	for i, s := range c.Servers {
 		p := fmt.Sprintf("servers[%d]", i)
-		ups := map[string]Credentials{}
+		ups := map[string]Upstream{}
 		if s.Upstream != nil {
-			ups[p+".upstream"] = s.Upstream.Credentials
+			ups[p+".upstream"] = *s.Upstream
 		}
 		for j, u := range s.Upstreams {
-			ups[fmt.Sprintf("%s.upstreams[%d]", p, j)] = u.Credentials
+			ups[fmt.Sprintf("%s.upstreams[%d]", p, j)] = u
 		}
-		for up, cr := range ups {
+		for up, u := range ups {
+			cr := u.Credentials
 			cp := up + ".credentials"
+			switch {
+			case cr.Mode != "" && u.Server != "":
+				v.add(cp+".mode", "a server reference uses the referenced server's credentials; set them there")
+			case cr.Mode != "" && cr.Mode != "none" && u.URL == "":
+				v.add(cp+".mode", "credentials are sent in HTTP headers: only url upstreams can have them")
+			}
 			switch cr.Mode {
 			case "", "none":
 			case "identity":
