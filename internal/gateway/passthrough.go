@@ -78,38 +78,8 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		writeError(w, http.StatusInternalServerError, nil, mcpwire.CodeInternalError, "gateway error")
 		return
 	}
-	copyHeaders(ureq.Header, r.Header, forwardRequestHeaders)
-	for k, vs := range r.Header {
-		if strings.HasPrefix(k, "Mcp-Param-") { // SEP-2575 parameter headers
-			ureq.Header[k] = vs
-		}
-	}
-	for k, v := range p.up.Headers {
-		ureq.Header.Set(k, v)
-	}
-	if st.Upstream != "" {
-		ureq.Header.Set(mcpwire.HeaderSessionID, st.Upstream)
-	}
-	if p.up.Credential != nil {
-		h, v, err := p.up.Credential(Principal(r.Context()))
-		msg, personal := toolErrorText(err)
-		switch {
-		case personal && hasToolCall(fr):
-			// Something the user must do first (connect a service):
-			// a tool error says so where they will read it.
-			writeToolErrors(w, fr, msg)
-			return
-		case personal:
-			// Lifecycle and listing requests go on without the user's
-			// credential; only calls need it.
-		case err != nil:
-			p.g.log.Error("upstream credential", "server", p.name, "upstream", p.up.Name, "err", err)
-			writeError(w, http.StatusBadGateway, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
-				fmt.Sprintf("could not obtain a credential for upstream %q", p.up.Name))
-			return
-		default:
-			ureq.Header.Set(h, v)
-		}
+	if !p.prepare(w, r, fr, ureq, st) {
+		return
 	}
 	if r.Method == http.MethodGet {
 		// A standalone stream lives until the client leaves or the gateway
@@ -155,6 +125,48 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		}
 	}
 	p.relay(w, resp, fr, st, watchdog)
+}
+
+// prepare sets the upstream request's headers: the forwarded ones, the
+// configured ones, the upstream's session id, and the caller's upstream
+// credential. It answers the client itself and returns false when the
+// request must not go on.
+func (p *passthrough) prepare(w http.ResponseWriter, r *http.Request, fr *frontRequest, ureq *http.Request, st sessionState) bool {
+	copyHeaders(ureq.Header, r.Header, forwardRequestHeaders)
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, "Mcp-Param-") { // SEP-2575 parameter headers
+			ureq.Header[k] = vs
+		}
+	}
+	for k, v := range p.up.Headers {
+		ureq.Header.Set(k, v)
+	}
+	if st.Upstream != "" {
+		ureq.Header.Set(mcpwire.HeaderSessionID, st.Upstream)
+	}
+	if p.up.Credential == nil {
+		return true
+	}
+	h, v, err := p.up.Credential(Principal(r.Context()))
+	msg, personal := toolErrorText(err)
+	switch {
+	case personal && hasToolCall(fr):
+		// Something the user must do first (connect a service): a tool
+		// error says so where they will read it.
+		writeToolErrors(w, fr, msg)
+		return false
+	case personal:
+		// Lifecycle and listing requests go on without the user's
+		// credential; only calls need it.
+	case err != nil:
+		p.g.log.Error("upstream credential", "server", p.name, "upstream", p.up.Name, "err", err)
+		writeError(w, http.StatusBadGateway, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
+			fmt.Sprintf("could not obtain a credential for upstream %q", p.up.Name))
+		return false
+	default:
+		ureq.Header.Set(h, v)
+	}
+	return true
 }
 
 // subjectOf is the verified subject of the request ("" when the server is
