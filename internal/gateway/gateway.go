@@ -172,7 +172,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 		if path == "" {
 			path = "/mcp/" + spec.Name
 		}
-		g.mux.Handle(path, g.front(eng, spec.Auth))
+		g.mux.Handle(path, g.front(spec.Name, eng, spec.Auth))
 	}
 	return g, nil
 }
@@ -278,7 +278,7 @@ func (fr *frontRequest) isInitialize() bool {
 // Origin, method, protocol version, then for POST content type, size and
 // JSON-RPC syntax. Each failure gets a JSON-RPC error body and changes
 // nothing.
-func (g *Gateway) front(eng serverEngine, auth *AuthSpec) http.Handler {
+func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// MCP 2025-11-25 basic/transports §"Security Warning": validate
 		// Origin (and Host, against DNS rebinding) on every request.
@@ -347,6 +347,7 @@ func (g *Gateway) front(eng serverEngine, auth *AuthSpec) http.Handler {
 		if principal != nil && auth.Required != nil {
 			fr.filter = &scopeFilter{required: auth.Required, principal: principal}
 			if !fr.filter.check(w, fr, auth) {
+				g.audit(name, principal, fr, "denied: insufficient scope", http.StatusForbidden, 0)
 				return
 			}
 			fr.lists = listRequests(fr)
@@ -358,7 +359,14 @@ func (g *Gateway) front(eng serverEngine, auth *AuthSpec) http.Handler {
 			writeError(w, http.StatusBadRequest, fr.requestID(), mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header")
 			return
 		}
-		eng.serveMCP(w, r, fr)
+		if r.Method != http.MethodPost {
+			eng.serveMCP(w, r, fr)
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		eng.serveMCP(rec, r, fr)
+		g.audit(name, principal, fr, "allowed", rec.status, time.Since(start))
 	})
 }
 

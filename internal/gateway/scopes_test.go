@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,3 +170,40 @@ func TestToolScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestAudit: every call is attributable — user, client, tenant, server,
+// tool, outcome — whether allowed or denied.
+func TestAudit(t *testing.T) {
+	var buf syncLog
+	up, _ := countingUpstream(t, "a")
+	required := func(kind, name string) string {
+		if name == "echo" {
+			return "mcp:read"
+		}
+		return "mcp:write"
+	}
+	_, base := newTestGateway(t, []ServerSpec{{Name: "crm", Upstreams: []UpstreamSpec{up},
+		Auth: &AuthSpec{Resource: "http://x/mcp/crm", MetadataURL: "http://x/m", Required: required}}},
+		&Options{Verify: fakeVerify, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	cs := connectWithToken(t, base+"/mcp/crm", "scopes:mcp:read")
+	callTool(t, cs, "echo", map[string]any{"text": "x"})
+	_, _ = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{}})
+	logs := buf.String()
+	for _, want := range []string{
+		`msg=audit server=crm kind=tool name=echo outcome=allowed status=200`,
+		`user=alice client=c`,
+		`msg=audit server=crm kind=tool name=test_simple_text outcome="denied: insufficient scope" status=403`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncLog) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
