@@ -123,6 +123,12 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil)),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
 		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(cfg, issuer),
+		ScopeText: func(res *oauth.Resource, scope string) string {
+			if s := cfg.ServerByName(res.ServerName); s != nil {
+				return s.ScopeDescriptions[scope]
+			}
+			return ""
+		},
 	})
 	if err != nil {
 		return nil, err

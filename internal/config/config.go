@@ -243,6 +243,9 @@ type Server struct {
 	Auth string `yaml:"auth"` // "oauth" (default) or "none"
 	// Scopes the server's tokens may carry (RFC 9728 scopes_supported).
 	Scopes []string `yaml:"scopes"`
+	// ScopeDescriptions say in words what each scope allows, for the
+	// consent page ("Create, change and delete events in your calendar").
+	ScopeDescriptions map[string]string `yaml:"scope_descriptions"`
 	// RedirectURIs is the allowlist of redirect URI patterns of clients
 	// that may obtain tokens for this server; default
 	// oauth.registration.redirect_uris.

@@ -285,6 +285,11 @@ func (v *validator) identity() {
 			}
 			v.duration(cp+".ttl", cr.TTL)
 		}
+		for sc := range s.ScopeDescriptions {
+			if !slices.Contains(s.Scopes, sc) {
+				v.add(p+".scope_descriptions", "describes %q, which is not in scopes", sc)
+			}
+		}
 		if s.Tenant != "" && len(c.Tenants) > 0 {
 			if _, ok := names[s.Tenant]; !ok {
 				v.add(p+".tenant", "unknown tenant %q", s.Tenant)
