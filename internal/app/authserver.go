@@ -46,25 +46,9 @@ type authServer struct {
 func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
 	issuer := strings.TrimRight(cfg.PublicURL, "/")
 	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), disabled: &disabledUsers{}, grants: &revokedGrants{}, cache: newVerifyCache(50000)}
-	var allPatterns []string
-	for i := range cfg.Servers {
-		s := &cfg.Servers[i]
-		if s.Auth != config.AuthOAuth {
-			continue
-		}
-		allow, err := registration.ParseAllowlist(s.RedirectURIs)
-		if err != nil {
-			return nil, fmt.Errorf("server %q: redirect_uris: %w", s.Name, err)
-		}
-		allPatterns = append(allPatterns, s.RedirectURIs...)
-		uri := issuer + s.Path
-		meta := discovery.MetadataURL(issuer, s.Path)
-		a.resources[uri] = &oauth.Resource{URI: uri, ServerName: s.Name, Scopes: s.Scopes, AllowsRedirect: allow.Allows, MetadataURL: meta}
-		required, err := toolScopes(s)
-		if err != nil {
-			return nil, err
-		}
-		a.specs[s.Name] = &gateway.AuthSpec{Resource: uri, MetadataURL: meta, Scopes: s.Scopes, Required: required}
+	allPatterns, err := a.protect(cfg, issuer)
+	if err != nil {
+		return nil, err
 	}
 	accessTTL := cfg.OAuth.AccessTokenTTL.Std()
 	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL)})
@@ -168,6 +152,33 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 // user an admin disabled.
 func (a *authServer) revokedToken(c *tokens.Claims) bool {
 	return a.revoked.Has(c.ID) || a.disabled.has(c.Subject) || a.grants.revoked(c)
+}
+
+// protect registers every server with auth: oauth as a protected
+// resource (RFC 8707 / RFC 9728) with its gateway-side checks, and returns
+// every redirect URI pattern the servers allow.
+func (a *authServer) protect(cfg *config.Config, issuer string) ([]string, error) {
+	var patterns []string
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		if s.Auth != config.AuthOAuth {
+			continue
+		}
+		allow, err := registration.ParseAllowlist(s.RedirectURIs)
+		if err != nil {
+			return nil, fmt.Errorf("server %q: redirect_uris: %w", s.Name, err)
+		}
+		patterns = append(patterns, s.RedirectURIs...)
+		uri := issuer + s.Path
+		meta := discovery.MetadataURL(issuer, s.Path)
+		a.resources[uri] = &oauth.Resource{URI: uri, ServerName: s.Name, Scopes: s.Scopes, AllowsRedirect: allow.Allows, MetadataURL: meta}
+		required, err := toolScopes(s)
+		if err != nil {
+			return nil, err
+		}
+		a.specs[s.Name] = &gateway.AuthSpec{Resource: uri, MetadataURL: meta, Scopes: s.Scopes, Required: required}
+	}
+	return patterns, nil
 }
 
 // verify checks an access token for audience with cached keys only.
