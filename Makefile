@@ -45,6 +45,7 @@ test: tools build lint ## Everything CI runs: lint, go test -race (with a throwa
 	exit $$rc
 	bash scripts/conformance.sh
 	bash scripts/e2e.sh
+	bash scripts/examples-smoke.sh
 
 postgres: ## Start the tests' throwaway PostgreSQL (.cache/postgres) and print its URL; stop: bash scripts/postgres.sh stop
 	@bash scripts/postgres.sh start
