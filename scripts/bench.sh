@@ -111,6 +111,9 @@ pick_port() {
 		for ((tries = 0; tries < 200; tries++)); do
 			p=$((20000 + RANDOM % 40000))
 			[[ "$USED_PORTS" == *" $p "* ]] && continue
+			# Free means nobody listens AND it can be bound (an outgoing
+			# connection's local port is invisible to a connect probe).
+			port_open "$p" || python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null || continue
 			port_open "$p" || break
 		done
 		((tries < 200)) || die "no free port found"

@@ -105,7 +105,12 @@ start() {
   PIDS+=("$STARTED_PID")
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_in_use: someone listens there, or a socket holds it (an outgoing
+# connection's local port is invisible to a connect probe yet blocks bind).
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+  ! python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
 free_port() {
   local p
   for ((p = $1; p < $1 + 200; p++)); do

@@ -14,12 +14,11 @@ failed=0
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mcpgate-examples.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
+# free_port asks the kernel for a port nothing uses: probing fixed ports
+# by connecting misses sockets that are bound but not listening (another
+# program's outgoing connection), and then mcpgate cannot bind.
 free_port() {
-	local p
-	for ((p = 39300; p < 39400; p++)); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # smoke NAME ENDPOINT: run examples/NAME/run.sh and check it.
