@@ -166,27 +166,9 @@ func grantRevoke(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mcpgate: --user is required")
 		return ExitInvalidConfig
 	}
-	ctx := context.Background()
-	now := time.Now()
-	n, err := st.RevokeRefreshTokens(ctx, *user, *client, now)
+	n, err := revokeGrants(context.Background(), st, *user, *client)
 	if err != nil {
 		return failed(stderr, err)
-	}
-	// Access tokens already issued are refused too, within seconds, on
-	// every replica.
-	if err := st.PutGrantRevocation(ctx, store.GrantRevocation{UserID: *user, ClientID: *client, RevokedAt: now}); err != nil {
-		return failed(stderr, err)
-	}
-	consents, err := st.ListConsents(ctx, *user)
-	if err != nil {
-		return failed(stderr, err)
-	}
-	for _, c := range consents {
-		if *client == "" || c.ClientID == *client {
-			if err := st.DeleteConsent(ctx, c.UserID, c.ClientID); err != nil {
-				return failed(stderr, err)
-			}
-		}
 	}
 	fmt.Fprintf(stdout, "revoked %d refresh token(s) and the remembered consent of %s; their access tokens are refused within 5s\n", n, *user)
 	return ExitOK
@@ -225,6 +207,32 @@ func userDisable(args []string, enable bool, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "user %s disabled; %d refresh token(s) revoked; running gateways refuse their tokens within 5s\n", *user, n)
 	return ExitOK
+}
+
+// revokeGrants revokes a user's grants to a client ("" = every client):
+// refresh tokens, remembered consent, and — through a revocation record
+// every replica re-reads — the access tokens already issued.
+func revokeGrants(ctx context.Context, st store.Store, user, client string) (int, error) {
+	now := time.Now()
+	n, err := st.RevokeRefreshTokens(ctx, user, client, now)
+	if err != nil {
+		return n, err
+	}
+	if err := st.PutGrantRevocation(ctx, store.GrantRevocation{UserID: user, ClientID: client, RevokedAt: now}); err != nil {
+		return n, err
+	}
+	consents, err := st.ListConsents(ctx, user)
+	if err != nil {
+		return n, err
+	}
+	for _, c := range consents {
+		if client == "" || c.ClientID == client {
+			if err := st.DeleteConsent(ctx, c.UserID, c.ClientID); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }
 
 // vaultRotate re-encrypts every stored connection with a new vault key.
@@ -281,17 +289,15 @@ func userDelete(args []string, stdout, stderr io.Writer) int {
 		return ExitInvalidConfig
 	}
 	ctx := context.Background()
-	tokens, err := st.RevokeRefreshTokens(ctx, *user, "", time.Now())
+	// The same cut-off as a grant revocation (tokens already issued are
+	// refused within seconds), then the user's own records go.
+	tokens, err := revokeGrants(ctx, st, *user, "")
 	if err != nil {
 		return failed(stderr, err)
 	}
 	conns, err := st.DeleteUserConnections(ctx, *user)
 	if err != nil {
 		return failed(stderr, err)
-	}
-	consents, _ := st.ListConsents(ctx, *user)
-	for _, c := range consents {
-		_ = st.DeleteConsent(ctx, c.UserID, c.ClientID)
 	}
 	if err := st.DeleteUser(ctx, *user); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return failed(stderr, err)
