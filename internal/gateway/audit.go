@@ -14,8 +14,8 @@ import (
 // on which server, what, with which scopes, allowed or denied, how long.
 // Every call is attributable without reading upstream logs.
 func (g *Gateway) audit(server string, p *tokens.Claims, fr *frontRequest, outcome string, status int, took time.Duration) {
-	for _, m := range fr.msgs {
-		kind, name := callTarget(m)
+	for _, t := range fr.callTargets() {
+		kind, name := t.kind, t.name
 		if kind == "" {
 			continue
 		}

@@ -241,6 +241,8 @@ type frontRequest struct {
 	filter *scopeFilter
 	// lists are the list requests of the POST whose answers filter trims.
 	lists map[string]string
+	// targets caches what each message touches (see callTargets).
+	targets []target
 }
 
 // isStateless classifies a request as 2026-07-28 or later: by its

@@ -58,16 +58,31 @@ func topLevelString(obj json.RawMessage, key string) string {
 	return v.Name
 }
 
+// target is what one message of a POST touches.
+type target struct{ kind, name string }
+
+// callTargets decodes what each message touches, once per request: the
+// scope check and the audit line both need it.
+func (fr *frontRequest) callTargets() []target {
+	if fr.targets == nil {
+		fr.targets = make([]target, len(fr.msgs))
+		for i, m := range fr.msgs {
+			fr.targets[i].kind, fr.targets[i].name = callTarget(m)
+		}
+	}
+	return fr.targets
+}
+
 // check refuses the first request the token's scopes do not cover, with
 // HTTP 403 and an insufficient_scope challenge naming the scope needed, so
 // the client can step up (MCP 2025-11-25 authorization §"Scope Challenge
 // Handling"; RFC 6750 §3.1). It returns false when it answered.
 func (f *scopeFilter) check(w http.ResponseWriter, fr *frontRequest, auth *AuthSpec) bool {
-	for _, m := range fr.msgs {
+	for i, m := range fr.msgs {
 		if !m.IsRequest() {
 			continue
 		}
-		kind, name := callTarget(m)
+		kind, name := fr.callTargets()[i].kind, fr.callTargets()[i].name
 		if kind == "" {
 			continue
 		}
