@@ -93,10 +93,14 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		return nil, err
 	}
 	clients := &clientSource{store: st}
+	strangersFetch, operatorFetch, err := clientFetchers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	cimd := !cfg.OAuth.ClientMetadataDocuments.Disabled
 	if cimd {
 		clients.cimd, err = registration.NewResolver(&registration.ResolverOptions{
-			AllowPrivate: cfg.OAuth.ClientMetadataDocuments.AllowPrivateAddresses, Allowlist: union, Logger: log})
+			Fetcher: strangersFetch, MaxBytes: cfg.OAuth.ClientMetadataDocuments.MaxBytes, Allowlist: union, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -120,8 +124,10 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	tok := grants.New(grants.Options{
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
 		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, RefreshUser: refreshUser, Logger: log,
+		KeysFetcher: strangersFetch, OperatorKeysFetcher: operatorFetch,
 	})
 	tok.SetExchanges(exchangeRules(cfg, issuer))
+	tok.SetIntrospection(introspectionRules(cfg, issuer))
 	if a.conns != nil {
 		tok.SetConnectionTokens(a.conns.Token)
 		pages, err := connections.NewPages(a.conns, flow.CurrentUser, flow.CSRF(), secret)

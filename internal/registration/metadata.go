@@ -72,8 +72,6 @@ type metadataRules struct {
 	defaultAuthMethod string
 	// authMethods are the accepted token endpoint auth methods.
 	authMethods []string
-	// clientCredentials admits the client_credentials grant.
-	clientCredentials bool
 	// redirectURI vets one redirect URI; it returns why not, or nil.
 	redirectURI func(string) error
 }
@@ -115,9 +113,12 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 		switch g {
 		case grantAuthorizationCode, grantRefreshToken:
 		case grantClientCredentials:
-			if !rules.clientCredentials {
-				return nil, badMeta("grant type client_credentials is not allowed for this client")
-			}
+			// Issue 8, finding 2: tokens without a person are for clients
+			// an operator registered. A client registering itself (or known
+			// by its metadata document) is refused here, at registration,
+			// rather than stripped of the grant, so it learns now and not at
+			// its first token request (RFC 7591 §3.2.2).
+			return nil, badMeta("grant type client_credentials is only for clients registered by the operator; self-registered and metadata-document clients use authorization_code (and refresh_token)")
 		case "password":
 			// OAuth 2.1 §10 (and RFC 9700 §2.4) removes the resource owner
 			// password credentials grant.
@@ -187,11 +188,6 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	if !slices.Contains(rules.authMethods, md.authMethod) {
 		return nil, badMeta("token_endpoint_auth_method %q is not supported; use one of %s", md.authMethod, strings.Join(rules.authMethods, ", "))
 	}
-	if md.authMethod == authNone && slices.Contains(md.grantTypes, grantClientCredentials) {
-		// OAuth 2.1 §4.2: the client credentials grant is for
-		// confidential clients only.
-		return nil, badMeta("client_credentials requires an authenticated client, not token_endpoint_auth_method none")
-	}
 
 	if md.jwksURI, err = stringField(fields, "jwks_uri"); err != nil {
 		return nil, err
@@ -217,6 +213,11 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	}
 	if md.authMethod == authPrivateKeyJWT && md.jwksURI == "" && md.jwks == nil {
 		return nil, badMeta("private_key_jwt needs the client's keys in jwks or jwks_uri")
+	}
+	if md.authMethod != authPrivateKeyJWT && (md.jwksURI != "" || md.jwks != nil) {
+		// Keys are only ever used to verify private_key_jwt assertions;
+		// keys for anything else (a machine grant) are refused with it.
+		return nil, badMeta("jwks and jwks_uri are only accepted with token_endpoint_auth_method private_key_jwt")
 	}
 
 	if md.scope, err = stringField(fields, "scope"); err != nil {

@@ -231,10 +231,6 @@ func (h *Handler) rules() metadataRules {
 		defaultAuthMethod: authClientSecretBasic,
 		authMethods:       []string{authNone, authClientSecretBasic, authClientSecretPost, authPrivateKeyJWT},
 		redirectURI:       checkRedirectURI,
-		// client_credentials yields tokens without any user; letting
-		// anonymous callers mint such clients would hand out machine access
-		// to anyone, so only holders of an initial access token may.
-		clientCredentials: h.policy == PolicyToken,
 	}
 	if h.policy == PolicyAllowlisted {
 		r.redirectURI = func(u string) error {

@@ -332,7 +332,9 @@ func TestRegisterPolicies(t *testing.T) {
 		{name: "token scheme case-insensitive", policy: PolicyToken, body: body, auth: "bearer " + tok, status: 201},
 		{name: "token second of two", policy: PolicyToken, body: body, auth: "Bearer other-token", status: 201},
 		{name: "token checked before the body", policy: PolicyToken, body: `{`, status: 401, challenge: "Bearer"},
-		{name: "client_credentials with token", policy: PolicyToken, body: ccBody, auth: "Bearer " + tok, status: 201},
+		// Issue 8, finding 2: even an initial access token does not make a
+		// self-registered client a machine client.
+		{name: "client_credentials with token", policy: PolicyToken, body: ccBody, auth: "Bearer " + tok, status: 400},
 		{name: "client_credentials allowlisted", policy: PolicyAllowlisted, body: ccBody, status: 400},
 	}
 	for _, tc := range tests {

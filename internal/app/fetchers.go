@@ -1,0 +1,45 @@
+package app
+
+import (
+	"net/netip"
+
+	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/safefetch"
+)
+
+// everywhere is the allowance that turns the address guard off.
+var everywhere = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// clientFetchers builds the guarded fetchers: strangers is for what
+// clients nobody registered point at (metadata documents, their
+// jwks_uri), public https addresses only unless the config allows private
+// ones for development; operator is for the jwks_uri an operator wrote in
+// the config, which may name an internal host (the config already checked
+// it is https, or http on loopback).
+func clientFetchers(cfg *config.Config) (strangers, operator *safefetch.Fetcher, err error) {
+	o := &safefetch.Options{}
+	if cfg.OAuth.ClientMetadataDocuments.AllowPrivateAddresses {
+		o.Allow = everywhere
+	}
+	if strangers, err = safefetch.New(o); err != nil {
+		return nil, nil, err
+	}
+	operator, err = safefetch.New(&safefetch.Options{Allow: everywhere, AllowHTTP: true})
+	return strangers, operator, err
+}
+
+// introspectionRules maps each configured client's introspect entries
+// (server names, "*") to the audiences it may introspect tokens for.
+func introspectionRules(cfg *config.Config, issuer string) map[string][]string {
+	rules := map[string][]string{}
+	for _, c := range cfg.OAuth.Clients {
+		for _, name := range c.Introspect {
+			if name == "*" {
+				rules[c.ID] = append(rules[c.ID], "*")
+			} else if s := cfg.ServerByName(name); s != nil {
+				rules[c.ID] = append(rules[c.ID], issuer+s.Path)
+			}
+		}
+	}
+	return rules
+}
