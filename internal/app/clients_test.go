@@ -5,6 +5,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mcpgate/mcpgate/internal/registration"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // TestRedirectURIExactMatch (issue 8, finding 11): the authorization
@@ -35,5 +39,48 @@ func TestRedirectURIExactMatch(t *testing.T) {
 		if resp.StatusCode != tc.status || resp.Header.Get("Location") != "" {
 			t.Errorf("%s: status %d (Location %q), want %d", tc.redirect, resp.StatusCode, resp.Header.Get("Location"), tc.status)
 		}
+	}
+}
+
+// TestUnusedClientsExpire (issue 8, finding 9): a self-registered client
+// that never completed a grant is deleted after unused_client_ttl; it then
+// gets invalid_client ("register again") and can register again. A client
+// that was used is kept.
+func TestUnusedClientsExpire(t *testing.T) {
+	as := startApp(t, oauthConfig)
+	unused := register(t, as.base)
+	used := register(t, as.base)
+	ca := as.app.store.(store.ClientActivity)
+	if err := ca.TouchClient(t.Context(), used, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e := &registration.Expiry{Store: ca, UnusedTTL: 24 * time.Hour, IdleTTL: 90 * 24 * time.Hour,
+		Now: func() time.Time { return time.Now().Add(25 * time.Hour) }}
+	if n, err := e.Sweep(t.Context()); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 deleted", n, err)
+	}
+	code, out := postToken(t, as.base, url.Values{"grant_type": {"refresh_token"}, "client_id": {unused}, "refresh_token": {"mgr_x"}}, "", "")
+	if code != http.StatusUnauthorized || out["error"] != "invalid_client" || !strings.Contains(out["error_description"].(string), "register") {
+		t.Errorf("expired client: %d %v", code, out)
+	}
+	if _, err := as.app.store.GetClient(t.Context(), used); err != nil {
+		t.Errorf("the used client was deleted: %v", err)
+	}
+	register(t, as.base) // registering again works
+}
+
+// TestRegistrationLimitsFromConfig: the config's rate limit reaches the
+// registration endpoint (429 with Retry-After).
+func TestRegistrationLimitsFromConfig(t *testing.T) {
+	as := startApp(t, strings.Replace(oauthConfig, "oauth:\n", "oauth:\n  registration: {rate_limit: {per_address_per_minute: 1}}\n", 1))
+	register(t, as.base)
+	resp, err := http.Post(as.base+"/oauth/register", "application/json",
+		strings.NewReader(`{"redirect_uris":["`+redirectURI+`"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second registration: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }

@@ -1,10 +1,15 @@
 package app
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/registration"
 	"github.com/mcpgate/mcpgate/internal/safefetch"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // everywhere is the allowance that turns the address guard off.
@@ -42,4 +47,24 @@ func introspectionRules(cfg *config.Config, issuer string) map[string][]string {
 		}
 	}
 	return rules
+}
+
+// touchClient records clients' use when the store can (store.ClientActivity).
+func touchClient(st store.Store) func(context.Context, string, time.Time) error {
+	if ca, ok := st.(store.ClientActivity); ok {
+		return ca.TouchClient
+	}
+	return nil
+}
+
+// clientExpiry is the background job deleting self-registered clients
+// nobody uses (oauth.registration.unused_client_ttl, idle_client_ttl).
+func clientExpiry(cfg *config.Config, st store.Store, log *slog.Logger) func(context.Context) {
+	ca, ok := st.(store.ClientActivity)
+	if !ok {
+		return func(context.Context) {}
+	}
+	e := &registration.Expiry{Store: ca, UnusedTTL: cfg.OAuth.Registration.UnusedClientTTL.Std(),
+		IdleTTL: cfg.OAuth.Registration.IdleClientTTL.Std(), Logger: log}
+	return e.Run
 }

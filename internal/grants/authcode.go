@@ -72,6 +72,7 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 		}
 		resp.RefreshToken = secret
 	}
+	h.touch(r.Context(), client)
 	h.log.Info("tokens issued", "grant", "authorization_code", "client", client.ID, "user", user.ID, "resource", res.URI, "scope", resp.Scope)
 	return resp, nil
 }

@@ -58,6 +58,10 @@ type Options struct {
 	Introspection map[string][]string
 	// ConnectionToken returns a user's vaulted token of a connection.
 	ConnectionToken func(ctx context.Context, userID, tenant, name string) (string, error)
+	// TouchClient records that a self-registered client completed a grant
+	// (store.ClientActivity), so that unused ones can expire. nil: nothing
+	// is recorded.
+	TouchClient func(ctx context.Context, clientID string, at time.Time) error
 	// KeysFetcher fetches the jwks_uri of clients nobody registered (DCR,
 	// metadata documents) for private_key_jwt: a URL a stranger chose, so
 	// through the SSRF guard. nil: a safefetch.Fetcher with its defaults.
@@ -265,4 +269,16 @@ func (d *Denylist) Has(jti string) bool {
 	_, ok := d.ids[jti]
 	d.mu.RUnlock()
 	return ok
+}
+
+// touch records that client completed a grant now, for the expiry of
+// unused self-registered clients (registration.Expiry). Only dynamic
+// clients expire; a failure is logged, never the client's problem.
+func (h *Handler) touch(ctx context.Context, client store.Client) {
+	if h.o.TouchClient == nil || client.Kind != store.ClientDynamic {
+		return
+	}
+	if err := h.o.TouchClient(ctx, client.ID, h.o.Now()); err != nil {
+		h.log.Warn("recording client use failed", "client", client.ID, "err", err)
+	}
 }

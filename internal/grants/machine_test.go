@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -169,4 +170,24 @@ func TestClientScopeLimitsEveryGrant(t *testing.T) {
 	st, out = e.post(t, "/oauth/token", url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {e.minted(t, "app", "mcp:read mcp:write")},
 		"subject_token_type": {TokenTypeAccess}, "audience": {"https://api.example"}}, "rs", testSecret)
 	wantScope("token exchange", st, out)
+}
+
+// TestTouchClient (issue 8, finding 9): completing a grant records the
+// use of a self-registered client, so it does not expire while used.
+func TestTouchClient(t *testing.T) {
+	var touched []string
+	clients := clientMap{"app": {ID: "app", Kind: store.ClientDynamic, TokenEndpointAuthMethod: "none",
+		GrantTypes: []string{"authorization_code", "refresh_token"}}}
+	e := newEnv(t, clients, func(o *Options) {
+		o.TouchClient = func(_ context.Context, id string, _ time.Time) error { touched = append(touched, id); return nil }
+	})
+	old, oldHash := tokens.NewSecret("mgr_")
+	e.store.refresh[oldHash] = store.RefreshToken{TokenHash: oldHash, FamilyID: "f1", ClientID: "app", UserID: "alice",
+		Resource: testResource, Scope: "mcp:read", ExpiresAt: time.Now().Add(time.Hour)}
+	if code, out := e.post(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "refresh_token": {old}}, "", ""); code != http.StatusOK {
+		t.Fatalf("refresh: %d %v", code, out)
+	}
+	if len(touched) != 1 || touched[0] != "app" {
+		t.Errorf("touched %v, want [app]", touched)
+	}
 }

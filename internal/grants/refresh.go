@@ -92,6 +92,7 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	if oerr != nil {
 		return nil, oerr
 	}
+	h.touch(ctx, client)
 	h.log.Info("tokens issued", "grant", "refresh_token", "client", client.ID, "user", user.ID, "resource", res.URI)
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()),
 		RefreshToken: secret, Scope: strings.Join(scopes, " ")}, nil

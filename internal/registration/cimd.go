@@ -284,7 +284,7 @@ func (r *Resolver) resolve(ctx context.Context, clientID string) (store.Client, 
 		if notAllowed != nil {
 			reason = notAllowed
 		}
-		return fail(reason, merr.desc, nil)
+		return fail(reason, merr.Description, nil)
 	}
 	if len(md.redirectURIs) == 0 {
 		// MCP 2025-11-25: a metadata document must list redirect_uris.

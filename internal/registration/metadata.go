@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
 )
 
 // Client metadata names (RFC 7591 §2) and values this package knows.
@@ -26,29 +28,21 @@ const (
 	responseCode = "code"
 )
 
-// Error codes of RFC 7591 §3.2.2.
-const (
-	codeInvalidRedirectURI    = "invalid_redirect_uri"
-	codeInvalidClientMetadata = "invalid_client_metadata"
-)
-
 const (
 	maxRedirectURIs = 32
 	maxNameLen      = 256
 	maxListLen      = 32
 )
 
-// metadataError is a rejected metadata field: an RFC 7591 §3.2.2 error
-// code and a description fit to show the client.
-type metadataError struct {
-	code string
-	desc string
+// badMeta is a rejected metadata field: RFC 7591 §3.2.2
+// invalid_client_metadata with a description fit to show the client.
+func badMeta(format string, args ...any) *oauth.Error {
+	return oauth.Errorf(oauth.InvalidClientMetadata, format, args...)
 }
 
-func (e *metadataError) Error() string { return e.code + ": " + e.desc }
-
-func badMeta(format string, args ...any) *metadataError {
-	return &metadataError{code: codeInvalidClientMetadata, desc: fmt.Sprintf(format, args...)}
+// badRedirect is RFC 7591 §3.2.2 invalid_redirect_uri.
+func badRedirect(format string, args ...any) *oauth.Error {
+	return oauth.Errorf(oauth.InvalidRedirectURI, format, args...)
 }
 
 // metadata is validated client metadata. fields holds every member as
@@ -96,9 +90,9 @@ func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 }
 
 // parseMetadata validates client metadata (RFC 7591 §2) under rules.
-func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*metadata, *metadataError) {
+func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*metadata, *oauth.Error) {
 	md := &metadata{fields: fields}
-	var err *metadataError
+	var err *oauth.Error
 
 	if md.grantTypes, err = stringList(fields, "grant_types"); err != nil {
 		return nil, err
@@ -160,15 +154,15 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	if hasCode && len(md.redirectURIs) == 0 {
 		// RFC 7591 §2: required for redirect-based flows; OAuth 2.1 §2.3.1
 		// requires registration of every redirect URI.
-		return nil, &metadataError{code: codeInvalidRedirectURI, desc: "redirect_uris is required for the authorization_code grant"}
+		return nil, badRedirect("redirect_uris is required for the authorization_code grant")
 	}
 	if len(md.redirectURIs) > maxRedirectURIs {
-		return nil, &metadataError{code: codeInvalidRedirectURI, desc: fmt.Sprintf("at most %d redirect_uris", maxRedirectURIs)}
+		return nil, badRedirect("at most %d redirect_uris", maxRedirectURIs)
 	}
 	md.redirectURIs = dedupe(md.redirectURIs)
 	for _, u := range md.redirectURIs {
 		if e := rules.redirectURI(u); e != nil {
-			return nil, &metadataError{code: codeInvalidRedirectURI, desc: fmt.Sprintf("redirect URI %q: %v", u, e)}
+			return nil, badRedirect("redirect URI %q: %v", u, e)
 		}
 	}
 
@@ -269,7 +263,7 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	return md, nil
 }
 
-func stringField(fields map[string]json.RawMessage, key string) (string, *metadataError) {
+func stringField(fields map[string]json.RawMessage, key string) (string, *oauth.Error) {
 	raw, ok := fields[key]
 	if !ok {
 		return "", nil
@@ -281,7 +275,7 @@ func stringField(fields map[string]json.RawMessage, key string) (string, *metada
 	return s, nil
 }
 
-func stringList(fields map[string]json.RawMessage, key string) ([]string, *metadataError) {
+func stringList(fields map[string]json.RawMessage, key string) ([]string, *oauth.Error) {
 	raw, ok := fields[key]
 	if !ok {
 		return nil, nil

@@ -1,0 +1,13 @@
+-- Client activity: when a self-registered (RFC 7591) client last completed
+-- a grant. A dynamic client without a row never did. Unused clients expire
+-- (issue 8, finding 9); see store.ClientActivity.
+
+-- +goose Up
+CREATE TABLE client_activity (
+    client_id    TEXT PRIMARY KEY,
+    last_used_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX client_activity_last_used_at ON client_activity (last_used_at);
+
+-- +goose Down
+DROP TABLE client_activity;
