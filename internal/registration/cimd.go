@@ -239,7 +239,15 @@ func (r *Resolver) resolve(ctx context.Context, clientID string) (store.Client, 
 	if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return fail(ErrInvalidDocument, "the response is not application/json", nil)
 	}
-	body := resp.Body
+	return r.parseDocument(clientID, resp.Body)
+}
+
+// parseDocument validates a fetched document for clientID (draft §4.1)
+// and returns its client. Errors are *ResolveError.
+func (r *Resolver) parseDocument(clientID string, body []byte) (store.Client, error) {
+	fail := func(reason error, detail string, cause error) (store.Client, error) {
+		return store.Client{}, &ResolveError{ClientID: clientID, Reason: reason, Detail: detail, Err: cause}
+	}
 	fields, err := decodeObject(body)
 	if err != nil {
 		return fail(ErrInvalidDocument, "the document is not a JSON object", nil)
