@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -82,5 +83,53 @@ func TestRegistrationLimitsFromConfig(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("second registration: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestMachineAccessOnlyForOperatorClients (issue 8, findings 2 and 11),
+// through the whole server: registration refuses client_credentials, a
+// self-registered confidential client cannot introspect, and an operator
+// client introspects the tokens of the servers its config names.
+func TestMachineAccessOnlyForOperatorClients(t *testing.T) {
+	as := startApp(t, strings.Replace(oauthConfig, "  clients:\n",
+		"  clients:\n    - {id: rs, secret: \"rs-secret-0123456789\", grant_types: [client_credentials], introspect: [demo]}\n", 1))
+	post := func(path, body, ct, user, pass string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, as.base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	const form = "application/x-www-form-urlencoded"
+	if code, out := post("/oauth/register", `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic","client_name":"robot"}`, "application/json", "", ""); code != 400 || out["error"] != "invalid_client_metadata" {
+		t.Errorf("registering client_credentials: %d %v", code, out)
+	}
+	code, reg := post("/oauth/register", `{"redirect_uris":["`+redirectURI+`"],"token_endpoint_auth_method":"client_secret_basic"}`, "application/json", "", "")
+	if code != 201 {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	_, tok := postToken(t, as.base, url.Values{"grant_type": {"client_credentials"}, "resource": {as.base + "/mcp/demo"}}, "agent", "agent-secret-0123456789")
+	access, _ := tok["access_token"].(string)
+	if access == "" {
+		t.Fatalf("operator client_credentials: %v", tok)
+	}
+	body := url.Values{"token": {access}}.Encode()
+	if code, out := post("/oauth/introspect", body, form, reg["client_id"].(string), reg["client_secret"].(string)); code != 403 || out["active"] != nil {
+		t.Errorf("self-registered client introspecting: %d %v", code, out)
+	}
+	if code, out := post("/oauth/introspect", body, form, "rs", "rs-secret-0123456789"); code != 200 || out["active"] != true {
+		t.Errorf("entitled operator client introspecting: %d %v", code, out)
+	}
+	viaPost := url.Values{"token": {access}, "client_id": {"agent-post"}, "client_secret": {"agent-secret-0123456789"}}.Encode()
+	if code, out := post("/oauth/introspect", viaPost, form, "", ""); code != 200 || out["active"] != false {
+		t.Errorf("unentitled operator client introspecting: %d %v", code, out)
 	}
 }
