@@ -8,6 +8,10 @@ CREATE TABLE client_activity (
     last_used_at timestamptz NOT NULL
 );
 CREATE INDEX client_activity_last_used_at ON client_activity (last_used_at);
+-- Clients registered before this migration count as used now: an upgrade
+-- must not delete clients in use; the idle rule applies to them from here.
+INSERT INTO client_activity (client_id, last_used_at)
+    SELECT id, now() FROM clients WHERE kind = 'dynamic';
 
 -- +goose Down
 DROP TABLE client_activity;
