@@ -227,6 +227,8 @@ func (r *Resolver) resolve(ctx context.Context, clientID string) (store.Client, 
 		return fail(ErrFetch, fmt.Sprintf("status %d (want 200)", status.Code), err)
 	case errors.Is(err, safefetch.ErrTooLarge):
 		return fail(ErrTooLarge, fmt.Sprintf("larger than %d bytes", r.maxBytes), err)
+	case errors.Is(err, safefetch.ErrBusy):
+		return fail(ErrFetch, "too many documents are being fetched; try again shortly", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fail(ErrFetch, "no complete response in time", err)
 	case errors.Is(err, context.Canceled):

@@ -52,6 +52,8 @@ var (
 	ErrStatus = errors.New("unexpected HTTP status")
 	// ErrTooLarge: the body exceeds Request.MaxBytes.
 	ErrTooLarge = errors.New("response too large")
+	// ErrBusy: Options.MaxInFlight fetches are already running.
+	ErrBusy = errors.New("too many fetches in progress")
 )
 
 // StatusError is a non-200 final status. It matches ErrStatus, and
@@ -73,6 +75,7 @@ const (
 	DefaultCacheEntries = 1000
 	DefaultMinTTL       = time.Minute
 	DefaultMaxTTL       = 24 * time.Hour
+	DefaultMaxInFlight  = 32
 	maxHeaderBytes      = 16 << 10
 )
 
@@ -102,6 +105,11 @@ type Options struct {
 	MinTTL, MaxTTL time.Duration
 	// Now is the cache's clock; default time.Now.
 	Now func() time.Time
+	// MaxInFlight bounds the fetches running at once (concurrent Gets of
+	// one URL share one); beyond it Get fails with ErrBusy rather than
+	// queue, so strangers cannot make the server a fetching amplifier or
+	// pile up goroutines. Default 32.
+	MaxInFlight int
 }
 
 // Request is one fetch.
@@ -135,6 +143,8 @@ type Fetcher struct {
 	minTTL    time.Duration
 	maxTTL    time.Duration
 	now       func() time.Time
+
+	slots chan struct{} // one per fetch running
 
 	mu       sync.Mutex
 	cache    *lru
@@ -174,6 +184,10 @@ func New(opts *Options) (*Fetcher, error) {
 	if f.lookup == nil {
 		f.lookup = net.DefaultResolver.LookupNetIP
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	f.slots = make(chan struct{}, o.MaxInFlight)
 	n := o.CacheEntries
 	if n <= 0 {
 		n = DefaultCacheEntries
@@ -253,6 +267,12 @@ func (f *Fetcher) Get(ctx context.Context, req Request) (*Response, error) {
 	}
 	c := f.inflight[key]
 	if c == nil {
+		select {
+		case f.slots <- struct{}{}: // released by run
+		default:
+			f.mu.Unlock()
+			return nil, ErrBusy
+		}
 		c = &call{done: make(chan struct{})}
 		f.inflight[key] = c
 		// The fetch runs detached from this caller's context, bounded by
@@ -270,6 +290,7 @@ func (f *Fetcher) Get(ctx context.Context, req Request) (*Response, error) {
 }
 
 func (f *Fetcher) run(ctx context.Context, key string, req Request, c *call) {
+	defer func() { <-f.slots }()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	resp, err := f.fetch(ctx, req)

@@ -437,3 +437,36 @@ func TestNewOptions(t *testing.T) {
 		t.Error("MaxTTL < MinTTL accepted")
 	}
 }
+
+// TestMaxInFlight: beyond MaxInFlight distinct fetches at once, Get fails
+// fast with ErrBusy instead of queueing; a Get of a URL already being
+// fetched joins it.
+func TestMaxInFlight(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		jsonHandler(`{}`)(w, r)
+	})
+	f := newFetcher(t, s, func(o *Options) { o.Allow = loopbackOnly; o.MaxInFlight = 1 })
+	done := make(chan error, 2)
+	go func() { _, err := f.Get(context.Background(), Request{URL: s.URL + "/a"}); done <- err }()
+	for s.count("/a") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { _, err := f.Get(context.Background(), Request{URL: s.URL + "/a"}); done <- err }() // joins
+	if _, err := f.Get(context.Background(), Request{URL: s.URL + "/b"}); !errors.Is(err, ErrBusy) {
+		t.Errorf("second distinct fetch: %v, want ErrBusy", err)
+	}
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("fetch in flight: %v", err)
+		}
+	}
+	if _, err := f.Get(context.Background(), Request{URL: s.URL + "/b"}); err != nil {
+		t.Errorf("after the slot freed: %v", err)
+	}
+}
