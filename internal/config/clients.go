@@ -8,7 +8,7 @@ import (
 // Defaults of the limits on clients nobody registered (issue 8, finding 9).
 const (
 	DefaultRegistrationMaxBodyBytes = 16 << 10
-	DefaultRegistrationPerAddress   = 5  // per minute
+	DefaultRegistrationPerAddress   = 10 // per minute
 	DefaultRegistrationGlobal       = 60 // per minute
 	DefaultUnusedClientTTL          = 24 * time.Hour
 	DefaultIdleClientTTL            = 90 * 24 * time.Hour

@@ -13,7 +13,7 @@ func TestClientLimitDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.OAuth.Registration
-	if r.MaxBodyBytes != 16<<10 || r.RateLimit.PerAddressPerMinute != 5 || r.RateLimit.GlobalPerMinute != 60 ||
+	if r.MaxBodyBytes != 16<<10 || r.RateLimit.PerAddressPerMinute != 10 || r.RateLimit.GlobalPerMinute != 60 ||
 		r.UnusedClientTTL.Std() != 24*time.Hour || r.IdleClientTTL.Std() != 90*24*time.Hour ||
 		c.OAuth.ClientMetadataDocuments.MaxBytes != 16<<10 {
 		t.Errorf("defaults: %+v, cimd %+v", r, c.OAuth.ClientMetadataDocuments)

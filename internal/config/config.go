@@ -156,7 +156,7 @@ type Registration struct {
 // RegistrationRate limits dynamic client registration.
 type RegistrationRate struct {
 	// PerAddressPerMinute: registrations per client address per minute
-	// (also the burst); default 5.
+	// (also the burst); default 10.
 	PerAddressPerMinute int `yaml:"per_address_per_minute"`
 	// GlobalPerMinute: registrations per minute from everyone together
 	// (also the burst); default 60.

@@ -13,7 +13,7 @@ import (
 // Defaults of the registration limits (issue 8, finding 9: anonymous DCR
 // was unlimited, hundreds of clients per second, kept forever).
 const (
-	DefaultPerAddressPerMinute = 5
+	DefaultPerAddressPerMinute = 10
 	DefaultGlobalPerMinute     = 60
 	maxTrackedAddresses        = 10000
 )
