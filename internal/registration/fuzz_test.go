@@ -22,6 +22,9 @@ var metadataSeeds = []string{
 	`{"grant_types":["urn:ietf:params:oauth:grant-type:token-exchange"]}`,
 	`{"redirect_uris":null,"response_types":["code"],"grant_types":[]}`,
 	`[]`, `null`, `{`, `{"redirect_uris":["https://a/cb"]} {}`,
+	`{"redirect_uris":["https://app.example/cb"],"grant_types":["client_credentials"],"grant_types":["authorization_code"]}`,
+	`{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code"],"grant_types":["client_credentials"]}`,
+	`{"redirect_uris":["https://app.example/cb"],"Grant_Types":["client_credentials"],"Token_Endpoint_Auth_Method":"none"}`,
 }
 
 // checkAccepted is the property shared by both fuzz targets: an accepted

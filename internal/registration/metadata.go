@@ -193,6 +193,9 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 		if json.Unmarshal(raw, &set) != nil || len(set.Keys) == 0 || !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 			return nil, badMeta("jwks must be a JWK Set: an object with a non-empty \"keys\" array (RFC 7517 §5)")
 		}
+		if e := publicKeysOnly(set.Keys); e != nil {
+			return nil, e
+		}
 		md.jwks = compact(raw)
 	}
 	if md.jwksURI != "" {
@@ -373,4 +376,26 @@ func validScope(s string) bool {
 		}
 	}
 	return true
+}
+
+// privateMembers are the JWK members that carry secret key material
+// (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
+var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// publicKeysOnly refuses a JWK Set holding private or symmetric key
+// material: a client's keys here only verify its signatures, and a
+// pasted private key must not end up stored (and echoed) by us.
+func publicKeysOnly(keys []json.RawMessage) *oauth.Error {
+	for _, raw := range keys {
+		var k map[string]json.RawMessage
+		if json.Unmarshal(raw, &k) != nil {
+			return badMeta("jwks: every key must be a JSON object")
+		}
+		for _, m := range privateMembers {
+			if _, ok := k[m]; ok {
+				return badMeta("jwks must hold public keys only (a key has %q)", m)
+			}
+		}
+	}
+	return nil
 }

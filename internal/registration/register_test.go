@@ -270,6 +270,8 @@ func TestRegisterErrors(t *testing.T) {
 		{name: "unknown auth method", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"client_secret_jwt"}`, code: oauth.InvalidClientMetadata},
 		{name: "private_key_jwt without keys", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, code: oauth.InvalidClientMetadata},
 		{name: "jwks and jwks_uri", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC"}]},"jwks_uri":"https://app.example/jwks"}`, code: oauth.InvalidClientMetadata},
+		{name: "jwks with a private key", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"secret"}]}}`, code: oauth.InvalidClientMetadata, descHas: "public keys only"},
+		{name: "jwks with a symmetric key", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}}`, code: oauth.InvalidClientMetadata},
 		{name: "jwks not a set", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"kty":"EC"}}`, code: oauth.InvalidClientMetadata},
 		{name: "jwks_uri http", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://app.example/jwks"}`, code: oauth.InvalidClientMetadata},
 		{name: "client_credentials without token", body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}`, policy: PolicyOpen, code: oauth.InvalidClientMetadata},
