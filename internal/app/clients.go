@@ -1,5 +1,8 @@
 package app
 
+// Wiring of what concerns clients nobody registered: the guarded fetchers,
+// the expiry of unused registrations, and introspection entitlements.
+
 import (
 	"context"
 	"log/slog"
