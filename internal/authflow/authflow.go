@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/idp"
 	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/registration"
 	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -256,34 +257,9 @@ func displayName(c store.Client) string {
 // for a loopback http URI with any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3).
 // With one registered URI and none sent, that one is used.
 func matchRedirect(registered []string, got string) (string, bool) {
-	if got == "" {
-		if len(registered) == 1 {
-			return registered[0], true
-		}
-		return "", false
-	}
-	if slices.Contains(registered, got) {
-		return got, true
-	}
-	gu, err := url.Parse(got)
-	if err != nil || gu.Scheme != "http" || !isLoopbackIP(gu.Hostname()) {
-		return "", false
-	}
-	for _, reg := range registered {
-		ru, err := url.Parse(reg)
-		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) {
-			continue
-		}
-		if ru.Hostname() == gu.Hostname() && ru.Path == gu.Path && ru.RawQuery == gu.RawQuery {
-			return got, true
-		}
-	}
-	return "", false
-}
-
-func isLoopbackIP(h string) bool {
-	ip := net.ParseIP(h)
-	return (ip != nil && ip.IsLoopback()) || h == "localhost"
+	// Exact string comparison, apart from the loopback port (RFC 8252
+	// §7.3); registration owns the rule (issue 8, finding 11).
+	return registration.MatchRedirectURI(registered, got)
 }
 
 func validChallenge(c string) bool {
