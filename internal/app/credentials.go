@@ -50,7 +50,9 @@ func (m *identityMinter) credential(c *tokens.Claims) (string, string, error) {
 	if c == nil {
 		return "", "", errNoCaller
 	}
-	key := c.Subject + "\x00" + c.ClientID + "\x00" + c.Scope
+	// Per access token (jti): the minted token names it as its parent, so
+	// revoking the user's token cuts what was minted from it.
+	key := c.ID + "\x00" + c.Subject + "\x00" + c.ClientID + "\x00" + c.Scope
 	now := time.Now()
 	m.mu.RLock()
 	t, ok := m.cache[key]
@@ -61,7 +63,8 @@ func (m *identityMinter) credential(c *tokens.Claims) (string, string, error) {
 	}
 	exp := now.Add(m.ttl)
 	tok, err := m.issuer.Mint(tokens.Claims{Subject: c.Subject, Audience: m.audience, ClientID: c.ClientID, Actor: c.ClientID,
-		Scope: c.Scope, Tenant: c.Tenant, Roles: c.Roles, Groups: c.Groups, Permissions: c.Permissions, IssuedAt: now, ExpiresAt: exp})
+		Scope: c.Scope, Tenant: c.Tenant, Roles: c.Roles, Groups: c.Groups, Permissions: c.Permissions, IssuedAt: now, ExpiresAt: exp,
+		GrantID: c.GrantID, ParentID: parentOf(c)})
 	if err != nil {
 		return "", "", err
 	}
@@ -72,6 +75,14 @@ func (m *identityMinter) credential(c *tokens.Claims) (string, string, error) {
 	m.cache[key] = mintedToken{value: tok, exp: exp}
 	m.mu.Unlock()
 	return "Authorization", "Bearer " + tok, nil
+}
+
+// parentOf is the head of a token's chain: the user's own access token.
+func parentOf(c *tokens.Claims) string {
+	if c.ParentID != "" {
+		return c.ParentID
+	}
+	return c.ID
 }
 
 // credentialFor builds the gateway's credential function for an upstream.
