@@ -46,7 +46,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 			h.log.Info("grant revoked", "client", client.ID, "user", rt.UserID)
 		}
 	} else if c := h.verifyAny(token); c != nil && c.ClientID == client.ID {
-		if err := h.o.Access.RevokeToken(r.Context(), c.ID, c.ExpiresAt); err != nil {
+		if err := h.revokeAccessToken(r, c); err != nil {
 			oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
 			return
 		}
@@ -54,6 +54,24 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// revokeAccessToken refuses the token everywhere and, when it came from
+// an authorization (it names its grant), the whole grant: its refresh
+// tokens and the other access tokens it issued (RFC 7009 §2.1 lets the
+// server revoke the respective refresh token; a client revoking at
+// sign-out means the grant).
+func (h *Handler) revokeAccessToken(r *http.Request, c *tokens.Claims) error {
+	if err := h.o.Access.RevokeToken(r.Context(), c.ID, c.ExpiresAt); err != nil {
+		return err
+	}
+	if c.GrantID == "" {
+		return nil
+	}
+	if err := h.o.Store.RevokeRefreshFamily(r.Context(), c.GrantID, h.o.Now()); err != nil {
+		return err
+	}
+	return h.o.Access.RevokeGrant(r.Context(), c.GrantID)
 }
 
 // verifyAny verifies an access token for whichever of our resources it
