@@ -14,6 +14,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/store/layered"
+	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
 // layerConfig serves the config's users and clients read-only over the
@@ -97,7 +98,7 @@ func ConfigClients(clients []config.Client) []store.Client {
 // by time are kept that long.
 func maxTokenAge(cfg *config.Config) time.Duration {
 	age := 2 * cfg.OAuth.AccessTokenTTL.Std()
-	age = max(age, defaultIdentityTTL) // also the default lifetime of exchanged tokens
+	age = max(age, tokens.DefaultIdentityTTL) // also the default lifetime of exchanged tokens
 	for i := range cfg.Servers {
 		s := &cfg.Servers[i]
 		if s.TokenExchange != nil {

@@ -116,13 +116,9 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 		actor = claims.ClientID
 	}
 	now := h.o.Now()
-	parent := claims.ParentID // the user's own access token heads the chain
-	if parent == "" {
-		parent = claims.ID
-	}
 	tok, err := h.o.Tokens.Mint(tokens.Claims{Subject: claims.Subject, Audience: audience, ClientID: claims.ClientID, Actor: actor,
 		Scope: joinScopes(scopes), Tenant: claims.Tenant, Roles: claims.Roles, Groups: claims.Groups, Permissions: claims.Permissions,
-		IssuedAt: now, ExpiresAt: now.Add(ttl), GrantID: claims.GrantID, ParentID: parent})
+		IssuedAt: now, ExpiresAt: now.Add(ttl), GrantID: claims.GrantID, ParentID: tokens.ParentOf(claims)})
 	if err != nil {
 		oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a token", Status: 500, Cause: err})
 		return
