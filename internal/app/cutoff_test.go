@@ -360,6 +360,19 @@ func TestCutOffHoldsEverywhere(t *testing.T) {
 			}
 			return r.as
 		}},
+		{"refresh token revoked (RFC 7009 §2.1)", func(r *cutoffRig) *testAS {
+			r.revoke(r.as, r.refresh)
+			return r.as
+		}},
+		{"refresh token reused (OAuth 2.1 §4.3.1)", func(r *cutoffRig) *testAS {
+			if code, out := r.refreshWith(r.as); code != 200 {
+				r.t.Fatalf("first refresh: %d %v", code, out)
+			}
+			if code, _ := r.refreshWith(r.as); code != 400 {
+				r.t.Errorf("reused refresh token: %d, want 400", code)
+			}
+			return r.as
+		}},
 		{"removed from the config, restarted", func(r *cutoffRig) *testAS {
 			stop(r.t, r.as)
 			return r.start(map[string]string{"USERS": cutoffBob, "CLIENTS": cutoffServer})
