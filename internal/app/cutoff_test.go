@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,7 +30,7 @@ const cutoffYAML = `
 listen: "${LISTEN}"
 public_url: "${PUBLIC}"
 allowed_hosts: ["${HOSTS}"]
-store: {sqlite: "${DB}"}
+store: ${STORE}
 vault: {key_file: "${KEY}"}
 users:
 ${USERS}
@@ -83,7 +84,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCutoffRig(t *testing.T) *cutoffRig {
+func newCutoffRig(t *testing.T) *cutoffRig { return newCutoffRigOn(t, "") }
+
+// newCutoffRigOn is newCutoffRig over a PostgreSQL store (dsn), or the
+// default SQLite file when dsn is "".
+func newCutoffRigOn(t *testing.T, dsn string) *cutoffRig {
 	t.Helper()
 	capURL, lastCap := capturingUpstream(t)
 	dir := t.TempDir()
@@ -92,7 +97,11 @@ func newCutoffRig(t *testing.T) *cutoffRig {
 		"LISTEN": addr, "PUBLIC": "http://" + addr, "HOSTS": addr, "CAP": capURL,
 		"DB": filepath.Join(dir, "mcpgate.db"), "KEY": filepath.Join(dir, "vault.key"),
 		"USERS": cutoffAlice + "\n" + cutoffBob, "CLIENTS": cutoffAgent + "\n" + cutoffServer,
+		"STORE": `{sqlite: "${DB}"}`,
 	}}
+	if dsn != "" {
+		r.env["STORE"] = `{postgres: "` + dsn + `"}`
+	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("alice-password"), bcrypt.MinCost)
 	r.env["HASH"] = string(hash)
 	r.as = r.start(nil)
@@ -112,7 +121,7 @@ func (r *cutoffRig) start(extra map[string]string) *testAS {
 		env[k] = v
 	}
 	yaml := cutoffYAML
-	for _, k := range []string{"USERS", "CLIENTS", "HOSTS"} { // lines holding further variables
+	for _, k := range []string{"STORE", "USERS", "CLIENTS", "HOSTS"} { // lines holding further variables
 		yaml = strings.ReplaceAll(yaml, "${"+k+"}", env[k])
 	}
 	return startAppEnv(r.t, yaml, env)
@@ -315,7 +324,7 @@ func (r *cutoffRig) writeConfig() string {
 	r.t.Helper()
 	path := filepath.Join(r.t.TempDir(), "mcpgate.yaml")
 	yaml := cutoffYAML
-	for _, k := range []string{"USERS", "CLIENTS", "HOSTS"} {
+	for _, k := range []string{"STORE", "USERS", "CLIENTS", "HOSTS"} {
 		yaml = strings.ReplaceAll(yaml, "${"+k+"}", r.env[k])
 	}
 	for k, v := range r.env {
@@ -442,11 +451,16 @@ func readAll(resp *http.Response) string {
 	return string(b)
 }
 
-// TestTwoReplicas: two gateways over one store; a revocation made on one
-// is honoured by the other within revocation_refresh (200ms here), on
-// every surface.
+// TestTwoReplicas: two gateways over one store (a SQLite file, and
+// PostgreSQL when MCPGATE_TEST_POSTGRES_URL names one); a revocation made
+// on one is honoured by the other within revocation_refresh (200ms here),
+// on every surface.
 func TestTwoReplicas(t *testing.T) {
-	r := newCutoffRig(t)
+	t.Run("sqlite", func(t *testing.T) { twoReplicas(t, newCutoffRig(t)) })
+	t.Run("postgres", func(t *testing.T) { twoReplicas(t, newCutoffRigOn(t, postgresSchema(t))) })
+}
+
+func twoReplicas(t *testing.T, r *cutoffRig) {
 	addrB := freeAddr(t)
 	// Replicas share the public URL (the issuer and resources); B also
 	// answers on its own address.
@@ -470,4 +484,32 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 	stop(t, r.as)
 	as := r.start(nil)
 	r.refused(as)
+}
+
+// postgresSchema returns a DSN for a new, empty schema of the test
+// PostgreSQL server (dropped afterwards), or skips without one.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("MCPGATE_TEST_POSTGRES_URL")
+	if dsn == "" {
+		t.Skip("MCPGATE_TEST_POSTGRES_URL is not set (scripts/postgres.sh start)")
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Skipf("MCPGATE_TEST_POSTGRES_URL is not a URL: %v", err)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	schema := fmt.Sprintf("mcpgate_cutoff_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
