@@ -78,7 +78,11 @@ type User struct {
 	Groups       []string
 	Roles        []string
 	Permissions  []string
-	Disabled     bool
+	// Disabled: the config says so (declared users). An admin's disable
+	// is kept in the access state (AccessDisabledUser) instead, so it holds
+	// for declared users and survives restarts; readers see both through
+	// store/layered.
+	Disabled bool
 	// Source names where the user record comes from: "config", "cli", or
 	// an identity provider's name.
 	Source string
