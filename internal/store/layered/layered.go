@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/mcpgate/mcpgate/internal/store"
 )
@@ -23,10 +24,15 @@ var ErrReadOnly = errors.New("declared in the config file (read-only here; edit 
 // Store is a store.Store with the config's users and clients on top.
 type Store struct {
 	store.Store
-	users    map[string]store.User   // by ID
-	byName   map[string]string       // username -> ID
-	clients  map[string]store.Client // by ID
+	set      atomic.Pointer[declared]
 	disabled func(userID string) bool
+}
+
+// declared is one config's entries, immutable once built.
+type declared struct {
+	users   map[string]store.User   // by ID
+	byName  map[string]string       // username -> ID
+	clients map[string]store.Client // by ID
 }
 
 var _ store.Store = (*Store)(nil)
@@ -34,24 +40,35 @@ var _ store.Store = (*Store)(nil)
 // New layers users and clients over base. disabled (nil: none) reports
 // users an admin disabled; they come back with Disabled set.
 func New(base store.Store, users []store.User, clients []store.Client, disabled func(string) bool) *Store {
-	s := &Store{Store: base, users: map[string]store.User{}, byName: map[string]string{}, clients: map[string]store.Client{}, disabled: disabled}
-	for _, u := range users {
-		s.users[u.ID] = u
-		if u.Username != "" {
-			s.byName[u.Username] = u.ID
-		}
-	}
-	for _, c := range clients {
-		s.clients[c.ID] = c
-	}
+	s := &Store{Store: base, disabled: disabled}
+	s.Set(users, clients)
 	return s
 }
 
+// Set swaps in another config's entries atomically (a reload); removed
+// entries must also be cut off through the access state
+// (access.Checker.SyncDeclared).
+func (s *Store) Set(users []store.User, clients []store.Client) {
+	d := &declared{users: map[string]store.User{}, byName: map[string]string{}, clients: map[string]store.Client{}}
+	for _, u := range users {
+		d.users[u.ID] = u
+		if u.Username != "" {
+			d.byName[u.Username] = u.ID
+		}
+	}
+	for _, c := range clients {
+		d.clients[c.ID] = c
+	}
+	s.set.Store(d)
+}
+
+func (s *Store) d() *declared { return s.set.Load() }
+
 // Declared reports whether the config declares the user.
-func (s *Store) Declared(userID string) bool { _, ok := s.users[userID]; return ok }
+func (s *Store) Declared(userID string) bool { _, ok := s.d().users[userID]; return ok }
 
 // DeclaredClient reports whether the config declares the client.
-func (s *Store) DeclaredClient(id string) bool { _, ok := s.clients[id]; return ok }
+func (s *Store) DeclaredClient(id string) bool { _, ok := s.d().clients[id]; return ok }
 
 func (s *Store) withAccess(u store.User) store.User {
 	if s.disabled != nil && s.disabled(u.ID) {
@@ -64,7 +81,8 @@ func readOnly(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, 
 
 // CreateClient refuses an ID the config declares.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
-	if _, ok := s.clients[c.ID]; ok {
+	d := s.d()
+	if _, ok := d.clients[c.ID]; ok {
 		return fmt.Errorf("client %q: %w", c.ID, store.ErrAlreadyExists)
 	}
 	return s.Store.CreateClient(ctx, c)
@@ -72,7 +90,8 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 
 // GetClient answers from the config first.
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
-	if c, ok := s.clients[id]; ok {
+	d := s.d()
+	if c, ok := d.clients[id]; ok {
 		return c, nil
 	}
 	return s.Store.GetClient(ctx, id)
@@ -80,7 +99,8 @@ func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) 
 
 // UpdateClient refuses declared clients.
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.Client) (store.Client, error)) error {
-	if _, ok := s.clients[id]; ok {
+	d := s.d()
+	if _, ok := d.clients[id]; ok {
 		return readOnly("client", id)
 	}
 	return s.Store.UpdateClient(ctx, id, update)
@@ -88,7 +108,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.C
 
 // DeleteClient refuses declared clients.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	if _, ok := s.clients[id]; ok {
+	d := s.d()
+	if _, ok := d.clients[id]; ok {
 		return readOnly("client", id)
 	}
 	return s.Store.DeleteClient(ctx, id)
@@ -97,16 +118,17 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // ListClients lists declared and stored clients, by ID (a declared one
 // hides a stored one of the same ID).
 func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
+	d := s.d()
 	stored, err := s.Store.ListClients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.Client, 0, len(stored)+len(s.clients))
-	for _, c := range s.clients {
+	out := make([]store.Client, 0, len(stored)+len(d.clients))
+	for _, c := range d.clients {
 		out = append(out, c)
 	}
 	for _, c := range stored {
-		if _, ok := s.clients[c.ID]; !ok {
+		if _, ok := d.clients[c.ID]; !ok {
 			out = append(out, c)
 		}
 	}
@@ -116,10 +138,11 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 
 // CreateUser refuses an ID or username the config declares.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	if _, ok := s.users[u.ID]; ok {
+	d := s.d()
+	if _, ok := d.users[u.ID]; ok {
 		return fmt.Errorf("user %q: %w", u.ID, store.ErrAlreadyExists)
 	}
-	if _, ok := s.byName[u.Username]; ok && u.Username != "" {
+	if _, ok := d.byName[u.Username]; ok && u.Username != "" {
 		return fmt.Errorf("username %q: %w", u.Username, store.ErrAlreadyExists)
 	}
 	return s.Store.CreateUser(ctx, u)
@@ -127,7 +150,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 
 // GetUser answers from the config first.
 func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
-	if u, ok := s.users[id]; ok {
+	d := s.d()
+	if u, ok := d.users[id]; ok {
 		return s.withAccess(u), nil
 	}
 	u, err := s.Store.GetUser(ctx, id)
@@ -139,14 +163,15 @@ func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 
 // GetUserByUsername answers from the config first.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
-	if id, ok := s.byName[username]; ok {
-		return s.withAccess(s.users[id]), nil
+	d := s.d()
+	if id, ok := d.byName[username]; ok {
+		return s.withAccess(d.users[id]), nil
 	}
 	u, err := s.Store.GetUserByUsername(ctx, username)
 	if err != nil {
 		return u, err
 	}
-	if _, ok := s.users[u.ID]; ok {
+	if _, ok := d.users[u.ID]; ok {
 		// A stored row hidden by a declared user of the same ID.
 		return store.User{}, fmt.Errorf("username %q: %w", username, store.ErrNotFound)
 	}
@@ -156,7 +181,8 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.U
 // UpdateUser refuses declared users; a stored user may not take a
 // declared username.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.User) (store.User, error)) error {
-	if _, ok := s.users[id]; ok {
+	d := s.d()
+	if _, ok := d.users[id]; ok {
 		return readOnly("user", id)
 	}
 	return s.Store.UpdateUser(ctx, id, func(old store.User) (store.User, error) {
@@ -164,7 +190,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.Use
 		if err != nil {
 			return u, err
 		}
-		if _, ok := s.byName[u.Username]; ok && u.Username != "" && u.Username != old.Username {
+		if _, ok := d.byName[u.Username]; ok && u.Username != "" && u.Username != old.Username {
 			return u, fmt.Errorf("username %q: %w", u.Username, store.ErrAlreadyExists)
 		}
 		return u, nil
@@ -173,7 +199,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.Use
 
 // DeleteUser refuses declared users.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	if _, ok := s.users[id]; ok {
+	d := s.d()
+	if _, ok := d.users[id]; ok {
 		return readOnly("user", id)
 	}
 	return s.Store.DeleteUser(ctx, id)
@@ -181,16 +208,17 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 
 // ListUsers lists declared and stored users, by ID.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
+	d := s.d()
 	stored, err := s.Store.ListUsers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.User, 0, len(stored)+len(s.users))
-	for _, u := range s.users {
+	out := make([]store.User, 0, len(stored)+len(d.users))
+	for _, u := range d.users {
 		out = append(out, s.withAccess(u))
 	}
 	for _, u := range stored {
-		if _, ok := s.users[u.ID]; !ok {
+		if _, ok := d.users[u.ID]; !ok {
 			out = append(out, s.withAccess(u))
 		}
 	}

@@ -114,3 +114,19 @@ func TestDropCopies(t *testing.T) {
 		t.Errorf("a registered client went: %v", err)
 	}
 }
+
+// TestSetSwaps: a reload swaps the declared entries at once.
+func TestSetSwaps(t *testing.T) {
+	ctx := context.Background()
+	s := New(open(t), []store.User{{ID: "alice", Username: "alice"}}, []store.Client{{ID: "agent"}}, nil)
+	s.Set([]store.User{{ID: "bob", Username: "bob"}}, nil)
+	if _, err := s.GetUser(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("alice after the swap: %v", err)
+	}
+	if _, err := s.GetClient(ctx, "agent"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("agent after the swap: %v", err)
+	}
+	if u, err := s.GetUserByUsername(ctx, "bob"); err != nil || u.ID != "bob" || !s.Declared("bob") {
+		t.Errorf("bob after the swap: %+v %v", u, err)
+	}
+}
