@@ -21,6 +21,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/registration"
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/store/layered"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/mcpgate/mcpgate/internal/web"
 )
@@ -32,7 +33,7 @@ type authServer struct {
 	keys      *keys.Manager
 	verifier  *tokens.CachedVerifier
 	access    *access.Checker      // who is cut off
-	store     store.Store          // the config's users and clients over the store
+	store     *layered.Store       // the config's users and clients over the store
 	conns     *connections.Manager // nil without connections
 	mount     []func(*http.ServeMux)
 }

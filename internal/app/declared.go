@@ -24,6 +24,25 @@ import (
 // (the layer serves what is still declared). Users the config marks
 // disabled have their tokens refused too.
 func layerConfig(ctx context.Context, cfg *config.Config, base store.Store, ac *access.Checker, log *slog.Logger) (*layered.Store, error) {
+	if err := syncDeclared(ctx, cfg, base, ac, log); err != nil {
+		return nil, err
+	}
+	return layered.New(base, ConfigUsers(cfg), ConfigClients(cfg.OAuth.Clients), ac.Disabled), nil
+}
+
+// reloadDeclared applies a reloaded config's users and clients (SIGHUP):
+// what it no longer declares is cut off, then the layer swaps.
+func (a *authServer) reloadDeclared(ctx context.Context, cfg *config.Config, base store.Store, log *slog.Logger) error {
+	if err := syncDeclared(ctx, cfg, base, a.access, log); err != nil {
+		return err
+	}
+	a.store.Set(ConfigUsers(cfg), ConfigClients(cfg.OAuth.Clients))
+	return nil
+}
+
+// syncDeclared records which users and clients cfg declares, cutting off
+// those declared before and not any more.
+func syncDeclared(ctx context.Context, cfg *config.Config, base store.Store, ac *access.Checker, log *slog.Logger) error {
 	users, clients := ConfigUsers(cfg), ConfigClients(cfg.OAuth.Clients)
 	var now access.Declared
 	for _, u := range users {
@@ -34,29 +53,26 @@ func layerConfig(ctx context.Context, cfg *config.Config, base store.Store, ac *
 	}
 	copiedUsers, copiedClients, err := layered.Copies(ctx, base)
 	if err != nil {
-		return nil, fmt.Errorf("config entries: %w", err)
+		return fmt.Errorf("config entries: %w", err)
 	}
 	removed, err := ac.SyncDeclared(ctx, now, access.Declared{Users: copiedUsers, Clients: copiedClients})
 	if err != nil {
-		return nil, fmt.Errorf("config entries: %w", err)
+		return fmt.Errorf("config entries: %w", err)
 	}
 	if len(removed.Users)+len(removed.Clients) > 0 {
 		log.Warn("users and clients no longer in the config: their tokens are refused", "users", removed.Users, "clients", removed.Clients)
 	}
 	if err := layered.DropCopies(ctx, base, copiedUsers, copiedClients); err != nil {
-		return nil, err
+		return err
 	}
 	for _, u := range users {
 		if u.Disabled {
 			if err := ac.RevokeUser(ctx, u.ID, ""); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := ac.Reload(ctx); err != nil {
-		return nil, err
-	}
-	return layered.New(base, users, clients, ac.Disabled), nil
+	return ac.Reload(ctx)
 }
 
 // ConfigUsers are the config's users as records; a configured user's

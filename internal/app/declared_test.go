@@ -73,3 +73,38 @@ func TestUpgradeDropsCopiedConfigRows(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadDeclared: a config reload that drops a user cuts them off at
+// once, without a restart (the hook a SIGHUP reload calls).
+func TestReloadDeclared(t *testing.T) {
+	ctx := context.Background()
+	as := startApp(t, oauthConfig)
+	resource := as.base + "/mcp/demo"
+	issuer := tokens.NewIssuer(as.app.auth.keys.Signing, as.base, nil)
+	tok, err := issuer.Mint(tokens.Claims{Subject: "bob", ClientID: "some-client", Audience: resource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := callMCP(t, resource, tok); got != 200 {
+		t.Fatalf("bob before the reload: %d", got)
+	}
+	next := *as.app.cfg
+	next.Users = nil
+	for _, u := range as.app.cfg.Users {
+		if u.Username != "bob" {
+			next.Users = append(next.Users, u)
+		}
+	}
+	if err := as.app.auth.reloadDeclared(ctx, &next, as.app.auth.store.Store, as.app.log); err != nil {
+		t.Fatal(err)
+	}
+	if got := callMCP(t, resource, tok); got != 401 {
+		t.Errorf("bob's token after the reload dropped him: %d, want 401", got)
+	}
+	if _, err := as.app.store.GetUser(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob after the reload: %v", err)
+	}
+	if _, err := as.app.store.GetUser(ctx, "alice"); err != nil {
+		t.Errorf("alice after the reload: %v", err)
+	}
+}
