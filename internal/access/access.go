@@ -277,10 +277,15 @@ func (c *Checker) RemoveClient(ctx context.Context, clientID string) error {
 
 // DisableUser cuts a user off: every token of theirs is refused and they
 // cannot sign in, until EnableUser. Kept apart from the user's record, so
-// it holds for users the config declares too, across restarts.
+// it holds for users the config declares too, across restarts. Tokens
+// issued before stay refused after EnableUser: enabling lets the user
+// sign in again, it does not revive what was cut.
 func (c *Checker) DisableUser(ctx context.Context, userID string) error {
 	if userID == "" {
 		return errors.New("access: disable: empty user id")
+	}
+	if err := c.RevokeUser(ctx, userID, ""); err != nil {
+		return err
 	}
 	if err := c.put(ctx, store.AccessEntry{Kind: store.AccessDisabledUser, ID: userID, At: c.o.Now()}); err != nil {
 		return err

@@ -61,7 +61,7 @@ func TestCheck(t *testing.T) {
 				return err
 			}
 			return c.EnableUser(ctx, "alice")
-		}, alice, nil, nil},
+		}, alice, ErrRevoked, []Subject{later}}, // enabling does not revive old tokens
 	} {
 		for _, backed := range []bool{false, true} {
 			name := tc.name + "/memory"

@@ -513,3 +513,21 @@ func postgresSchema(t *testing.T) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// TestEnableDoesNotRevive: enabling a disabled user lets them sign in
+// again; the tokens cut at the disable stay refused.
+func TestEnableDoesNotRevive(t *testing.T) {
+	r := newCutoffRig(t)
+	cfg := r.writeConfig()
+	mcpgateCLI(t, "user", "disable", "--config", cfg, "--user", "alice")
+	mcpgateCLI(t, "user", "enable", "--config", cfg, "--user", "alice")
+	old := r.access
+	time.Sleep(1100 * time.Millisecond) // a new token's iat (whole seconds) after the disable
+	if !eventually(t, 3*time.Second, func() bool { return callMCP(t, r.as.base+"/mcp/demo", old) == 401 }) {
+		t.Error("the token issued before the disable works again after enable")
+	}
+	r.signIn()
+	if got := callMCP(t, r.as.base+"/mcp/demo", r.access); got != 200 {
+		t.Errorf("a new token after enable: %d, want 200", got)
+	}
+}
