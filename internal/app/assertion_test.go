@@ -33,7 +33,7 @@ func TestAssertionReplayAcrossReplicas(t *testing.T) {
 	jwksLine := `    - {id: signer, token_endpoint_auth_method: private_key_jwt, grant_types: [client_credentials], jwks: '` + string(pub) + `'}`
 	r.env = map[string]string{"LISTEN": addrA, "PUBLIC": "http://" + addrA, "HOSTS": addrA + `", "` + addrB, "CAP": capURL,
 		"DB": t.TempDir() + "/mcpgate.db", "KEY": t.TempDir() + "/vault.key", "USERS": cutoffBob,
-		"CLIENTS": cutoffServer + "\n" + jwksLine, "HASH": "$2a$04$abcdefghijklmnopqrstuuJ5nnuNTC2nzlXbKXjF8j.MkkfUUN3aK"}
+		"STORE": `{sqlite: "${DB}"}`, "CLIENTS": cutoffServer + "\n" + jwksLine, "HASH": "$2a$04$abcdefghijklmnopqrstuuJ5nnuNTC2nzlXbKXjF8j.MkkfUUN3aK"}
 	a := r.start(nil)
 	b := r.start(map[string]string{"LISTEN": addrB})
 	b.base = "http://" + addrB
