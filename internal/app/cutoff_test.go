@@ -319,6 +319,17 @@ func mcpgateCLI(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// removeCLIAfter runs the tests, then deletes the binary mcpgateCLI built.
+type removeCLIAfter struct{ m *testing.M }
+
+func (r removeCLIAfter) Run() int {
+	code := r.m.Run()
+	if cliPath != "" {
+		_ = os.RemoveAll(filepath.Dir(cliPath))
+	}
+	return code
+}
+
 // writeConfig writes the rig's running config for the CLI.
 func (r *cutoffRig) writeConfig() string {
 	r.t.Helper()
