@@ -104,7 +104,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	secret := []byte(cfg.SessionKey)
 	flow, err := authflow.New(authflow.Options{
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
-		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil)),
+		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil), &idp.DirectoryOptions{DummyLike: dummyLike(cfg)}),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
 		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(cfg, issuer),
 		ScopeText: func(res *oauth.Resource, scope string) string {

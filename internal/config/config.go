@@ -170,8 +170,8 @@ type Client struct {
 
 // Login configures the built-in login page.
 type Login struct {
-	MaxFailures int      `yaml:"max_failures"` // per user and per client address within Lockout; default 5
-	Lockout     Duration `yaml:"lockout"`      // default 15m
+	MaxFailures int      `yaml:"max_failures"` // failures per (username, client address) before delays start; default 5
+	Lockout     Duration `yaml:"lockout"`      // the longest delay (they double from 1s), and how long failures are remembered; default 15m
 }
 
 // Tenant is an organisation using the gateway: found from its users'
