@@ -99,12 +99,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	}
 	mux.Handle("/", gw)
 	a := &App{cfg: cfg, log: log, gateway: gw, store: st, auth: auth, ln: ln}
-	a.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	h, err := withForwarded(cfg, mux)
+	if err != nil {
+		return nil, err
 	}
+	a.srv = newHTTPServer(cfg, h, log)
 	a.bg, a.stop = context.WithCancel(context.Background())
 	a.jobs.Add(3)
 	go func() { defer a.jobs.Done(); auth.keys.Run(a.bg) }()

@@ -79,6 +79,10 @@ type Config struct {
 	Policies    []Policy     `yaml:"policies"`
 	Servers     []Server     `yaml:"servers"`
 
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
 	src *source // where each value was written; nil when built in code
 }
 
@@ -89,6 +93,18 @@ type Limits struct {
 	SessionIdleTimeout Duration `yaml:"session_idle_timeout"` // default 30m
 	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`     // default 15s
 	MaxSessions        int      `yaml:"max_sessions"`         // default 10000
+
+	// SessionsPerUser bounds one user's live gateway-held sessions
+	// (anonymous callers: per client address); default 20.
+	SessionsPerUser int `yaml:"sessions_per_user"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s),
+	// ReadBodyTimeout its body (default 60s), IdleTimeout how long a
+	// keep-alive connection waits for the next request (default 2m).
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadBodyTimeout   Duration `yaml:"read_body_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers; default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
 }
 
 // Log configures logging.
@@ -440,6 +456,7 @@ func (c *Config) ApplyDefaults() {
 	if l.MaxSessions == 0 {
 		l.MaxSessions = DefaultMaxSessions
 	}
+	c.hardeningDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}

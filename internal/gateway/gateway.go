@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/forwarded"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
@@ -243,6 +244,8 @@ type frontRequest struct {
 	lists map[string]string
 	// targets caches what each message touches (see callTargets).
 	targets []target
+	// client is the caller's address (trusted_proxies applied), for audit.
+	client string
 }
 
 // isStateless classifies a request as 2026-07-28 or later: by its
@@ -303,6 +306,7 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 			return
 		}
 		fr := &frontRequest{version: r.Header.Get(mcpwire.HeaderProtocolVersion), sessionID: r.Header.Get(mcpwire.HeaderSessionID)}
+		fr.client = forwarded.ClientAddr(r)
 		if r.Method == http.MethodPost {
 			if ct := r.Header.Get("Content-Type"); ct != "" {
 				if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
