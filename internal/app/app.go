@@ -83,6 +83,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,
+		SessionsPerUser:    cfg.Limits.SessionsPerUser,
 		SessionSecret:      []byte(cfg.SessionKey),
 		PublicURL:          cfg.PublicURL,
 		AllowedHosts:       cfg.AllowedHosts,

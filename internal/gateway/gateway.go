@@ -62,6 +62,9 @@ type Options struct {
 	SessionIdleTimeout time.Duration
 	// MaxSessions bounds live bridge sessions (default 10000).
 	MaxSessions int
+	// SessionsPerUser bounds one user's live bridge sessions across all
+	// servers (default 20; see limits.go).
+	SessionsPerUser int
 	// SessionSecret derives the key that seals session ids; replicas that
 	// share it can continue each other's sessions. Empty: random per process.
 	SessionSecret []byte
@@ -100,6 +103,8 @@ type Gateway struct {
 	mu       sync.Mutex
 	draining bool
 	wg       sync.WaitGroup
+
+	limits *sessionLimits // bridge sessions per user and per server
 }
 
 // serverEngine serves one MCP endpoint.
@@ -144,6 +149,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
+	g.limits = newSessionLimits(o.SessionsPerUser, o.MaxSessions)
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
