@@ -50,8 +50,15 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	if err != nil {
 		return nil, err
 	}
+	v, err := OpenVault(ctx, cfg.Vault, st, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := resolveSessionKey(ctx, cfg, st, v); err != nil {
+		return nil, err
+	}
 	accessTTL := cfg.OAuth.AccessTokenTTL.Std()
-	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL)})
+	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL), Sealer: v})
 	if err := a.keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -88,7 +95,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	if err := a.grants.reload(ctx, st, a.maxAge); err != nil {
 		return nil, err
 	}
-	a.conns, err = newConnections(ctx, cfg, st, log)
+	a.conns, err = newConnections(cfg, st, v, log)
 	if err != nil {
 		return nil, err
 	}

@@ -187,10 +187,12 @@ func TestBehindNginx(t *testing.T) {
 	if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}}); err != nil {
 		t.Fatal(err)
 	}
-	var audit string
-	for _, line := range strings.Split(as.logs.String(), "\n") {
-		if strings.Contains(line, "msg=audit") && strings.Contains(line, "name=whoami") {
-			audit = line
+	var audit string // written once the answer is out: wait for it
+	for deadline := time.Now().Add(3 * time.Second); audit == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(as.logs.String(), "\n") {
+			if strings.Contains(line, "msg=audit") && strings.Contains(line, "name=whoami") {
+				audit = line
+			}
 		}
 	}
 	if !strings.Contains(audit, "addr=203.0.113.77") {

@@ -65,8 +65,8 @@ type Config struct {
 	// AllowedOrigins are extra Origin values accepted, e.g. "https://app.example".
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// SessionKey, when set (at least 32 characters), is the secret from which
-	// the session-id encryption key is derived; empty means a random key per
-	// process.
+	// the session-id encryption key is derived; empty means a key generated
+	// once and kept in the store, sealed with the vault key.
 	SessionKey  string       `yaml:"session_key"`
 	Limits      Limits       `yaml:"limits"`
 	Log         Log          `yaml:"log"`
@@ -310,6 +310,8 @@ type Vault struct {
 	KeyEnv string `yaml:"key_env"`
 	// PreviousKeyFiles still open what older keys sealed (rotation).
 	PreviousKeyFiles []string `yaml:"previous_key_files"`
+
+	derived bool // KeyFile was not configured (see defaultKeyFile)
 }
 
 // Connection is a downstream service users connect once, so calls run
@@ -465,6 +467,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Vault.KeyFile == "" && c.Vault.KeyEnv == "" {
 		c.Vault.KeyFile = DefaultVaultKeyFile
+		c.Vault.defaultKeyFile(c.Store)
 	}
 	for i := range c.Connections {
 		if c.Connections[i].Kind == "" {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -75,3 +76,19 @@ func checkProxy(s string) string {
 	}
 	return ""
 }
+
+// defaultKeyFile puts an unconfigured vault key next to the SQLite
+// database (DefaultVaultKeyFile for the default database and PostgreSQL)
+// and remembers that it was not configured. The vault key seals the
+// session key and the token-signing keys kept in the store, so mcpgate
+// always has one; an unconfigured one is created on first start.
+func (v *Vault) defaultKeyFile(st Store) {
+	v.derived = true
+	if st.SQLite != "" && st.SQLite != ":memory:" && st.SQLite != DefaultSQLitePath {
+		v.KeyFile = filepath.Join(filepath.Dir(st.SQLite), "vault.key")
+	}
+}
+
+// KeyFileDefaulted reports whether KeyFile is the default rather than
+// configured: then a missing file is created on first start.
+func (v Vault) KeyFileDefaulted() bool { return v.derived }
