@@ -43,9 +43,14 @@ type authServer struct {
 	mount     []func(*http.ServeMux)
 }
 
-func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
+// newAuthServer wires the authorization server from cfg; keep holds what
+// a reload carries over from the previous one (nil: nothing).
+func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, keep *kept) (*authServer, error) {
+	if keep == nil {
+		keep = newKept(cfg)
+	}
 	issuer := strings.TrimRight(cfg.PublicURL, "/")
-	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), disabled: &disabledUsers{}, grants: &revokedGrants{}, cache: newVerifyCache(50000)}
+	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: keep.revoked, disabled: &disabledUsers{}, grants: &revokedGrants{}, cache: newVerifyCache(50000)}
 	allPatterns, err := a.protect(cfg, issuer)
 	if err != nil {
 		return nil, err
@@ -111,7 +116,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	secret := []byte(cfg.SessionKey)
 	flow, err := authflow.New(authflow.Options{
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
-		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil), &idp.DirectoryOptions{DummyLike: dummyLike(cfg)}),
+		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cfg)}),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
 		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(cfg, issuer),
 		ScopeText: func(res *oauth.Resource, scope string) string {

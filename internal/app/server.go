@@ -13,14 +13,15 @@ import (
 
 // newHTTPServer is the listener's server, hardened against slow and
 // oversized requests (audit finding 9): headers must arrive within
-// read_header_timeout and a body within read_body_timeout, idle
-// keep-alive connections close after idle_timeout, and headers are
-// bounded by max_header_bytes. There is no WriteTimeout: SSE streams (a
-// GET stream, a long tool call) legitimately write for a long time.
+// read_header_timeout, idle keep-alive connections close after
+// idle_timeout, and headers are bounded by max_header_bytes; each
+// generation's handler bounds the body with bodyDeadline. There is no
+// WriteTimeout: SSE streams (a GET stream, a long tool call) legitimately
+// write for a long time.
 func newHTTPServer(cfg *config.Config, h http.Handler, log *slog.Logger) *http.Server {
 	l := cfg.Limits
 	return &http.Server{
-		Handler:           bodyDeadline(l.ReadBodyTimeout.Std(), h),
+		Handler:           h,
 		ReadHeaderTimeout: l.ReadHeaderTimeout.Std(),
 		IdleTimeout:       l.IdleTimeout.Std(),
 		MaxHeaderBytes:    l.MaxHeaderBytes,

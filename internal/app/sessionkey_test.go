@@ -65,7 +65,7 @@ func TestSignInSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.stop(t)
-	if strings.Contains(string(row.Value), second.app.cfg.SessionKey) {
+	if strings.Contains(string(row.Value), second.app.current().cfg.SessionKey) {
 		t.Error("the session key is stored in the clear")
 	}
 	keys, _ := st.ListSigningKeys(context.Background())
@@ -80,7 +80,7 @@ func TestSignInSurvivesRestart(t *testing.T) {
 func TestConfiguredSessionKeyWins(t *testing.T) {
 	const key = "0123456789abcdef0123456789abcdef-configured"
 	as := startApp(t, oauthConfig+"session_key: "+key+"\n")
-	if as.app.cfg.SessionKey != key {
-		t.Errorf("session key %q, want the configured one", as.app.cfg.SessionKey)
+	if as.app.current().cfg.SessionKey != key {
+		t.Errorf("session key %q, want the configured one", as.app.current().cfg.SessionKey)
 	}
 }
