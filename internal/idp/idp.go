@@ -85,7 +85,7 @@ func NewDirectory(users UserStore, l *Limiter, opts *DirectoryOptions) *Director
 // provider) or is disabled, so the answer's timing does not tell which
 // usernames exist (audit finding 11).
 func (d *Directory) Authenticate(ctx context.Context, username, password, addr string) (store.User, error) {
-	key := strings.ToLower(username) + "\x00" + addr
+	key := limiterKey(username, addr)
 	if d.limiter != nil {
 		if d.limiter.Locked(key) {
 			return store.User{}, ErrLocked
@@ -112,6 +112,20 @@ func (d *Directory) Authenticate(ctx context.Context, username, password, addr s
 		d.limiter.Reset(key)
 	}
 	return u, nil
+}
+
+// maxKeyUsername bounds how much of a username a limiter key keeps, so
+// huge made-up usernames cannot blow up the limiter's memory.
+const maxKeyUsername = 256
+
+// limiterKey is the throttling key of a sign-in attempt: the username
+// (case-folded, bounded) from one client address.
+func limiterKey(username, addr string) string {
+	u := strings.ToLower(username)
+	if len(u) > maxKeyUsername {
+		u = u[:maxKeyUsername]
+	}
+	return u + "\x00" + addr
 }
 
 // dummyHash returns a hash of a random password with the algorithm and
