@@ -137,3 +137,27 @@ func TestBodyDeadlineGETStreams(t *testing.T) {
 		t.Errorf("GET got %q", body)
 	}
 }
+
+// TestHeaderSizeBounded: headers past limits.max_header_bytes get 431
+// instead of being buffered.
+func TestHeaderSizeBounded(t *testing.T) {
+	as := startApp(t, strings.Replace(slowConfig, "limits: {", "limits: {max_header_bytes: 8192, ", 1))
+	req, _ := http.NewRequest(http.MethodGet, as.base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB header: %d, want 431", resp.StatusCode)
+	}
+	resp, err = http.Get(as.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("normal request: %d", resp.StatusCode)
+	}
+}
