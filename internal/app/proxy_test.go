@@ -167,6 +167,9 @@ func TestBehindNginx(t *testing.T) {
 		t.Errorf("alice did not get past sign-in (%d): %s", status, page)
 	}
 	logs := as.logs.String()
+	if !strings.Contains(logs, "msg=\"signed in\" user=alice addr=198.51.100.20") {
+		t.Errorf("the successful sign-in line does not name the forwarded client address:\n%s", logs)
+	}
 	if !strings.Contains(logs, "addr=203.0.113.66") {
 		t.Errorf("the log does not name the forwarded client address:\n%s", logs)
 	}
