@@ -155,16 +155,17 @@ func TestLimiterBackoff(t *testing.T) {
 func TestLimiterBounded(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	l := NewLimiter(1, time.Hour, func() time.Time { return now })
+	l.maxKeys = 1000
 	l.Fail("attacker")
-	for i := range MaxKeys + 10 {
+	for i := range l.maxKeys + 10 {
 		now = now.Add(time.Microsecond)
 		l.Fail(fmt.Sprint("flood-", i))
 		if i == 0 {
 			l.Fail("attacker") // stays recent
 		}
 	}
-	if n := l.size(); n > MaxKeys {
-		t.Errorf("%d keys, want at most %d", n, MaxKeys)
+	if n := l.size(); n > l.maxKeys {
+		t.Errorf("%d keys, want at most %d", n, l.maxKeys)
 	}
 	if !l.Locked("attacker") {
 		t.Error("the flood wiped the attacker's backoff")

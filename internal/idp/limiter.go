@@ -14,9 +14,10 @@ import (
 // key whose lock ends soonest (the one whose loss matters least), so a
 // flood of new keys cannot wipe a guesser's growing delay.
 type Limiter struct {
-	free int
-	max  time.Duration
-	now  func() time.Time
+	free    int
+	max     time.Duration
+	now     func() time.Time
+	maxKeys int // MaxKeys; smaller in tests
 
 	mu   sync.Mutex
 	keys map[string]*attempts
@@ -41,7 +42,7 @@ func NewLimiter(free int, max time.Duration, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{free: free, max: max, now: now, keys: map[string]*attempts{}}
+	return &Limiter{free: free, max: max, now: now, maxKeys: MaxKeys, keys: map[string]*attempts{}}
 }
 
 // Locked reports whether key must wait before its next attempt counts.
@@ -102,7 +103,7 @@ func (l *Limiter) forgotten(a *attempts, now time.Time) bool {
 // makeRoom keeps the map below MaxKeys: it drops forgotten keys and, if
 // that is not enough, the key whose lock ends soonest.
 func (l *Limiter) makeRoom(now time.Time) {
-	if len(l.keys) < MaxKeys {
+	if len(l.keys) < l.maxKeys {
 		return
 	}
 	var victim string
@@ -115,7 +116,7 @@ func (l *Limiter) makeRoom(now time.Time) {
 			victim, soonest = k, a
 		}
 	}
-	if len(l.keys) >= MaxKeys {
+	if len(l.keys) >= l.maxKeys {
 		delete(l.keys, victim)
 	}
 }
