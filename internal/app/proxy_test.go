@@ -202,3 +202,32 @@ func TestBehindNginx(t *testing.T) {
 		t.Errorf("audit line does not name the forwarded client: %q", audit)
 	}
 }
+
+// fromAddr is a client whose connections come from the loopback address
+// ip (any 127.x.y.z works on Linux).
+func fromAddr(ip string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Jar: jar, Transport: &http.Transport{DialContext: d.DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// TestGuessingDoesNotLockOutTheUser: five bad passwords for alice from one
+// address do not stop alice signing in from another (the old lockout was
+// per username for everyone: audit finding 12). No proxy involved.
+func TestGuessingDoesNotLockOutTheUser(t *testing.T) {
+	as := startApp(t, oauthConfig)
+	clientID := register(t, as.base)
+	_, challenge := pkce()
+	au := authURL(as.base, clientID, challenge, as.base+"/mcp/demo", "mcp:read")
+	attacker := fromAddr("127.0.0.66")
+	for i := range 5 {
+		if _, page := signIn(t, attacker, as.base, au, "alice", "wrong"); !strings.Contains(page, "Wrong username or password") {
+			t.Fatalf("bad password %d: %s", i+1, page)
+		}
+	}
+	status, page := signIn(t, fromAddr("127.0.0.20"), as.base, au, "alice", "alice-password")
+	if strings.Contains(page, "Too many failed attempts") || strings.Contains(page, "Wrong username") {
+		t.Fatalf("alice is locked out by someone else's guesses (%d): %s", status, page)
+	}
+}
