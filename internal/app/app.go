@@ -140,7 +140,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		mount(mux)
 	}
 	mux.Handle("/", gw)
-	h, err := withForwarded(cfg, bodyDeadline(cfg.Limits.ReadBodyTimeout.Std(), mux))
+	h, err := withForwarded(cfg, bodyDeadline(cfg.Limits.ReadBodyTimeout.Std(), mux), log)
 	if err != nil {
 		_ = gw.Close()
 		return nil, err

@@ -231,3 +231,29 @@ func TestGuessingDoesNotLockOutTheUser(t *testing.T) {
 		t.Fatalf("alice is locked out by someone else's guesses (%d): %s", status, page)
 	}
 }
+
+// TestUntrustedForwardedForIgnored: without trusted_proxies a client's own
+// X-Forwarded-For changes nothing (its guesses still count against its own
+// address), and the log hints once at configuring trusted_proxies.
+func TestUntrustedForwardedForIgnored(t *testing.T) {
+	as := startApp(t, oauthConfig)
+	clientID := register(t, as.base)
+	_, challenge := pkce()
+	au := authURL(as.base, clientID, challenge, as.base+"/mcp/demo", "mcp:read")
+	for i := range 6 {
+		// A fresh made-up address each time: were it believed, no address
+		// would ever reach the limit.
+		c := forwardedFor(fmt.Sprintf("198.51.100.%d", i+1))
+		_, page := signIn(t, c, as.base, au, "alice", "wrong")
+		if i == 5 && !strings.Contains(page, "Too many failed attempts") {
+			t.Errorf("a spoofed X-Forwarded-For escaped the limit: %s", page)
+		}
+	}
+	logs := as.logs.String()
+	if strings.Contains(logs, "addr=198.51.100.") {
+		t.Errorf("the log believed a spoofed X-Forwarded-For:\n%s", logs)
+	}
+	if n := strings.Count(logs, "trusted_proxies is not set"); n != 1 {
+		t.Errorf("%d hints about trusted_proxies, want 1", n)
+	}
+}

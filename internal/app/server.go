@@ -30,13 +30,28 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *slog.Logger) *http.S
 }
 
 // withForwarded resolves who each request comes from (trusted_proxies)
-// before anything else looks at it.
-func withForwarded(cfg *config.Config, h http.Handler) (http.Handler, error) {
+// before anything else looks at it. Without trusted_proxies, the first
+// request carrying X-Forwarded-For says once in the log that the gateway
+// probably runs behind a proxy it does not know.
+func withForwarded(cfg *config.Config, h http.Handler, log *slog.Logger) (http.Handler, error) {
 	p, err := forwarded.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	return forwarded.Middleware(p, h), nil
+	h = forwarded.Middleware(p, h)
+	if len(cfg.TrustedProxies) > 0 {
+		return h, nil
+	}
+	var once sync.Once
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Forwarded-For") != "" {
+			once.Do(func() {
+				log.Warn("requests carry X-Forwarded-For but trusted_proxies is not set: sign-in throttling and logs see the proxy's address; list your reverse proxies in trusted_proxies",
+					"peer", forwarded.ClientAddr(r))
+			})
+		}
+		h.ServeHTTP(w, r)
+	}), nil
 }
 
 // bodyDeadline bounds how long reading a request body may take, per
