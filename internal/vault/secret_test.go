@@ -5,7 +5,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/store/sqlite"
 	"github.com/mcpgate/mcpgate/internal/vault"
 )
@@ -54,5 +53,4 @@ func TestSecretSurvivesAndRotates(t *testing.T) {
 	if _, err := vw.Secret(ctx, st, "session", 32); err == nil {
 		t.Error("a wrong key opened the secret")
 	}
-	var _ store.SealedSecret
 }
