@@ -65,6 +65,7 @@ APT_PACKAGES=(
   postgresql # server for the internal/store/postgres tests (scripts/postgres.sh; Debian 12: PostgreSQL 15)
   chromium         # headless browser driven by playwright-core in scripts/e2e.sh (test/e2e/)
   fonts-liberation # fonts for chromium, so the e2e screenshots have readable text
+  nginx-light      # reverse proxy in front of mcpgate for the trusted_proxies test (internal/app)
 )
 # ===========================================================================
 ensure_apt_packages "${APT_PACKAGES[@]}"

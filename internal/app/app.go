@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -20,15 +21,23 @@ import (
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
-// App is one running mcpgate.
+// App is one running mcpgate: a listener and a store that live as long as
+// the process, and the current generation (everything built from one
+// config) that a reload replaces.
 type App struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	gateway *gateway.Gateway
-	store   store.Store
-	auth    *authServer
-	srv     *http.Server
-	ln      net.Listener
+	log   *slog.Logger
+	store store.Store
+	srv   *http.Server
+	ln    net.Listener
+	cur   atomic.Pointer[generation]
+	keep  *kept // in-memory state a reload carries over
+	// publicURL is the public URL as configured (before a port-0 listen
+	// address is filled in), to tell whether a reload changes it.
+	publicURL string
+
+	reloadMu sync.Mutex     // one reload at a time
+	ending   bool           // shutting down: no more reloads (under reloadMu)
+	retiring sync.WaitGroup // generations draining after a reload
 	// background jobs (key reload, expiry sweep) run until stop.
 	bg   context.Context
 	stop context.CancelFunc
@@ -47,6 +56,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			_ = ln.Close()
 		}
 	}()
+	configuredURL := cfg.PublicURL
 	if u, perr := url.Parse(cfg.PublicURL); perr == nil && u.Port() == "0" {
 		// Listening on port 0 (tests, ad-hoc runs): the public URL is
 		// whatever port we got, so issuer and resources match reality.
@@ -61,7 +71,39 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			_ = st.Close()
 		}
 	}()
-	auth, err := newAuthServer(ctx, cfg, st, log)
+	a := &App{log: log, store: st, ln: ln, keep: newKept(cfg), publicURL: configuredURL}
+	g, err := a.build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.srv = newHTTPServer(cfg, a, log)
+	a.bg, a.stop = context.WithCancel(context.Background())
+	a.store = a.keep.store // the config's users and clients over the store, from now on
+	a.activate(g)
+	a.jobs.Add(2)
+	go func() { defer a.jobs.Done(); a.sweep() }()
+	go func() { defer a.jobs.Done(); a.keep.access.Run(a.bg) }()
+	return a, nil
+}
+
+// generation is everything built from one config: the authorization
+// server, the gateway and the handler that serves both. It is immutable
+// once built; a reload builds a new one and retires this one.
+type generation struct {
+	cfg      *config.Config
+	auth     *authServer
+	gateway  *gateway.Gateway
+	handler  http.Handler
+	stopKeys context.CancelFunc // ends this generation's key reloads
+
+	active  atomic.Int64 // requests being served
+	retired atomic.Bool  // no new request may start here
+}
+
+// build wires a generation from cfg over the app's store.
+func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error) {
+	log := a.log
+	auth, err := newAuthServer(ctx, cfg, a.store, log, a.keep)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +125,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,
+		SessionsPerUser:    cfg.Limits.SessionsPerUser,
 		SessionSecret:      []byte(cfg.SessionKey),
 		PublicURL:          cfg.PublicURL,
 		AllowedHosts:       cfg.AllowedHosts,
@@ -98,23 +141,45 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		mount(mux)
 	}
 	mux.Handle("/", gw)
-	a := &App{cfg: cfg, log: log, gateway: gw, store: auth.store, auth: auth, ln: ln}
-	a.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	h, err := withForwarded(cfg, bodyDeadline(cfg.Limits.ReadBodyTimeout.Std(), mux), log)
+	if err != nil {
+		_ = gw.Close()
+		return nil, err
 	}
-	a.bg, a.stop = context.WithCancel(context.Background())
-	a.jobs.Add(3)
-	go func() { defer a.jobs.Done(); auth.keys.Run(a.bg) }()
-	go func() { defer a.jobs.Done(); a.sweep() }()
-	go func() { defer a.jobs.Done(); auth.access.Run(a.bg) }()
-	for _, job := range auth.background {
+	return &generation{cfg: cfg, auth: auth, gateway: gw, handler: h}, nil
+}
+
+// activate makes g the generation that serves new requests and starts its
+// background work.
+func (a *App) activate(g *generation) {
+	ctx, cancel := context.WithCancel(a.bg)
+	g.stopKeys = cancel
+	a.jobs.Add(1)
+	go func() { defer a.jobs.Done(); g.auth.keys.Run(ctx) }()
+	for _, job := range g.auth.background {
 		a.jobs.Add(1)
-		go func() { defer a.jobs.Done(); job(a.bg) }()
+		go func() { defer a.jobs.Done(); job(ctx) }()
 	}
-	return a, nil
+	a.cur.Store(g)
+}
+
+// current is the generation serving new requests.
+func (a *App) current() *generation { return a.cur.Load() }
+
+// ServeHTTP hands each request to the current generation. A request that
+// started on a generation finishes there, even when a reload swapped in
+// another meanwhile.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for {
+		g := a.cur.Load()
+		g.active.Add(1)
+		if !g.retired.Load() {
+			defer g.active.Add(-1)
+			g.handler.ServeHTTP(w, r)
+			return
+		}
+		g.active.Add(-1) // retired between Load and Add: take the new one
+	}
 }
 
 // sweep deletes expired codes and refresh tokens now and then.
@@ -141,24 +206,26 @@ func (a *App) Addr() string { return a.ln.Addr().String() }
 // Close releases an App that was never served (Serve cleans up itself).
 func (a *App) Close() {
 	_ = a.ln.Close()
-	_ = a.gateway.Close()
+	_ = a.current().gateway.Close()
 	a.closeBackground()
 }
 
 func (a *App) closeBackground() {
+	a.retiring.Wait()
 	a.stop()
 	a.jobs.Wait()
 	_ = a.store.Close()
 }
 
 // PublicURL is the issuer and base of every resource URI.
-func (a *App) PublicURL() string { return a.cfg.PublicURL }
+func (a *App) PublicURL() string { return a.current().cfg.PublicURL }
 
 // Endpoints returns the MCP URL of every server.
 func (a *App) Endpoints() []string {
-	base := strings.TrimRight(a.cfg.PublicURL, "/")
+	cfg := a.current().cfg
+	base := strings.TrimRight(cfg.PublicURL, "/")
 	var out []string
-	for _, s := range a.cfg.Servers {
+	for _, s := range cfg.Servers {
 		out = append(out, base+s.Path)
 	}
 	return out
@@ -173,20 +240,22 @@ func (a *App) Serve(ctx context.Context) error {
 	defer a.closeBackground()
 	select {
 	case err := <-errc:
-		_ = a.gateway.Close()
+		g := a.endReloads()
+		_ = g.gateway.Close()
 		return err
 	case <-ctx.Done():
 	}
+	g := a.endReloads()
 	a.log.Info("shutting down: draining in-flight requests")
-	a.gateway.BeginShutdown()
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.cfg.Limits.ShutdownTimeout))
+	g.gateway.BeginShutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.cfg.Limits.ShutdownTimeout))
 	defer cancel()
 	err := a.srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		a.log.Warn("shutdown timeout: closing remaining connections")
 		_ = a.srv.Close()
 	}
-	_ = a.gateway.Close()
+	_ = g.gateway.Close()
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
 		return e
 	}

@@ -40,22 +40,33 @@ type authServer struct {
 	background []func(context.Context)
 }
 
-func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
+// newAuthServer wires the authorization server from cfg; keep holds what
+// a reload carries over from the previous one (nil: nothing).
+func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, keep *kept) (*authServer, error) {
+	if keep == nil {
+		keep = newKept(cfg)
+	}
 	issuer := strings.TrimRight(cfg.PublicURL, "/")
 	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}}
 	allPatterns, err := a.protect(cfg, issuer)
 	if err != nil {
 		return nil, err
 	}
+	v, err := OpenVault(ctx, cfg.Vault, st, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := resolveSessionKey(ctx, cfg, st, v); err != nil {
+		return nil, err
+	}
 	accessTTL := cfg.OAuth.AccessTokenTTL.Std()
-	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL)})
+	a.keys = keys.New(st, &keys.Options{Logger: log, Overlap: max(time.Hour, 2*accessTTL), Sealer: v})
 	if err := a.keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	mint := tokens.NewIssuer(a.keys.Signing, issuer, &tokens.IssuerOptions{TTL: accessTTL})
 	a.verifier = tokens.NewCachedVerifier(tokens.NewVerifier(a.keys.Lookup, issuer, nil), 50000, nil)
-	a.access = access.New(st, &access.Options{Refresh: cfg.OAuth.RevocationRefresh.Std(), MaxTokenAge: maxTokenAge(cfg), Logger: log})
-	if a.store, err = layerConfig(ctx, cfg, st, a.access, log); err != nil {
+	if err := a.layer(ctx, cfg, st, keep, log); err != nil {
 		return nil, err
 	}
 	st = a.store // from here on, everything sees the config's entries over the store
@@ -77,7 +88,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	if fed != nil {
 		refreshUser = fed.refreshUser
 	}
-	a.conns, err = newConnections(ctx, cfg, st, log)
+	a.conns, err = newConnections(cfg, st, v, log)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +108,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	secret := []byte(cfg.SessionKey)
 	flow, err := authflow.New(authflow.Options{
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
-		Directory: idp.NewDirectory(st, idp.NewLimiter(cfg.OAuth.Login.MaxFailures, cfg.OAuth.Login.Lockout.Std(), nil)),
+		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cfg)}),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
 		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(cfg, issuer),
 		ScopeText: func(res *oauth.Resource, scope string) string {

@@ -92,7 +92,7 @@ servers:
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&set)
 	resp.Body.Close()
-	km := as.app.auth.keys
+	km := as.app.current().auth.keys
 	v := tokens.NewVerifier(km.Lookup, as.base, nil)
 	c, err := v.Verify(minted, "https://codehost.internal")
 	if err != nil {
@@ -181,7 +181,7 @@ servers:
 	if code != 200 || out["issued_token_type"] != "urn:ietf:params:oauth:token-type:access_token" {
 		t.Fatalf("exchange: %d %v", code, out)
 	}
-	c, err := tokens.NewVerifier(as.app.auth.keys.Lookup, as.base, nil).Verify(out["access_token"].(string), "https://calendar-api.internal")
+	c, err := tokens.NewVerifier(as.app.current().auth.keys.Lookup, as.base, nil).Verify(out["access_token"].(string), "https://calendar-api.internal")
 	if err != nil || c.Subject != "agent" || c.Actor != "agent" {
 		t.Errorf("exchanged token: %+v %v", c, err)
 	}
@@ -220,7 +220,7 @@ servers:
       credentials: {mode: static, connection: legacy-crm}
 `, map[string]string{"CAP": capURL, "KEY": filepath.Join(dir, "vault.key")})
 	ctx := context.Background()
-	v, err := OpenVault(ctx, as.app.cfg.Vault, as.app.store, slog.New(slog.DiscardHandler))
+	v, err := OpenVault(ctx, as.app.current().cfg.Vault, as.app.store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

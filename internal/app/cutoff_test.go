@@ -141,7 +141,7 @@ func stop(t *testing.T, as *testAS) {
 // sealConnection stores alice's calendar-api token in the vault.
 func (r *cutoffRig) sealConnection() {
 	ctx := context.Background()
-	v, err := OpenVault(ctx, r.as.app.cfg.Vault, r.as.app.store, slog.New(slog.DiscardHandler))
+	v, err := OpenVault(ctx, r.as.app.current().cfg.Vault, r.as.app.store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -30,6 +30,23 @@ func layerConfig(ctx context.Context, cfg *config.Config, base store.Store, ac *
 	return layered.New(base, ConfigUsers(cfg), ConfigClients(cfg.OAuth.Clients), ac.Disabled), nil
 }
 
+// layer gives a the process's access state and layered store: made on
+// the first build (cutting off what the config dropped since the last
+// start), shared by every later one; a reload applies its config's
+// entries only once it built (reloadDeclared, from App.Reload).
+func (a *authServer) layer(ctx context.Context, cfg *config.Config, base store.Store, keep *kept, log *slog.Logger) error {
+	if keep.access == nil {
+		ac := access.New(base, &access.Options{Refresh: cfg.OAuth.RevocationRefresh.Std(), MaxTokenAge: maxTokenAge(cfg), Logger: log})
+		ls, err := layerConfig(ctx, cfg, base, ac, log)
+		if err != nil {
+			return err
+		}
+		keep.access, keep.store, keep.base = ac, ls, base
+	}
+	a.access, a.store = keep.access, keep.store
+	return nil
+}
+
 // reloadDeclared applies a reloaded config's users and clients (SIGHUP):
 // what it no longer declares is cut off, then the layer swaps.
 func (a *authServer) reloadDeclared(ctx context.Context, cfg *config.Config, base store.Store, log *slog.Logger) error {

@@ -54,7 +54,7 @@ func TestUpgradeDropsCopiedConfigRows(t *testing.T) {
 	if u, err := as.app.store.GetUser(ctx, "sso-1"); err != nil || u.Email != "sam@example.com" {
 		t.Errorf("a stored user is kept: %+v %v", u, err)
 	}
-	issuer := tokens.NewIssuer(as.app.auth.keys.Signing, as.base, nil)
+	issuer := tokens.NewIssuer(as.app.current().auth.keys.Signing, as.base, nil)
 	resource := as.base + "/mcp/demo"
 	for _, tc := range []struct {
 		sub, client string
@@ -75,12 +75,12 @@ func TestUpgradeDropsCopiedConfigRows(t *testing.T) {
 }
 
 // TestReloadDeclared: a config reload that drops a user cuts them off at
-// once, without a restart (the hook a SIGHUP reload calls).
+// once, without a restart (App.Reload, what SIGHUP runs).
 func TestReloadDeclared(t *testing.T) {
 	ctx := context.Background()
 	as := startApp(t, oauthConfig)
 	resource := as.base + "/mcp/demo"
-	issuer := tokens.NewIssuer(as.app.auth.keys.Signing, as.base, nil)
+	issuer := tokens.NewIssuer(as.app.current().auth.keys.Signing, as.base, nil)
 	tok, err := issuer.Mint(tokens.Claims{Subject: "bob", ClientID: "some-client", Audience: resource})
 	if err != nil {
 		t.Fatal(err)
@@ -88,14 +88,14 @@ func TestReloadDeclared(t *testing.T) {
 	if got := callMCP(t, resource, tok); got != 200 {
 		t.Fatalf("bob before the reload: %d", got)
 	}
-	next := *as.app.cfg
+	next := *as.app.current().cfg
 	next.Users = nil
-	for _, u := range as.app.cfg.Users {
+	for _, u := range as.app.current().cfg.Users {
 		if u.Username != "bob" {
 			next.Users = append(next.Users, u)
 		}
 	}
-	if err := as.app.auth.reloadDeclared(ctx, &next, as.app.auth.store.Store, as.app.log); err != nil {
+	if err := as.app.Reload(ctx, &next); err != nil { // what SIGHUP does
 		t.Fatal(err)
 	}
 	if got := callMCP(t, resource, tok); got != 401 {

@@ -78,7 +78,10 @@ func (f *federation) refreshUser(ctx context.Context, u store.User) (store.User,
 	}
 	var rt string
 	if f.box.Open(u.UpstreamToken, "", &rt) != nil {
-		return u, fmt.Errorf("%w: stored provider token unreadable", grants.ErrUserRefused)
+		// Not the provider's doing: the key that sealed the token is gone.
+		f.log.Warn("cannot open the user's stored identity-provider refresh token: the session key changed since they signed in (session_key changed, or the store's session key was replaced); the provider was not asked, the user must sign in again",
+			"user", u.ID, "provider", u.Source)
+		return u, fmt.Errorf("%w: not asked, the stored provider token cannot be opened (session key changed)", grants.ErrUserRefused)
 	}
 	id, tok, err := p.Refresh(ctx, rt)
 	if errors.Is(err, oidc.ErrRefused) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -23,11 +24,11 @@ func OpenVault(ctx context.Context, c config.Vault, st store.Store, log *slog.Lo
 	case c.KeyEnv != "":
 		key, err = vault.LoadKey("", c.KeyEnv)
 	default:
-		key, err = vault.LoadKey(c.KeyFile, "")
+		key, err = vault.LoadKey(legacyKeyFile(c, log), "")
 		if errors.Is(err, fs.ErrNotExist) {
 			key, err = vault.GenerateKeyFile(c.KeyFile)
 			if err == nil {
-				log.Warn("created a new vault key: back it up; without it stored connections cannot be read", "file", c.KeyFile, "key_id", key.ID)
+				log.Warn("created a new vault key: back it up; without it stored connections, the session key and the signing keys cannot be read", "file", c.KeyFile, "key_id", key.ID)
 			}
 		}
 	}
@@ -52,14 +53,11 @@ func OpenVault(ctx context.Context, c config.Vault, st store.Store, log *slog.Lo
 	return v, nil
 }
 
-// newConnections builds the connections manager; nil without any.
-func newConnections(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*connections.Manager, error) {
+// newConnections builds the connections manager over the vault v; nil
+// without any connection.
+func newConnections(cfg *config.Config, st store.Store, v *vault.Vault, log *slog.Logger) (*connections.Manager, error) {
 	if len(cfg.Connections) == 0 {
 		return nil, nil
-	}
-	v, err := OpenVault(ctx, cfg.Vault, st, log)
-	if err != nil {
-		return nil, err
 	}
 	var provs []connections.Provider
 	for _, c := range cfg.Connections {
@@ -70,4 +68,22 @@ func newConnections(ctx context.Context, cfg *config.Config, st store.Store, log
 			ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: c.Scopes, ExtraParams: c.ExtraParams, Description: c.Description})
 	}
 	return connections.New(provs, st, v, strings.TrimRight(cfg.PublicURL, "/"), log), nil
+}
+
+// legacyKeyFile is the key file to read: c.KeyFile, except that an
+// unconfigured key file that does not exist yet yields to one an older
+// version created at the old default place (DefaultVaultKeyFile), so an
+// upgrade keeps the key its stored data was sealed with.
+func legacyKeyFile(c config.Vault, log *slog.Logger) string {
+	if !c.KeyFileDefaulted() || c.KeyFile == config.DefaultVaultKeyFile {
+		return c.KeyFile
+	}
+	if _, err := os.Stat(c.KeyFile); !errors.Is(err, fs.ErrNotExist) {
+		return c.KeyFile
+	}
+	if _, err := os.Stat(config.DefaultVaultKeyFile); err == nil {
+		log.Warn("using the vault key at its old default place; set vault.key_file to keep it there", "file", config.DefaultVaultKeyFile)
+		return config.DefaultVaultKeyFile
+	}
+	return c.KeyFile
 }

@@ -364,7 +364,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !h.signIn(w, user) {
 		return
 	}
-	h.log.Info("signed in", "user", user.ID)
+	h.log.Info("signed in", "user", user.ID, "addr", clientAddr(r))
 	h.askConsent(w, r, user, req)
 }
 

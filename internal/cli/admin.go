@@ -145,7 +145,12 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	overlap := max(time.Hour, 2*cfg.OAuth.AccessTokenTTL.Std())
-	kid, err := keys.Rotate(context.Background(), st, time.Now(), &keys.Options{Overlap: overlap})
+	// The new private key is stored sealed with the vault key.
+	v, err := app.OpenVault(context.Background(), cfg.Vault, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return failed(stderr, err)
+	}
+	kid, err := keys.Rotate(context.Background(), st, time.Now(), &keys.Options{Overlap: overlap, Sealer: v})
 	if err != nil {
 		return failed(stderr, err)
 	}
@@ -258,6 +263,10 @@ func vaultRotate(args []string, stdout, stderr io.Writer) int {
 	n, err := vault.Rotate(ctx, st, from, to)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpgate: rotation stopped after %d connection(s): %v (run it again to finish)\n", n, err)
+		return ExitFailure
+	}
+	if err := app.ResealKeys(ctx, st, to.Union(from)); err != nil {
+		fmt.Fprintf(stderr, "mcpgate: re-sealing the session and signing keys: %v (run it again to finish)\n", err)
 		return ExitFailure
 	}
 	fmt.Fprintf(stdout, "re-encrypted %d connection(s) with key %s; now set vault.key_file to %s (keep the old file in previous_key_files until every replica restarted)\n", n, key.ID, *newFile)

@@ -103,6 +103,27 @@ servers:
 	if code != ExitOK || !strings.Contains(out, "re-encrypted 2 connection") {
 		t.Fatalf("rotate-vault: %d %s", code, out)
 	}
+	// The signing keys and the session key moved to the new vault key too,
+	// so the old key file can go.
+	k2, err := vault.LoadKey(newKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := vault.New(k2)
+	st, err = sqlite.Open(ctx, filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sks, _ := st.ListSigningKeys(ctx)
+	for _, k := range sks {
+		if !v2.SealedWithCurrent(k.Private) {
+			t.Errorf("signing key %s not sealed with the new vault key", k.ID)
+		}
+	}
+	if _, err := v2.Secret(ctx, st, "session", 32); err != nil {
+		t.Errorf("session key does not open with the new vault key alone: %v", err)
+	}
+	st.Close()
 	code, out = run(t, "", "user", "delete", "--config", cfgPath, "--user", "bob")
 	if code != ExitOK || !strings.Contains(out, "1 connection(s) deleted") {
 		t.Fatalf("user delete: %d %s", code, out)

@@ -32,7 +32,7 @@ var Version = "dev"
 const usage = `mcpgate — an identity-aware gateway for MCP servers
 
 Usage:
-  mcpgate serve --config FILE     run the gateway and authorization server
+  mcpgate serve --config FILE     run the gateway and authorization server (SIGHUP reloads the config)
   mcpgate config check FILE       validate a config; exit 2 with every problem listed
   mcpgate migrate --config FILE   create or upgrade the store's tables
   mcpgate user add --config FILE --username NAME --email ADDR [--tenant T] [--group G]... [--role R]... [--permission P]...
@@ -160,10 +160,16 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the config; caught from the start, so an early one
+	// never kills the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return failed(stderr, err)
 	}
+	go reloadOnHUP(ctx, a, *path, hup)
 	fmt.Fprintf(stderr, "mcpgate listening on http://%s\n", a.Addr())
 	fmt.Fprintf(stderr, "authorization server: %s\n", a.PublicURL())
 	for _, ep := range a.Endpoints() {
@@ -184,4 +190,18 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// reloadOnHUP reloads the config file on every SIGHUP until ctx ends; the
+// app logs each outcome and keeps serving the old config when the new one
+// is invalid.
+func reloadOnHUP(ctx context.Context, a *app.App, path string, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = a.ReloadFile(ctx, path)
+		}
+	}
 }

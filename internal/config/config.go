@@ -66,8 +66,8 @@ type Config struct {
 	// AllowedOrigins are extra Origin values accepted, e.g. "https://app.example".
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// SessionKey, when set (at least 32 characters), is the secret from which
-	// the session-id encryption key is derived; empty means a random key per
-	// process.
+	// the session-id encryption key is derived; empty means a key generated
+	// once and kept in the store, sealed with the vault key.
 	SessionKey  string       `yaml:"session_key"`
 	Limits      Limits       `yaml:"limits"`
 	Log         Log          `yaml:"log"`
@@ -80,6 +80,10 @@ type Config struct {
 	Policies    []Policy     `yaml:"policies"`
 	Servers     []Server     `yaml:"servers"`
 
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
 	src *source // where each value was written; nil when built in code
 }
 
@@ -90,6 +94,18 @@ type Limits struct {
 	SessionIdleTimeout Duration `yaml:"session_idle_timeout"` // default 30m
 	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`     // default 15s
 	MaxSessions        int      `yaml:"max_sessions"`         // default 10000
+
+	// SessionsPerUser bounds one user's live gateway-held sessions
+	// (anonymous callers: per client address); default 20.
+	SessionsPerUser int `yaml:"sessions_per_user"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s),
+	// ReadBodyTimeout its body (default 60s), IdleTimeout how long a
+	// keep-alive connection waits for the next request (default 2m).
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadBodyTimeout   Duration `yaml:"read_body_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers; default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
 }
 
 // Log configures logging.
@@ -203,8 +219,8 @@ type Client struct {
 
 // Login configures the built-in login page.
 type Login struct {
-	MaxFailures int      `yaml:"max_failures"` // per user and per client address within Lockout; default 5
-	Lockout     Duration `yaml:"lockout"`      // default 15m
+	MaxFailures int      `yaml:"max_failures"` // failures per (username, client address) before delays start; default 5
+	Lockout     Duration `yaml:"lockout"`      // the longest delay (they double from 1s), and how long failures are remembered; default 15m
 }
 
 // Tenant is an organisation using the gateway: found from its users'
@@ -327,6 +343,8 @@ type Vault struct {
 	KeyEnv string `yaml:"key_env"`
 	// PreviousKeyFiles still open what older keys sealed (rotation).
 	PreviousKeyFiles []string `yaml:"previous_key_files"`
+
+	derived bool // KeyFile was not configured (see defaultKeyFile)
 }
 
 // Connection is a downstream service users connect once, so calls run
@@ -473,6 +491,7 @@ func (c *Config) ApplyDefaults() {
 	if l.MaxSessions == 0 {
 		l.MaxSessions = DefaultMaxSessions
 	}
+	c.hardeningDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
@@ -481,6 +500,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Vault.KeyFile == "" && c.Vault.KeyEnv == "" {
 		c.Vault.KeyFile = DefaultVaultKeyFile
+		c.Vault.defaultKeyFile(c.Store)
 	}
 	for i := range c.Connections {
 		if c.Connections[i].Kind == "" {

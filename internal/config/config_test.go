@@ -661,6 +661,11 @@ func TestExampleDefaults(t *testing.T) {
 		SessionIdleTimeout: Duration(30 * time.Minute),
 		ShutdownTimeout:    Duration(15 * time.Second),
 		MaxSessions:        10000,
+		SessionsPerUser:    20,
+		ReadHeaderTimeout:  Duration(10 * time.Second),
+		ReadBodyTimeout:    Duration(60 * time.Second),
+		IdleTimeout:        Duration(2 * time.Minute),
+		MaxHeaderBytes:     64 << 10,
 	}
 	if c.Limits != wantLimits {
 		t.Errorf("limits = %+v, want %+v", c.Limits, wantLimits)
@@ -1096,5 +1101,33 @@ func TestBooleans(t *testing.T) {
 		if c.OAuth.ClientMetadataDocuments.Disabled != tc.want {
 			t.Errorf("%q: disabled = %v", tc.yaml, c.OAuth.ClientMetadataDocuments.Disabled)
 		}
+	}
+}
+
+// TestHardeningKeys: the resource limits and trusted_proxies are checked
+// like every other key.
+func TestHardeningKeys(t *testing.T) {
+	bad := `
+trusted_proxies: ["10.0.0.0/8", "not-an-ip", "10.0.0.0/99"]
+limits: {sessions_per_user: -1, max_header_bytes: 10}
+servers: [{name: s, auth: none, upstream: {url: "http://127.0.0.1:1/mcp"}}]
+`
+	_, err := Parse([]byte(bad), "t.yaml", nil)
+	for _, want := range []string{"trusted_proxies[1]", "trusted_proxies[2]", "limits.sessions_per_user", "limits.max_header_bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no problem reported for %s: %v", want, err)
+		}
+	}
+	good := `
+trusted_proxies: ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]
+limits: {sessions_per_user: 3, read_header_timeout: 2s, read_body_timeout: 5s, idle_timeout: 1m, max_header_bytes: 8192}
+servers: [{name: s, auth: none, upstream: {url: "http://127.0.0.1:1/mcp"}}]
+`
+	c, err := Parse([]byte(good), "t.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.SessionsPerUser != 3 || c.Limits.ReadBodyTimeout.Std() != 5*time.Second || len(c.TrustedProxies) != 3 {
+		t.Errorf("decoded %+v %v", c.Limits, c.TrustedProxies)
 	}
 }

@@ -131,6 +131,7 @@ func (v *validator) top() {
 	v.duration("limits.upstream_timeout", l.UpstreamTimeout)
 	v.duration("limits.session_idle_timeout", l.SessionIdleTimeout)
 	v.duration("limits.shutdown_timeout", l.ShutdownTimeout)
+	v.hardening()
 
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

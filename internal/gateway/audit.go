@@ -22,6 +22,7 @@ func (g *Gateway) audit(server string, p *tokens.Claims, fr *frontRequest, outco
 		attrs := []slog.Attr{
 			slog.String("server", server), slog.String("kind", kind), slog.String("name", name),
 			slog.String("outcome", outcome), slog.Int("status", status), slog.Duration("took", took),
+			slog.String("addr", fr.client),
 		}
 		if p != nil {
 			attrs = append(attrs, slog.String("user", p.Subject), slog.String("client", p.ClientID),

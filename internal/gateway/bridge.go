@@ -167,6 +167,7 @@ type session struct {
 	active     int
 	closed     bool
 	names      map[string]nameRef // aggregated: shortened tool names
+	release    func()             // gives the session's limit slots back (limits.go)
 }
 
 type nameRef struct {
@@ -224,11 +225,16 @@ func (s *session) idleFor() time.Duration {
 // upstream) or a merged one (aggregation).
 func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
 	m := fr.msgs[0]
+	release, ok := b.takeSlot(w, r, m.ID)
+	if !ok {
+		return
+	}
 	b.mu.Lock()
 	full := len(b.sessions) >= b.g.opts.MaxSessions
 	closed := b.closed
 	b.mu.Unlock()
 	if full || closed {
+		release()
 		writeError(w, http.StatusServiceUnavailable, m.ID, mcpwire.CodeInternalError, "gateway is at its session limit; try again later")
 		return
 	}
@@ -237,6 +243,7 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
 		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
 	s.standalone = newStream("g", true, 0)
+	s.release = release
 	if p := Principal(r.Context()); p != nil {
 		s.principal.Store(p)
 	}
@@ -273,6 +280,8 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 	b.mu.Lock()
 	b.sessions[s.id] = s
 	b.mu.Unlock()
+	b.g.wg.Add(1)
+	go b.endWhenUpstreamsFail(s)
 	w.Header().Set(mcpwire.HeaderSessionID, s.id)
 	resp := mcpwire.Response(m.ID, result)
 	if acceptsSSE(r) && !acceptsJSON(r) {
@@ -530,6 +539,7 @@ func (s *session) close() {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.freeSlot()
 	s.cancel()
 	var wg sync.WaitGroup
 	for _, u := range s.ups {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/forwarded"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
@@ -61,6 +62,9 @@ type Options struct {
 	SessionIdleTimeout time.Duration
 	// MaxSessions bounds live bridge sessions (default 10000).
 	MaxSessions int
+	// SessionsPerUser bounds one user's live bridge sessions across all
+	// servers (default 20; see limits.go).
+	SessionsPerUser int
 	// SessionSecret derives the key that seals session ids; replicas that
 	// share it can continue each other's sessions. Empty: random per process.
 	SessionSecret []byte
@@ -99,6 +103,8 @@ type Gateway struct {
 	mu       sync.Mutex
 	draining bool
 	wg       sync.WaitGroup
+
+	limits *sessionLimits // bridge sessions per user and per server
 }
 
 // serverEngine serves one MCP endpoint.
@@ -143,6 +149,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
+	g.limits = newSessionLimits(o.SessionsPerUser, o.MaxSessions)
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -243,6 +250,8 @@ type frontRequest struct {
 	lists map[string]string
 	// targets caches what each message touches (see callTargets).
 	targets []target
+	// client is the caller's address (trusted_proxies applied), for audit.
+	client string
 }
 
 // isStateless classifies a request as 2026-07-28 or later: by its
@@ -303,6 +312,7 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 			return
 		}
 		fr := &frontRequest{version: r.Header.Get(mcpwire.HeaderProtocolVersion), sessionID: r.Header.Get(mcpwire.HeaderSessionID)}
+		fr.client = forwarded.ClientAddr(r)
 		if r.Method == http.MethodPost {
 			if ct := r.Header.Get("Content-Type"); ct != "" {
 				if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {

@@ -47,7 +47,7 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 		switch {
 		case errors.Is(err, ErrUserRefused):
 			_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
-			h.log.Warn("identity provider no longer accepts the user; grant revoked", "user", user.ID, "client", client.ID)
+			h.log.Warn("refresh refused for the user; grant revoked", "user", user.ID, "client", client.ID, "reason", err)
 			return nil, oauth.Errorf(oauth.InvalidGrant, "your organisation no longer accepts this sign-in; sign in again")
 		case err != nil:
 			// The provider could not be asked: fail closed, but let the

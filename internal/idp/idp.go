@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mcpgate/mcpgate/internal/store"
 	"golang.org/x/crypto/argon2"
@@ -25,7 +24,8 @@ import (
 // a caller cannot tell which was wrong.
 var ErrBadCredentials = errors.New("wrong username or password")
 
-// ErrLocked means too many recent failures for this user or address.
+// ErrLocked means too many recent failures for this user from this
+// client address; the caller must wait before the next attempt counts.
 var ErrLocked = errors.New("too many failed sign-ins; try again later")
 
 // UserStore is what the directory needs from the store.
@@ -33,25 +33,66 @@ type UserStore interface {
 	GetUserByUsername(ctx context.Context, username string) (store.User, error)
 }
 
+// DirectoryOptions tunes a Directory. The zero value is usable.
+type DirectoryOptions struct {
+	// Verify compares a password with a stored hash; VerifyPassword when
+	// nil. Tests count comparisons with it.
+	Verify func(hash, password string) bool
+	// DummyLike is a stored hash whose algorithm and cost the dummy hash
+	// copies (typically a configured user's), so that an unknown username
+	// costs as much as a wrong password from the start. Later the dummy
+	// follows the hashes the directory sees. Default: a bcrypt hash of
+	// HashPassword's cost.
+	DummyLike string
+}
+
 // Directory authenticates built-in users.
 type Directory struct {
 	users   UserStore
 	limiter *Limiter
-	dummy   string // a hash to compare against when the user is unknown
+	verify  func(hash, password string) bool
+
+	mu         sync.Mutex
+	dummy      string // compared when the user is unknown or has no password
+	dummyShape string // the algorithm and cost of dummy (see hashShape)
 }
 
-// NewDirectory returns a directory over users, limiting failures with l.
-func NewDirectory(users UserStore, l *Limiter) *Directory {
-	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
-	return &Directory{users: users, limiter: l, dummy: string(dummy)}
+// NewDirectory returns a directory over users, slowing guessing with l
+// (nil: no limit). opts may be nil.
+func NewDirectory(users UserStore, l *Limiter, opts *DirectoryOptions) *Directory {
+	var o DirectoryOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Verify == nil {
+		o.Verify = VerifyPassword
+	}
+	d := &Directory{users: users, limiter: l, verify: o.Verify}
+	if o.DummyLike == "" {
+		o.DummyLike = "$2a$12$"
+	}
+	d.dummyShape = "pending:" + o.DummyLike
+	return d
 }
 
-// Authenticate checks username and password. addr is the client address
-// for brute-force accounting.
+// Authenticate checks username and password. addr is the client address:
+// failures are counted per (username, address), so someone guessing from
+// one address slows down only their own attempts, never the user's own
+// sign-in from elsewhere (audit finding 12).
+//
+// Every attempt costs one hash comparison of the same algorithm and cost,
+// whether the user exists, has no password (signs in through an identity
+// provider) or is disabled, so the answer's timing does not tell which
+// usernames exist (audit finding 11).
 func (d *Directory) Authenticate(ctx context.Context, username, password, addr string) (store.User, error) {
-	keys := []string{"user:" + strings.ToLower(username), "addr:" + addr}
-	if d.limiter != nil && d.limiter.Locked(keys...) {
-		return store.User{}, ErrLocked
+	key := limiterKey(username, addr)
+	if d.limiter != nil {
+		if d.limiter.Locked(key) {
+			return store.User{}, ErrLocked
+		}
+		// Count the attempt before checking it, so parallel guesses cannot
+		// all slip in before the first failure is recorded.
+		d.limiter.Fail(key)
 	}
 	u, err := d.users.GetUserByUsername(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -59,19 +100,102 @@ func (d *Directory) Authenticate(ctx context.Context, username, password, addr s
 	}
 	hash := u.PasswordHash
 	if err != nil || hash == "" {
-		hash = d.dummy // spend the same time whether or not the user exists
+		hash = d.dummyHash() // spend the same time whether or not the user exists
+	} else {
+		d.learn(hash)
 	}
-	ok := VerifyPassword(hash, password)
+	ok := d.verify(hash, password)
 	if err != nil || !ok || u.PasswordHash == "" || u.Disabled {
-		if d.limiter != nil {
-			d.limiter.Fail(keys...)
-		}
 		return store.User{}, ErrBadCredentials
 	}
 	if d.limiter != nil {
-		d.limiter.Reset(keys[0])
+		d.limiter.Reset(key)
 	}
 	return u, nil
+}
+
+// maxKeyUsername bounds how much of a username a limiter key keeps, so
+// huge made-up usernames cannot blow up the limiter's memory.
+const maxKeyUsername = 256
+
+// limiterKey is the throttling key of a sign-in attempt: the username
+// (case-folded, bounded) from one client address.
+func limiterKey(username, addr string) string {
+	u := strings.ToLower(username)
+	if len(u) > maxKeyUsername {
+		u = u[:maxKeyUsername]
+	}
+	return u + "\x00" + addr
+}
+
+// dummyHash returns a hash of a random password with the algorithm and
+// cost of the users' hashes, generating it on first use.
+func (d *Directory) dummyHash() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if like, pending := strings.CutPrefix(d.dummyShape, "pending:"); pending {
+		d.dummy, d.dummyShape = makeDummy(like)
+	}
+	return d.dummy
+}
+
+// learn makes the dummy follow the shape of a real user's hash, so an
+// unknown username keeps costing what a known one does.
+func (d *Directory) learn(hash string) {
+	shape := hashShape(hash)
+	if shape == "" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dummyShape != shape {
+		d.dummyShape = "pending:" + hash
+	}
+}
+
+// hashShape names the algorithm and cost parameters of a hash ("" when
+// it is not one VerifyPassword reads): two hashes of one shape cost the
+// same to compare.
+func hashShape(hash string) string {
+	switch {
+	case strings.HasPrefix(hash, "$2"):
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
+			return ""
+		}
+		return "bcrypt:" + strconv.Itoa(cost)
+	case strings.HasPrefix(hash, "$argon2id$"):
+		p, salt, key, err := parseArgon2id(hash)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprintf("argon2id:%d:%d:%d:%d:%d", p.memory, p.time, p.threads, len(salt), len(key))
+	}
+	return ""
+}
+
+// makeDummy hashes a random password with the shape of like (bcrypt at
+// HashPassword's cost when like is not a usable hash) and returns the
+// hash with its shape.
+func makeDummy(like string) (hash, shape string) {
+	password := []byte(rand.Text())
+	if p, salt, key, err := parseArgon2id(like); err == nil {
+		s := make([]byte, len(salt))
+		_, _ = rand.Read(s)
+		k := argon2.IDKey(password, s, p.time, p.memory, p.threads, uint32(len(key)))
+		h := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", p.memory, p.time, p.threads,
+			base64.RawStdEncoding.EncodeToString(s), base64.RawStdEncoding.EncodeToString(k))
+		return h, hashShape(h)
+	}
+	cost, err := bcrypt.Cost([]byte(like))
+	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		cost = hashCost
+	}
+	h, err := bcrypt.GenerateFromPassword(password, cost)
+	if err != nil { // only for a bad cost, excluded above
+		h, _ = bcrypt.GenerateFromPassword(password, hashCost)
+	}
+	return string(h), hashShape(string(h))
 }
 
 // VerifyPassword checks password against a bcrypt ($2a$/$2b$/$2y$) or
@@ -136,74 +260,11 @@ func parseArgon2id(s string) (argonParams, []byte, []byte, error) {
 	return p, salt, key, nil
 }
 
+// hashCost is the bcrypt cost of HashPassword.
+const hashCost = 12
+
 // HashPassword returns a bcrypt hash (for `mcpgate user add`).
 func HashPassword(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), hashCost)
 	return string(h), err
-}
-
-// Limiter counts failures per key in a sliding window and locks a key
-// after max failures until the window has passed.
-type Limiter struct {
-	max    int
-	window time.Duration
-	now    func() time.Time
-
-	mu       sync.Mutex
-	failures map[string][]time.Time
-}
-
-// NewLimiter returns a limiter; now may be nil.
-func NewLimiter(max int, window time.Duration, now func() time.Time) *Limiter {
-	if now == nil {
-		now = time.Now
-	}
-	return &Limiter{max: max, window: window, now: now, failures: map[string][]time.Time{}}
-}
-
-func (l *Limiter) recent(key string) []time.Time {
-	cut := l.now().Add(-l.window)
-	ts := l.failures[key]
-	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.failures, key)
-	} else {
-		l.failures[key] = ts
-	}
-	return ts
-}
-
-// Locked reports whether any key has reached the failure limit.
-func (l *Limiter) Locked(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
-		if len(l.recent(k)) >= l.max {
-			return true
-		}
-	}
-	return false
-}
-
-// Fail records a failure for every key.
-func (l *Limiter) Fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.failures) > 100000 {
-		l.failures = map[string][]time.Time{} // bounded memory under a flood
-	}
-	for _, k := range keys {
-		l.failures[k] = append(l.recent(k), l.now())
-	}
-}
-
-// Reset forgets a key's failures (after a success).
-func (l *Limiter) Reset(key string) {
-	l.mu.Lock()
-	delete(l.failures, key)
-	l.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 // Package keys manages the authorization server's token-signing keys:
 // it generates them, persists them through the store (the private key as
-// a private JWK in JSON), rotates them with an overlap so tokens signed by
+// a private JWK in JSON, sealed with the vault key: see sealing.go),
+// rotates them with an overlap so tokens signed by
 // a retired key stay verifiable until they expire, and publishes the
 // public halves (the JWKS).
 //
@@ -85,6 +86,17 @@ type Options struct {
 	Reload time.Duration
 	// Logger; discarded when nil.
 	Logger *slog.Logger
+	// Sealer encrypts private keys at rest (the vault); nil keeps them as
+	// clear JSON, which only tests should do. With a Sealer, Init seals
+	// every key still stored in the clear (by an older version).
+	Sealer Sealer
+}
+
+// Sealer seals and opens private keys at rest; *vault.Vault is one.
+type Sealer interface {
+	Seal(plaintext, aad []byte) (ciphertext []byte, keyID string, err error)
+	Open(ciphertext, aad []byte) ([]byte, error)
+	SealedWithCurrent(ciphertext []byte) bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -284,6 +296,9 @@ func (m *Manager) Init(ctx context.Context) error {
 	if err := m.Reload(ctx); err != nil {
 		return err
 	}
+	if err := m.sealStored(ctx); err != nil {
+		return err
+	}
 	now := m.opts.Now()
 	if m.snap.Load().signing(now) != nil {
 		return nil
@@ -293,6 +308,9 @@ func (m *Manager) Init(ctx context.Context) error {
 		return err
 	}
 	rec, err := k.record(now, now)
+	if err == nil {
+		rec, err = sealRecord(m.opts.Sealer, rec)
+	}
 	if err != nil {
 		return err
 	}
@@ -321,7 +339,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		if prev := old.byKID[r.ID]; prev != nil && bytes.Equal(prev.priv, r.Private) {
 			e = *prev
 		} else {
-			k, err := parseRecord(r)
+			k, err := m.parse(r)
 			if err != nil {
 				m.opts.Logger.Error("skipping unusable signing key", "kid", r.ID, "err", err)
 				continue
@@ -436,6 +454,9 @@ func Rotate(ctx context.Context, s Store, now time.Time, opts *Options) (newKID 
 	}
 	activeFrom := now.Add(o.Prepublish)
 	rec, err := k.record(now, activeFrom)
+	if err == nil {
+		rec, err = sealRecord(o.Sealer, rec)
+	}
 	if err != nil {
 		return "", err
 	}

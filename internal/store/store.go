@@ -251,6 +251,17 @@ type AccessStore interface {
 	DeleteExpiredAccessEntries(ctx context.Context, now time.Time) (int, error)
 }
 
+// SealedSecret is a secret the gateway generates once and keeps across
+// restarts and replicas (the session key), sealed by internal/vault: the
+// store sees only ciphertext. KeyID names the vault key that sealed Value.
+type SealedSecret struct {
+	Name      string
+	KeyID     string
+	Value     []byte
+	CreatedAt time.Time // zero on Create: now
+	UpdatedAt time.Time // zero on Create or Update: now
+}
+
 // Store is the storage contract. Every method is safe for concurrent use
 // and every Update runs its function inside one atomic transaction (the
 // function may run more than once on a retry; it must be pure).
@@ -338,6 +349,14 @@ type Store interface {
 	DeleteGrantRevocationsBefore(ctx context.Context, before time.Time) (int, error)
 
 	AccessStore
+	// CreateSealedSecret stores a new secret (ErrAlreadyExists when the
+	// name is taken: another replica won the race, read theirs);
+	// GetSealedSecret reads one (ErrNotFound); UpdateSealedSecret changes
+	// one atomically (re-sealing after a vault key rotation) and may not
+	// change its name.
+	CreateSealedSecret(ctx context.Context, s SealedSecret) error
+	GetSealedSecret(ctx context.Context, name string) (SealedSecret, error)
+	UpdateSealedSecret(ctx context.Context, name string, update func(SealedSecret) (SealedSecret, error)) error
 
 	// DeleteExpired removes codes and refresh tokens past their expiry
 	// and returns how many rows went (a background job calls it).

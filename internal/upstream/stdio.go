@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -43,6 +44,41 @@ type StdioOptions struct {
 	// OnRestart is called after a restarted process is running: the
 	// session replays the initialize handshake.
 	OnRestart func()
+}
+
+// InheritedEnv lists the only variables a stdio upstream inherits from
+// the gateway's environment: what a program needs to find its tools, its
+// home and its locale. Everything else (the vault key, client secrets
+// given as ${VAR}, cloud credentials) stays with the gateway; a server
+// that needs a variable gets it by name in its config's env map, e.g.
+// env: {GITHUB_TOKEN: "${GITHUB_TOKEN}"} (expanded from the gateway's
+// environment when the config is read).
+// SSL_CERT_FILE and SSL_CERT_DIR are paths, not secrets, and keep TLS
+// trust the same as the gateway's.
+var InheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+// childEnv is the environment of a stdio upstream: the InheritedEnv
+// variables lookup knows, then extra (which wins), in a stable order. It
+// is never nil, so exec.Cmd never falls back to the whole environment.
+func childEnv(lookup func(string) (string, bool), extra map[string]string) []string {
+	env := make([]string, 0, len(InheritedEnv)+len(extra))
+	for _, k := range InheritedEnv {
+		if _, named := extra[k]; named {
+			continue
+		}
+		if v, ok := lookup(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
 }
 
 // StdioLink runs an MCP server as a child process.
@@ -107,12 +143,7 @@ func StartStdio(opts StdioOptions, h Handler) (*StdioLink, error) {
 func (l *StdioLink) spawn() (*process, error) {
 	cmd := exec.Command(l.opts.Command[0], l.opts.Command[1:]...)
 	cmd.Dir = l.opts.Dir
-	if len(l.opts.Env) > 0 {
-		cmd.Env = os.Environ()
-		for k, v := range l.opts.Env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
+	cmd.Env = childEnv(os.LookupEnv, l.opts.Env)
 	// Own process group, so Close can signal the server and anything it
 	// started; Pdeathsig so a killed gateway never leaves an orphan.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -211,3 +211,63 @@ func alive(pid int) bool {
 	}
 	return !strings.Contains(string(stat), ") Z ") && !strings.Contains(string(stat), ") X ")
 }
+
+// TestStdioMinimalEnvironment: a stdio upstream sees only the variables
+// named in InheritedEnv and in its env map, never the gateway's secrets
+// (audit finding 10).
+func TestStdioMinimalEnvironment(t *testing.T) {
+	t.Setenv("MCPGATE_VAULT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+	t.Setenv("MADE_UP_CLIENT_SECRET", "s3cret-from-gateway-env")
+	t.Setenv("NAMED_BY_CONFIG", "passed-on-purpose")
+	var c collector
+	// The child prints its environment as one JSON-RPC notification.
+	script := `printf '{"jsonrpc":"2.0","method":"env","params":{"env":"%s"}}\n' "$(env | tr '\n' ' ' | tr -d '"\\')"; exec cat`
+	l, err := StartStdio(StdioOptions{Name: "env", Command: []string{"sh", "-c", script},
+		Env: map[string]string{"UPSTREAM_TOKEN": os.Getenv("NAMED_BY_CONFIG")}}, c.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var p struct {
+		Env string `json:"env"`
+	}
+	if err := json.Unmarshal(c.wait(t, 1)[0].Params, &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"MCPGATE_VAULT_KEY", "MADE_UP_CLIENT_SECRET", "s3cret-from-gateway-env", "NAMED_BY_CONFIG="} {
+		if strings.Contains(p.Env, secret) {
+			t.Errorf("child environment holds %q: %s", secret, p.Env)
+		}
+	}
+	for _, want := range []string{"UPSTREAM_TOKEN=passed-on-purpose", "PATH="} {
+		if !strings.Contains(p.Env, want) {
+			t.Errorf("child environment lacks %q: %s", want, p.Env)
+		}
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"PATH": "/bin", "HOME": "/h", "SECRET": "x"}[k]
+		return v, ok
+	}
+	tests := []struct {
+		name  string
+		extra map[string]string
+		want  string
+	}{
+		{"inherited only", nil, "PATH=/bin HOME=/h"},
+		{"extra sorted after", map[string]string{"B": "2", "A": "1"}, "PATH=/bin HOME=/h A=1 B=2"},
+		{"extra overrides", map[string]string{"HOME": "/srv"}, "PATH=/bin HOME=/srv"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(childEnv(lookup, tt.extra), " "); got != tt.want {
+				t.Errorf("childEnv = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if childEnv(func(string) (string, bool) { return "", false }, nil) == nil {
+		t.Error("childEnv is nil: exec.Cmd would pass the whole environment")
+	}
+}

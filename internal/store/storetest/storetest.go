@@ -100,6 +100,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"GrantRevocationDefaults", testGrantRevocationDefaults},
 		{"DeleteGrantRevocationsBefore", testDeleteGrantRevocationsBefore},
 		{"GrantRevocationConcurrent", testGrantRevocationConcurrent},
+		{"SealedSecrets", testSealedSecrets},
+		{"SealedSecretRace", testSealedSecretRace},
 		{"DeleteExpired", testDeleteExpired},
 		{"ClientActivity", testClientActivity},
 		{"TimeRoundTrip", testTimeRoundTrip},
