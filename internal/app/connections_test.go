@@ -214,7 +214,7 @@ func connectFromPage(t *testing.T, b *browser, base, name string, prov *testidp.
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "is+connected") && !strings.Contains(loc, "is%20connected") {
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "msg=connected") {
 		t.Fatalf("callback redirected to %q", loc)
 	}
 }
