@@ -101,11 +101,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User) {
 		}
 		page.Lines = append(page.Lines, line)
 	}
-	targets := []string{}
-	for _, pr := range p.m.providers {
-		targets = append(targets, web.CSPSource(pr.AuthorizeURL))
-	}
-	web.Render(w, http.StatusOK, "connections.html", page, targets...)
+	// form-action stays 'self': Connect answers with a page on our origin
+	// (see connect), so no provider's origin needs listing.
+	web.Render(w, http.StatusOK, "connections.html", page)
 }
 
 func displayUser(u store.User) string {
@@ -167,7 +165,12 @@ func (p *Pages) connect(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(pr.AuthorizeURL, "?") {
 		sep = "&"
 	}
-	http.Redirect(w, r, pr.AuthorizeURL+sep+q.Encode(), http.StatusSeeOther)
+	// A page, not a redirect: browsers apply this form's CSP form-action
+	// to every redirect of its submission, the provider's own redirects
+	// (to its sign-in on another origin, say) included. The page ends the
+	// submission here; its refresh is an ordinary navigation.
+	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Connecting " + pr.Name,
+		Text: "Taking you to " + pr.Name + " to allow access.", URL: pr.AuthorizeURL + sep + q.Encode()})
 }
 
 // callback stores the provider's tokens, sealed in the vault.

@@ -1,6 +1,7 @@
 package connections
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -90,6 +91,8 @@ func TestMessageOnlyFromCodes(t *testing.T) {
 	}
 }
 
+var continueLinkRE = regexp.MustCompile(`<a href="([^"]+)">Continue</a>`)
+
 var csrfFieldRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // TestConnectCallbackBound (finding 4): the connect flow's state works
@@ -109,10 +112,15 @@ func TestConnectCallbackBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cont, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("state") == "" {
-		t.Fatalf("connect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	link := continueLinkRE.FindStringSubmatch(string(cont))
+	if link == nil {
+		t.Fatalf("connect: %d %s", resp.StatusCode, cont)
+	}
+	loc, err := url.Parse(html.UnescapeString(link[1]))
+	if err != nil || loc.Query().Get("state") == "" || !strings.HasPrefix(loc.String(), "https://cal.example/authorize?") {
+		t.Fatalf("connect continues to %q", link[1])
 	}
 	callback := "/connections/callback?" + url.Values{"state": {loc.Query().Get("state")}, "code": {"c"}}.Encode()
 	other := newJar()
@@ -130,5 +138,21 @@ func TestConnectCallbackBound(t *testing.T) {
 	}
 	if status, loc, _ := e.get(t, alice, "alice", callback); status != http.StatusSeeOther || !strings.Contains(loc, "msg=connected") {
 		t.Errorf("own callback: %d %q", status, loc)
+	}
+}
+
+// TestConnectionsPageFormActionSelf: the connections page names no
+// provider in its CSP form-action; Connect continues through a page.
+func TestConnectionsPageFormActionSelf(t *testing.T) {
+	e := newPagesEnv(t)
+	req, _ := http.NewRequest(http.MethodGet, e.base+"/connections", nil)
+	req.Header.Set("X-Test-User", "alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self';") {
+		t.Errorf("CSP %q, want form-action 'self' alone", csp)
 	}
 }
