@@ -12,7 +12,9 @@
 //   - a federated callback opened in another browser (login CSRF) signs nobody in;
 //   - error pages (unknown client, unregistered redirect URI, garbled or foreign state)
 //     render here and never redirect;
-//   - `return` after sign-in never leaves mcpgate's origin.
+//   - `return` after sign-in never leaves mcpgate's origin;
+//   - /connections: Connect reaches the provider (through a page: the page's form-action
+//     stays 'self') and comes back connected; ?msg= text from a link is never shown.
 // It starts its own testidp and mcpgate (the shared instance of scripts/e2e.sh has no
 // federated tenant); the upstream is the suite's mcpfixture (E2E_FIXTURE_URL).
 import crypto from 'node:crypto';
@@ -78,6 +80,7 @@ await main(async () => {
     `  - {username: ${ALICE.username}, password: ${ALICE.password}, email: ${ALICE.email}, groups: [Staff]}`,
     'clients:',
     `  - {id: mcpgate, secret: ${IDP_SECRET}, redirect_uris: ["${gate}/oauth/callback/tenant-a"]}`,
+    `  - {id: conn-client, secret: ${IDP_SECRET}, redirect_uris: ["${gate}/connections/callback"]}`,
     '',
   ].join('\n'));
   const idp = run('fed-testidp', path.join(BIN, 'testidp'), ['-listen', '127.0.0.1:0', '-config', idpConfig]);
@@ -103,6 +106,16 @@ oauth:
       token_endpoint_auth_method: none
       grant_types: [authorization_code, refresh_token]
       redirect_uris: ["${redirectURI}"]
+vault: {key_file: "${path.join(WORK, 'fed', 'vault.key')}"}
+connections:
+  # the test IdP doubles as a downstream service a user connects at /connections
+  - name: idp-files
+    description: files at the test IdP
+    authorize_url: "${idpIssuer}/authorize"
+    token_url: "${idpIssuer}/oauth/token"
+    client_id: conn-client
+    client_secret: "${IDP_SECRET}"
+    scopes: [openid, email]
 servers:
   - {name: demo, upstream: {url: "${FIXTURE_URL}"}, scopes: [mcp:tools]}
   - {name: other, upstream: {url: "${FIXTURE_URL}"}, scopes: [mcp:tools]}
@@ -237,6 +250,24 @@ servers:
     assert(u.searchParams.get('state') === a.state, `state ${u.searchParams.get('state')}`);
     assert(u.searchParams.get('iss') === gate, `iss ${u.searchParams.get('iss')}`);
     assert(!u.searchParams.get('code'), 'a code came with the denial');
+  });
+
+  // ---- 3b. /connections: Connect through a page to the provider and back ----
+  await check('connections: Connect goes to the provider and back; the page says so', async () => {
+    const resp = await p1.goto(`${gate}/connections`);
+    const csp = await assertPageHeaders(resp, 'connections page');
+    assert(/form-action 'self';/.test(csp), `connections page form-action: ${csp}`);
+    await p1.locator('#idp-files button[type=submit]').click();
+    await signInAtIdP(p1);
+    await p1.waitForURL((u) => u.origin === gate && u.pathname === '/connections', { waitUntil: 'load' });
+    const status = await p1.locator('[role=status]').innerText();
+    assert(status.includes('idp-files is connected'), `status ${JSON.stringify(status)}`);
+    assert((await p1.locator('#idp-files').innerText()).includes('Connected since'), 'not shown as connected');
+  });
+  await check('connections: ?msg= text from a link is never shown', async () => {
+    await p1.goto(`${gate}/connections?msg=${encodeURIComponent('Your account is locked: call +1 555 0100')}&name=idp-files`);
+    const body = await p1.locator('main').innerText();
+    assert(!body.includes('555'), 'the page shows text from the query');
   });
 
   // ---- 4. a built-in user: password here; remembered consent from a fresh browser ----
