@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/idp/oidc"
+	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/web"
 )
@@ -120,6 +121,13 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := q.Get("error"); e != "" {
 		h.log.Info("identity provider refused sign-in", "provider", name, "error", e)
+		if st.Req.ClientID != "" {
+			// The client and its redirect URI were validated before the
+			// sign-in started, so the refusal goes back to it (RFC 6749
+			// §4.1.2.1), as one code whatever the IdP said.
+			h.redirectError(w, r, st.Req.RedirectURI, st.Req.State, oauth.AccessDenied, "the identity provider did not sign the user in")
+			return
+		}
 		h.page(w, http.StatusForbidden, "Sign-in refused", "Your organisation's sign-in service did not let you in.")
 		return
 	}

@@ -349,3 +349,25 @@ func TestSignInReturnStaysLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestIdPRefusalGoesToClient: when the IdP answers the sign-in with an
+// error, the client gets access_denied with its state (RFC 6749
+// §4.1.2.1), only in the browser that started it.
+func TestIdPRefusalGoesToClient(t *testing.T) {
+	e := newFlowEnv(t)
+	b := e.browser()
+	to, err := url.Parse(e.toIdP(b, e.authorizeURL("a", "read")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := e.base + "/oauth/callback/tenant-a?" + url.Values{"state": {to.Query().Get("state")}, "error": {"access_denied"}}.Encode()
+	if a := e.do(e.browser(), http.MethodGet, cb, nil); a.status != http.StatusBadRequest {
+		t.Errorf("another browser: %d %q, want 400", a.status, a.location)
+	}
+	a := e.do(b, http.MethodGet, cb, nil)
+	loc, _ := url.Parse(a.location)
+	if a.status != http.StatusFound || loc == nil || !strings.HasPrefix(a.location, flowRedirect+"?") ||
+		loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "xyz" || loc.Query().Get("iss") != e.base {
+		t.Errorf("IdP refusal: %d %q, want the client with error=access_denied", a.status, a.location)
+	}
+}

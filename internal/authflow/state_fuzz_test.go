@@ -6,14 +6,15 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/idp/oidc"
 )
 
 // FuzzFederatedCallback checks the property: a federated callback whose
 // state mcpgate did not seal for this provider and this browser (garbled,
-// truncated, sealed for another purpose, another provider or another
-// browser) never panics, never signs anyone in, never redirects and
+// truncated, expired, sealed for another purpose, another provider or
+// another browser) never panics, never signs anyone in, never redirects and
 // never reaches the IdP (the provider here is unreachable: any attempt to
 // redeem the code would show as a 403 instead of 400).
 func FuzzFederatedCallback(f *testing.F) {
@@ -32,7 +33,12 @@ func FuzzFederatedCallback(f *testing.F) {
 	unbound, _ := h.fedStates.Seal(fedState{Provider: "t", Nonce: "n", Verifier: "v"}, fedTTL, "t")
 	otherProvider, _ := h.fedStates.Seal(fedState{Provider: "u", Nonce: "n", Verifier: "v"}, fedTTL, "u")
 	otherPurpose, _ := h.requests.Seal(request{ClientID: "c"}, requestTTL, "")
-	for _, s := range []string{otherBrowser, unbound, otherProvider, otherPurpose, "", "garbage", otherBrowser[:len(otherBrowser)-2]} {
+	// Bound to the seed cookie below, but sealed an hour ago: expired.
+	seedCookie := httptest.NewRequest(http.MethodGet, "/", nil)
+	seedCookie.AddCookie(&http.Cookie{Name: h.csrf.CookieName(), Value: "0123456789abcdefghijklmnop"})
+	hourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
+	expired, _ := h.fedStates.WithClock(hourAgo).Seal(fedState{Provider: "t", Nonce: "n", Verifier: "v", Browser: h.csrf.Binding(seedCookie, fedBinding)}, fedTTL, "t")
+	for _, s := range []string{otherBrowser, unbound, otherProvider, otherPurpose, expired, "", "garbage", otherBrowser[:len(otherBrowser)-2]} {
 		f.Add(s, "code", "", "0123456789abcdefghijklmnop")
 	}
 	f.Add(unbound, "code", "access_denied", "")
