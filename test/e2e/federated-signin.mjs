@@ -83,10 +83,15 @@ await main(async () => {
     `  - {id: conn-client, secret: ${IDP_SECRET}, redirect_uris: ["${gate}/connections/callback"]}`,
     '',
   ].join('\n'));
-  const idp = run('fed-testidp', path.join(BIN, 'testidp'), ['-listen', '127.0.0.1:0', '-config', idpConfig]);
-  const idpIssuer = (await must('federated: testidp starts', () =>
-    waitOutput(idp, /^testidp listening on (http:\/\/127\.0\.0\.1:\d+)$/m, 15000)))[1];
+  // The IdP on another site than mcpgate (localhost vs 127.0.0.1), as a company's IdP is:
+  // the callback is a cross-site navigation, which carries only SameSite=Lax cookies.
+  const idpPort = await freePort();
+  const idpIssuer = `http://localhost:${idpPort}`;
+  const idp = run('fed-testidp', path.join(BIN, 'testidp'), ['-listen', `127.0.0.1:${idpPort}`, '-issuer', idpIssuer, '-config', idpConfig]);
+  await must('federated: testidp starts', () => waitOutput(idp, /^testidp issuer (http:\/\/localhost:\d+)$/m, 15000));
   const idpOrigin = new URL(idpIssuer).origin;
+  // Node may resolve localhost to ::1 first; the IdP listens on 127.0.0.1.
+  const viaIPv4 = (u) => u.replace(/^http:\/\/localhost:/, 'http://127.0.0.1:');
 
   const gateConfig = path.join(OUT, 'fed-mcpgate.yaml');
   fs.mkdirSync(path.join(WORK, 'fed'), { recursive: true });
@@ -301,7 +306,7 @@ servers:
     // (routes see only the first request of a redirect chain, so walk it by hand).
     const action = new URL(await attacker.locator('form').getAttribute('action'), attacker.url()).href;
     const req = attacker.context().request;
-    let resp = await req.post(action, { maxRedirects: 0, form: { authRequestID: await attacker.locator('input[name=authRequestID]').inputValue(),
+    let resp = await req.post(viaIPv4(action), { maxRedirects: 0, form: { authRequestID: await attacker.locator('input[name=authRequestID]').inputValue(),
       username: ALICE.username, password: ALICE.password } });
     let stolen;
     for (let i = 0; i < 5 && resp.status() >= 300 && resp.status() < 400; i++) {
@@ -310,7 +315,7 @@ servers:
         stolen = loc;
         break;
       }
-      resp = await req.get(loc, { maxRedirects: 0 });
+      resp = await req.get(viaIPv4(loc), { maxRedirects: 0 });
     }
     assert(stolen, 'the attacker never reached the callback');
     const victim = await newPage();
