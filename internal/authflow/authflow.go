@@ -253,7 +253,9 @@ func displayName(c store.Client) string {
 }
 
 // matchRedirect finds got among the registered redirect URIs: exactly, or
-// for a loopback http URI with any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3).
+// for a loopback http URI with any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3),
+// the rest still compared byte for byte: a percent-encoded, userinfo or
+// empty-query variant of a registered path is another URI.
 // With one registered URI and none sent, that one is used.
 func matchRedirect(registered []string, got string) (string, bool) {
 	if got == "" {
@@ -265,20 +267,36 @@ func matchRedirect(registered []string, got string) (string, bool) {
 	if slices.Contains(registered, got) {
 		return got, true
 	}
-	gu, err := url.Parse(got)
-	if err != nil || gu.Scheme != "http" || !isLoopbackIP(gu.Hostname()) {
+	g, ok := loopbackWithoutPort(got)
+	if !ok {
 		return "", false
 	}
 	for _, reg := range registered {
-		ru, err := url.Parse(reg)
-		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) {
-			continue
-		}
-		if ru.Hostname() == gu.Hostname() && ru.Path == gu.Path && ru.RawQuery == gu.RawQuery {
+		if r, ok := loopbackWithoutPort(reg); ok && r == g {
 			return got, true
 		}
 	}
 	return "", false
+}
+
+// loopbackWithoutPort returns uri with its port removed, when uri is an
+// http URI on a loopback host with no userinfo and a numeric port (or
+// none); the rest of the string is untouched.
+func loopbackWithoutPort(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackIP(u.Hostname()) || !strings.HasPrefix(uri, "http://"+u.Host) {
+		return "", false
+	}
+	for _, c := range u.Port() {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	host := u.Hostname()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "http://" + host + strings.TrimPrefix(uri, "http://"+u.Host), true
 }
 
 func isLoopbackIP(h string) bool {
