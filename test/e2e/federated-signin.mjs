@@ -143,8 +143,8 @@ servers:
   };
 
   /** A page that records every request it sends off loopback and to the client. */
-  const newPage = async () => {
-    const ctx = await freshContext();
+  const newPage = async (opts = {}) => {
+    const ctx = await freshContext(opts);
     defer(() => ctx.close());
     const page = await ctx.newPage();
     page.offLoopback = [];
@@ -232,8 +232,8 @@ servers:
   });
 
   // ---- 2. again from a fresh browser: consent is remembered, straight to the client ----
-  await must('federated: fresh browser with remembered consent reaches the client with a code', async () => {
-    const p = await newPage();
+  await must('federated: fresh browser (JavaScript off) with remembered consent reaches the client with a code', async () => {
+    const p = await newPage({ javaScriptEnabled: false });
     const a = authorizeURL();
     await p.goto(a.url);
     await p.locator('input[name=username]').fill(ALICE.email);

@@ -278,9 +278,9 @@ export async function launchChromium() {
   defer(() => browser.close());
   return {
     browser,
-    /** freshContext(): a new browser context with the suite's timeouts. */
-    async freshContext() {
-      const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    /** freshContext(opts): a new browser context (playwright options, e.g. javaScriptEnabled) with the suite's timeouts. */
+    async freshContext(opts = {}) {
+      const ctx = await browser.newContext({ viewport: { width: 900, height: 700 }, ...opts });
       ctx.setDefaultTimeout(15000);
       ctx.setDefaultNavigationTimeout(15000);
       return ctx;
