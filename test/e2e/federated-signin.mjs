@@ -209,6 +209,9 @@ servers:
     assert(resp.status() === 200, `status ${resp.status()}`);
     const csp = await assertPageHeaders(resp, 'sign-in page');
     assert(!csp.includes(idpOrigin), `the sign-in page's form-action lists the IdP: ${csp}`);
+    // Besides ourselves, exactly the request's registered redirect target (consent remembered).
+    const fa = (csp.match(/(?:^|;)\s*form-action ([^;]*)/) || [])[1];
+    assert(fa === `'self' ${cb.origin}`, `form-action ${fa}`);
     await p1.locator('input[name=username]').waitFor();
     assert(!(await p1.locator('input[type=password]').isVisible()), 'a password field is shown before the realm is known');
   });
