@@ -10,7 +10,7 @@ STATICCHECK_FLAGS ?=
 GOFILES = $(shell find . \( -path ./.git -o -path ./.cache -o -path ./bin -o -path ./data \
             -o -path ./tools -o -name node_modules -o -name vendor \) -prune -o -name '*.go' -print)
 
-.PHONY: help build run tools lint test conformance bench clean postgres
+.PHONY: help build run tools lint test conformance bench fuzz clean postgres
 
 help: ## List the targets
 	@echo "usage: make TARGET"
@@ -57,6 +57,9 @@ conformance: tools build ## MCP conformance of the fixture and of mcpgate fronti
 bench: build ## Run the benchmark (scripts/bench.sh; see docs/performance.md)
 	@test -f scripts/bench.sh || { echo "scripts/bench.sh is missing"; exit 1; }
 	bash scripts/bench.sh
+
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)
+	bash scripts/fuzz.sh
 
 clean: ## Remove bin/ and conformance results (keeps the tools cache in .cache/tools and .cache/bin, and data/)
 	rm -rf bin/ .cache/conformance

@@ -110,6 +110,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	go func() { defer a.jobs.Done(); auth.keys.Run(a.bg) }()
 	go func() { defer a.jobs.Done(); a.sweep() }()
 	go func() { defer a.jobs.Done(); a.watchDisabled() }()
+	for _, job := range auth.background {
+		a.jobs.Add(1)
+		go func() { defer a.jobs.Done(); job(a.bg) }()
+	}
 	return a, nil
 }
 

@@ -41,6 +41,8 @@ type authServer struct {
 	cache     *verifyCache
 	conns     *connections.Manager // nil without connections
 	mount     []func(*http.ServeMux)
+	// background are jobs that run while the app serves.
+	background []func(context.Context)
 }
 
 func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
@@ -93,10 +95,14 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		return nil, err
 	}
 	clients := &clientSource{store: st}
+	strangersFetch, operatorFetch, err := clientFetchers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	cimd := !cfg.OAuth.ClientMetadataDocuments.Disabled
 	if cimd {
 		clients.cimd, err = registration.NewResolver(&registration.ResolverOptions{
-			AllowPrivate: cfg.OAuth.ClientMetadataDocuments.AllowPrivateAddresses, Allowlist: union, Logger: log})
+			Fetcher: strangersFetch, MaxBytes: cfg.OAuth.ClientMetadataDocuments.MaxBytes, Allowlist: union, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -120,8 +126,10 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	tok := grants.New(grants.Options{
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
 		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, RefreshUser: refreshUser, Logger: log,
+		KeysFetcher: strangersFetch, OperatorKeysFetcher: operatorFetch, TouchClient: touchClient(st),
 	})
 	tok.SetExchanges(exchangeRules(cfg, issuer))
+	tok.SetIntrospection(introspectionRules(cfg, issuer))
 	if a.conns != nil {
 		tok.SetConnectionTokens(a.conns.Token)
 		pages, err := connections.NewPages(a.conns, flow.CurrentUser, flow.CSRF(), secret)
@@ -139,10 +147,13 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 			policy = registration.PolicyAllowlisted
 		}
 		reg, err := registration.New(st, &registration.Options{Policy: policy, Allowlist: union,
-			InitialAccessTokens: cfg.OAuth.Registration.InitialAccessTokens, Logger: log})
+			InitialAccessTokens: cfg.OAuth.Registration.InitialAccessTokens, Logger: log,
+			MaxBodyBytes: cfg.OAuth.Registration.MaxBodyBytes, PerAddressPerMinute: cfg.OAuth.Registration.RateLimit.PerAddressPerMinute,
+			GlobalPerMinute: cfg.OAuth.Registration.RateLimit.GlobalPerMinute})
 		if err != nil {
 			return nil, err
 		}
+		a.background = append(a.background, clientExpiry(cfg, st, log))
 		a.mount = append(a.mount, func(mux *http.ServeMux) { mux.Handle("POST /oauth/register", reg) })
 	}
 	return a, nil

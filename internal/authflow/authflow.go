@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/idp"
 	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/registration"
 	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -253,55 +254,12 @@ func displayName(c store.Client) string {
 }
 
 // matchRedirect finds got among the registered redirect URIs: exactly, or
-// for a loopback http URI with any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3),
-// the rest still compared byte for byte: a percent-encoded, userinfo or
-// empty-query variant of a registered path is another URI.
+// for a loopback http URI with any port (OAuth 2.1 §8.4.2, RFC 8252 §7.3).
 // With one registered URI and none sent, that one is used.
 func matchRedirect(registered []string, got string) (string, bool) {
-	if got == "" {
-		if len(registered) == 1 {
-			return registered[0], true
-		}
-		return "", false
-	}
-	if slices.Contains(registered, got) {
-		return got, true
-	}
-	g, ok := loopbackWithoutPort(got)
-	if !ok {
-		return "", false
-	}
-	for _, reg := range registered {
-		if r, ok := loopbackWithoutPort(reg); ok && r == g {
-			return got, true
-		}
-	}
-	return "", false
-}
-
-// loopbackWithoutPort returns uri with its port removed, when uri is an
-// http URI on a loopback host with no userinfo and a numeric port (or
-// none); the rest of the string is untouched.
-func loopbackWithoutPort(uri string) (string, bool) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackIP(u.Hostname()) || !strings.HasPrefix(uri, "http://"+u.Host) {
-		return "", false
-	}
-	for _, c := range u.Port() {
-		if c < '0' || c > '9' {
-			return "", false
-		}
-	}
-	host := u.Hostname()
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return "http://" + host + strings.TrimPrefix(uri, "http://"+u.Host), true
-}
-
-func isLoopbackIP(h string) bool {
-	ip := net.ParseIP(h)
-	return (ip != nil && ip.IsLoopback()) || h == "localhost"
+	// Exact string comparison, apart from the loopback port (RFC 8252
+	// §7.3); registration owns the rule (issue 8, finding 11).
+	return registration.MatchRedirectURI(registered, got)
 }
 
 func validChallenge(c string) bool {

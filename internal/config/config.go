@@ -141,14 +141,37 @@ type Registration struct {
 	// "loopback" (http on 127.0.0.1/[::1]/localhost, any port). Default
 	// ["loopback"].
 	RedirectURIs []string `yaml:"redirect_uris"`
+	// MaxBodyBytes bounds a registration request; default 16384.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RateLimit bounds how fast clients may register.
+	RateLimit RegistrationRate `yaml:"rate_limit"`
+	// UnusedClientTTL: a registered client that never completed a grant
+	// is deleted this long after registering; default 24h.
+	UnusedClientTTL Duration `yaml:"unused_client_ttl"`
+	// IdleClientTTL: a registered client is deleted when it has not been
+	// used for this long; default 2160h (90 days).
+	IdleClientTTL Duration `yaml:"idle_client_ttl"`
+}
+
+// RegistrationRate limits dynamic client registration.
+type RegistrationRate struct {
+	// PerAddressPerMinute: registrations per client address per minute
+	// (also the burst); default 10.
+	PerAddressPerMinute int `yaml:"per_address_per_minute"`
+	// GlobalPerMinute: registrations per minute from everyone together
+	// (also the burst); default 60.
+	GlobalPerMinute int `yaml:"global_per_minute"`
 }
 
 // CIMD configures client ID metadata documents.
 type CIMD struct {
 	Disabled bool `yaml:"disabled"`
-	// AllowPrivateAddresses lets metadata documents be fetched from
-	// private, loopback and link-local addresses (development only).
+	// AllowPrivateAddresses lets metadata documents and clients' jwks_uri
+	// be fetched from private, loopback and link-local addresses
+	// (development only).
 	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
+	// MaxBytes bounds a metadata document; default 16384.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // Client is a pre-registered OAuth client.
@@ -166,6 +189,10 @@ type Client struct {
 	JWKSURI                 string   `yaml:"jwks_uri"`
 	JWKS                    string   `yaml:"jwks"` // inline JWK Set (JSON) for private_key_jwt
 	Group                   string   `yaml:"group"`
+	// Introspect names the servers whose access tokens this client may
+	// introspect (RFC 7662), "*" = every server. It may always introspect
+	// tokens issued to itself.
+	Introspect []string `yaml:"introspect"`
 }
 
 // Login configures the built-in login page.
@@ -470,6 +497,7 @@ func (c *Config) ApplyDefaults() {
 	if len(o.Registration.RedirectURIs) == 0 {
 		o.Registration.RedirectURIs = []string{"loopback"}
 	}
+	o.clientLimitDefaults()
 	if o.Login.MaxFailures == 0 {
 		o.Login.MaxFailures = DefaultLoginMaxFailures
 	}

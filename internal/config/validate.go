@@ -52,6 +52,7 @@ func (c *Config) validate() Problems {
 	v.top()
 	v.servers()
 	v.authServer()
+	v.clientLimits()
 	v.identity()
 	v.connections()
 	return v.problems

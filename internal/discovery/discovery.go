@@ -56,6 +56,20 @@ func writeDoc(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
+// GrantTypes are the grant types the token endpoint serves (RFC 8414 §2
+// grant_types_supported), token exchange (RFC 8693 §2.1) included: which
+// clients may use each is the token endpoint's business.
+var GrantTypes = []string{"authorization_code", "refresh_token", "client_credentials",
+	"urn:ietf:params:oauth:grant-type:token-exchange"}
+
+// setList sets an optional list member only when it has entries: an
+// empty optional member is left out, never published as null or [].
+func setList(doc map[string]any, key string, l []string) {
+	if len(l) > 0 {
+		doc[key] = l
+	}
+}
+
 // asMetadata is RFC 8414 §2 (also served at the OpenID path for clients
 // that only look there).
 func (h *Handler) asMetadata(w http.ResponseWriter, r *http.Request) {
@@ -80,15 +94,13 @@ func (h *Handler) asMetadata(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                         iss + "/oauth/jwks",
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                            GrantTypes,
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"token_endpoint_auth_methods_supported":            []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "RS256", "PS256", "EdDSA"},
 		"revocation_endpoint_auth_methods_supported":       []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"authorization_response_iss_parameter_supported":   true,
-		"client_id_metadata_document_supported":            h.o.CIMD,
-		"scopes_supported":                                 scopes,
 		// OpenID discovery fields, for clients that fetch that document.
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
@@ -96,6 +108,10 @@ func (h *Handler) asMetadata(w http.ResponseWriter, r *http.Request) {
 	if h.o.Registration {
 		doc["registration_endpoint"] = iss + "/oauth/register"
 	}
+	if h.o.CIMD {
+		doc["client_id_metadata_document_supported"] = true
+	}
+	setList(doc, "scopes_supported", scopes)
 	writeDoc(w, doc)
 }
 
@@ -131,12 +147,11 @@ func (h *Handler) resourceMetadata(w http.ResponseWriter, r *http.Request) {
 		"resource":                 res.URI,
 		"authorization_servers":    []string{h.o.Issuer},
 		"bearer_methods_supported": []string{"header"},
-		"resource_name":            res.ServerName,
-		"scopes_supported":         res.Scopes,
 		"jwks_uri":                 h.o.Issuer + "/oauth/jwks",
 	}
-	if doc["scopes_supported"] == nil {
-		doc["scopes_supported"] = []string{}
+	if res.ServerName != "" {
+		doc["resource_name"] = res.ServerName
 	}
+	setList(doc, "scopes_supported", res.Scopes)
 	writeDoc(w, doc)
 }

@@ -13,6 +13,9 @@ import (
 // authorizationCode redeems a code (OAuth 2.1 §4.1.3): single use, bound
 // to the client, the redirect URI, the PKCE challenge and the resource.
 func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*tokenResponse, *oauth.Error) {
+	if len(client.GrantTypes) > 0 && !allowsGrant(client, "authorization_code") {
+		return nil, oauth.Errorf(oauth.UnauthorizedClient, "this client may not use the authorization code grant")
+	}
 	code := r.PostFormValue("code")
 	verifier := r.PostFormValue("code_verifier")
 	if code == "" || verifier == "" {
@@ -49,7 +52,11 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 	if err != nil || user.Disabled {
 		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
-	scopes := oauth.ParseScope(ac.Scope)
+	consented := oauth.ParseScope(ac.Scope)
+	scopes := oauth.LimitToClient(client, consented)
+	if len(consented) > 0 && len(scopes) == 0 {
+		return nil, oauth.Errorf(oauth.InvalidScope, "none of the authorized scopes is within the client's registered scope")
+	}
 	access, oerr := h.mint(client, res, scopes, &user)
 	if oerr != nil {
 		return nil, oerr
@@ -59,12 +66,13 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 		secret, hash := tokens.NewSecret("mgr_")
 		if err := h.o.Store.CreateRefreshToken(r.Context(), store.RefreshToken{
 			TokenHash: hash, FamilyID: ac.GrantID, ClientID: client.ID, UserID: user.ID, Resource: res.URI,
-			Scope: ac.Scope, CreatedAt: now, ExpiresAt: now.Add(h.o.RefreshTTL),
+			Scope: strings.Join(scopes, " "), CreatedAt: now, ExpiresAt: now.Add(h.o.RefreshTTL),
 		}); err != nil {
 			return nil, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a refresh token", Status: 500, Cause: err}
 		}
 		resp.RefreshToken = secret
 	}
+	h.touch(r.Context(), client)
 	h.log.Info("tokens issued", "grant", "authorization_code", "client", client.ID, "user", user.ID, "resource", res.URI, "scope", resp.Scope)
 	return resp, nil
 }

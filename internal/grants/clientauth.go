@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/safefetch"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
@@ -145,15 +145,11 @@ func (h *Handler) verifyAssertion(ctx context.Context, client store.Client, asse
 	if !verified {
 		return fmt.Errorf("signature does not verify with the client's keys")
 	}
-	now := h.o.Now()
 	if claims.Issuer != client.ID || claims.Subject != client.ID {
 		return fmt.Errorf("iss and sub must be the client id")
 	}
-	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return a == h.TokenEndpoint() || a == h.o.Issuer }) {
-		return fmt.Errorf("aud must name the token endpoint or the issuer")
-	}
-	if claims.Expiry == nil || claims.Expiry.Time().Before(now.Add(-30*time.Second)) || claims.Expiry.Time().After(now.Add(10*time.Minute)) {
-		return fmt.Errorf("exp missing, passed, or too far ahead")
+	if err := h.checkAssertionTimes(claims); err != nil {
+		return err
 	}
 	if claims.ID == "" {
 		return fmt.Errorf("jti is required")
@@ -164,6 +160,49 @@ func (h *Handler) verifyAssertion(ctx context.Context, client store.Client, asse
 	return nil
 }
 
+// Limits on a client assertion's times (RFC 7523 §3): exp is required
+// and close, nbf and iat (both optional) not in the future, iat not old.
+// The leeway absorbs clock skew between the client and us.
+const (
+	assertionLeeway = 30 * time.Second
+	assertionMaxAge = 10 * time.Minute
+)
+
+// checkAssertionTimes checks aud (RFC 7523 §3 item 3: it must identify
+// this authorization server; here the token endpoint or the issuer, and
+// nothing else, so an assertion made for several servers is not accepted
+// by any of them), then exp, nbf and iat.
+func (h *Handler) checkAssertionTimes(claims jwt.Claims) error {
+	if len(claims.Audience) == 0 || slices.ContainsFunc(claims.Audience, func(a string) bool { return a != h.TokenEndpoint() && a != h.o.Issuer }) {
+		return fmt.Errorf("aud must name the token endpoint or the issuer, and nothing else")
+	}
+	now := h.o.Now()
+	switch {
+	case claims.Expiry == nil:
+		return fmt.Errorf("exp is required")
+	case !now.Before(claims.Expiry.Time().Add(assertionLeeway)):
+		return fmt.Errorf("the assertion expired")
+	case claims.Expiry.Time().After(now.Add(assertionMaxAge)):
+		return fmt.Errorf("exp is too far ahead")
+	case claims.NotBefore != nil && now.Add(assertionLeeway).Before(claims.NotBefore.Time()):
+		return fmt.Errorf("the assertion is not valid yet (nbf)")
+	case claims.IssuedAt != nil && now.Add(assertionLeeway).Before(claims.IssuedAt.Time()):
+		return fmt.Errorf("iat is in the future")
+	case claims.IssuedAt != nil && claims.IssuedAt.Time().Before(now.Add(-assertionMaxAge)):
+		return fmt.Errorf("iat is too old")
+	}
+	return nil
+}
+
+// maxKeysBytes bounds a fetched JWK Set; maxKeysRedirects bounds the
+// redirects followed to it (each hop re-checked by the fetcher).
+const (
+	maxKeysBytes     = 64 << 10
+	maxKeysRedirects = 3
+)
+
+// clientKeys returns the client's keys: inline, or fetched from its
+// jwks_uri through the guarded fetcher (cached as its headers allow).
 func (h *Handler) clientKeys(ctx context.Context, client store.Client) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if len(client.JWKS) > 0 {
@@ -173,23 +212,16 @@ func (h *Handler) clientKeys(ctx context.Context, client store.Client) (jose.JSO
 	if client.JWKSURI == "" {
 		return set, fmt.Errorf("the client has no keys")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, client.JWKSURI, nil)
+	f := h.o.KeysFetcher
+	if oauth.OperatorRegistered(client) {
+		f = h.o.OperatorKeysFetcher
+	}
+	resp, err := f.Get(ctx, safefetch.Request{URL: client.JWKSURI, Accept: "application/jwk-set+json, application/json",
+		MaxBytes: maxKeysBytes, MaxRedirects: maxKeysRedirects})
 	if err != nil {
-		return set, err
+		return set, fmt.Errorf("jwks_uri: %w", err)
 	}
-	resp, err := h.o.HTTPClient.Do(req)
-	if err != nil {
-		return set, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return set, fmt.Errorf("jwks_uri answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return set, err
-	}
-	err = json.Unmarshal(body, &set)
+	err = json.Unmarshal(resp.Body, &set)
 	return set, err
 }
 

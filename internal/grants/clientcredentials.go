@@ -11,6 +11,12 @@ import (
 // clientCredentials issues a token to a machine agent acting as itself
 // (RFC 6749 §4.4); only confidential clients may use it.
 func (h *Handler) clientCredentials(r *http.Request, client store.Client) (*tokenResponse, *oauth.Error) {
+	if !oauth.OperatorRegistered(client) {
+		// Tokens without a person are for clients an operator registered;
+		// a self-registered or metadata-document client gets none, whatever
+		// its metadata declares (issue 8, finding 2).
+		return nil, oauth.Errorf(oauth.UnauthorizedClient, "client_credentials is only for clients registered by the operator")
+	}
 	if client.TokenEndpointAuthMethod == "none" {
 		return nil, oauth.Errorf(oauth.UnauthorizedClient, "public clients may not use client_credentials")
 	}
@@ -32,7 +38,7 @@ func (h *Handler) clientCredentials(r *http.Request, client store.Client) (*toke
 			}
 		}
 	}
-	scopes := h.o.Granter.Grant(nil, client, res, requested)
+	scopes := oauth.LimitToClient(client, h.o.Granter.Grant(nil, client, res, requested))
 	if len(scopes) == 0 && len(res.Scopes) > 0 {
 		return nil, oauth.Errorf(oauth.InvalidScope, "policy grants this client none of the requested scopes on %s", res.ServerName)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/safefetch"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
@@ -50,12 +51,27 @@ type Options struct {
 	RefreshUser func(ctx context.Context, u store.User) (store.User, error)
 	// Exchanges entitles clients (by id) to RFC 8693 token exchange.
 	Exchanges map[string]ExchangeRule
+	// Introspection entitles operator-registered clients (by id) to
+	// introspect access tokens for the audiences (resource URIs) listed;
+	// "*" = any. A client may always introspect tokens issued to itself,
+	// and those for the audiences of its token exchange rule.
+	Introspection map[string][]string
 	// ConnectionToken returns a user's vaulted token of a connection.
 	ConnectionToken func(ctx context.Context, userID, tenant, name string) (string, error)
-	// HTTPClient fetches clients' jwks_uri for private_key_jwt.
-	HTTPClient *http.Client
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// TouchClient records that a self-registered client completed a grant
+	// (store.ClientActivity), so that unused ones can expire. nil: nothing
+	// is recorded.
+	TouchClient func(ctx context.Context, clientID string, at time.Time) error
+	// KeysFetcher fetches the jwks_uri of clients nobody registered (DCR,
+	// metadata documents) for private_key_jwt: a URL a stranger chose, so
+	// through the SSRF guard. nil: a safefetch.Fetcher with its defaults.
+	KeysFetcher *safefetch.Fetcher
+	// OperatorKeysFetcher fetches the jwks_uri of operator-registered
+	// clients (the operator may point it at an internal host). nil:
+	// KeysFetcher.
+	OperatorKeysFetcher *safefetch.Fetcher
+	Logger              *slog.Logger
+	Now                 func() time.Time
 }
 
 // Handler serves the token, revocation and introspection endpoints.
@@ -79,8 +95,11 @@ func New(o Options) *Handler {
 	if o.RefreshTTL <= 0 {
 		o.RefreshTTL = 30 * 24 * time.Hour
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	if o.KeysFetcher == nil {
+		o.KeysFetcher, _ = safefetch.New(nil) // nil options never fail
+	}
+	if o.OperatorKeysFetcher == nil {
+		o.OperatorKeysFetcher = o.KeysFetcher
 	}
 	if o.Revoked == nil {
 		o.Revoked = NewDenylist()
@@ -101,6 +120,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 // SetExchanges installs the token-exchange entitlements (set once, before
 // serving).
 func (h *Handler) SetExchanges(rules map[string]ExchangeRule) { h.o.Exchanges = rules }
+
+// SetIntrospection installs the introspection entitlements (set once,
+// before serving).
+func (h *Handler) SetIntrospection(rules map[string][]string) { h.o.Introspection = rules }
 
 // SetConnectionTokens installs where connection tokens come from.
 func (h *Handler) SetConnectionTokens(f func(ctx context.Context, userID, tenant, name string) (string, error)) {
@@ -246,4 +269,16 @@ func (d *Denylist) Has(jti string) bool {
 	_, ok := d.ids[jti]
 	d.mu.RUnlock()
 	return ok
+}
+
+// touch records that client completed a grant now, for the expiry of
+// unused self-registered clients (registration.Expiry). Only dynamic
+// clients expire; a failure is logged, never the client's problem.
+func (h *Handler) touch(ctx context.Context, client store.Client) {
+	if h.o.TouchClient == nil || client.Kind != store.ClientDynamic {
+		return
+	}
+	if err := h.o.TouchClient(ctx, client.ID, h.o.Now()); err != nil {
+		h.log.Warn("recording client use failed", "client", client.ID, "err", err)
+	}
 }

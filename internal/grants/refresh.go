@@ -14,6 +14,9 @@ import (
 // refresh rotates a refresh token (OAuth 2.1 §4.3.1): each use yields a
 // new one; presenting a rotated one again revokes the whole family.
 func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse, *oauth.Error) {
+	if !allowsGrant(client, "refresh_token") {
+		return nil, oauth.Errorf(oauth.UnauthorizedClient, "this client may not use refresh tokens")
+	}
 	old := r.PostFormValue("refresh_token")
 	if old == "" {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "refresh_token is required")
@@ -54,7 +57,9 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	}
 	// Policies are evaluated again with the user as they are now: a lost
 	// permission means a narrower token at the next refresh at the latest.
-	scopes := intersect(oauth.ParseScope(cur.Scope), h.o.Granter.Grant(&user, client, res, oauth.ParseScope(cur.Scope)))
+	// The client's registered scope bounds it too (a metadata document
+	// may have narrowed it since).
+	scopes := oauth.LimitToClient(client, intersect(oauth.ParseScope(cur.Scope), h.o.Granter.Grant(&user, client, res, oauth.ParseScope(cur.Scope))))
 	if len(scopes) == 0 && len(res.Scopes) > 0 {
 		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
 		return nil, oauth.Errorf(oauth.InvalidGrant, "policy no longer grants any scope; sign in again")
@@ -87,6 +92,7 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	if oerr != nil {
 		return nil, oerr
 	}
+	h.touch(ctx, client)
 	h.log.Info("tokens issued", "grant", "refresh_token", "client", client.ID, "user", user.ID, "resource", res.URI)
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()),
 		RefreshToken: secret, Scope: strings.Join(scopes, " ")}, nil

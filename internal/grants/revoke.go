@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/oauth"
@@ -100,6 +101,12 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, &oauth.Error{Code: oauth.InvalidClient, Description: "introspection needs a confidential client", Status: http.StatusUnauthorized})
 		return
 	}
+	if !oauth.OperatorRegistered(client) {
+		// RFC 7662 §4: the server decides who may introspect. A client
+		// that registered itself could otherwise read any token it found.
+		oauth.WriteError(w, &oauth.Error{Code: oauth.UnauthorizedClient, Description: "introspection is for resource servers registered by the operator", Status: http.StatusForbidden})
+		return
+	}
 	inactive := map[string]any{"active": false}
 	token := r.PostFormValue("token")
 	now := h.o.Now()
@@ -114,7 +121,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.verifyAny(token)
-	if c == nil || h.o.Revoked.Has(c.ID) {
+	if c == nil || h.o.Revoked.Has(c.ID) || !h.mayIntrospect(client.ID, c) {
 		oauth.WriteJSON(w, http.StatusOK, inactive)
 		return
 	}
@@ -127,4 +134,19 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		out["roles"] = c.Roles
 	}
 	oauth.WriteJSON(w, http.StatusOK, out)
+}
+
+// mayIntrospect reports whether client may learn about access token c
+// (RFC 7662 §4 lets the server limit who learns what): a token issued to
+// the client itself, or one for an audience the client is entitled to —
+// those its configuration lists for introspection ("*": any), and those it
+// accepts as subject tokens for token exchange (it is that server). For
+// any other token the answer is {"active": false}, as for an unknown one,
+// so the endpoint reveals nothing about it (RFC 7662 §2.2).
+func (h *Handler) mayIntrospect(clientID string, c *tokens.Claims) bool {
+	if c.ClientID == clientID {
+		return true
+	}
+	entitled := append(slices.Clone(h.o.Introspection[clientID]), h.o.Exchanges[clientID].SubjectAudiences...)
+	return slices.Contains(entitled, "*") || slices.Contains(entitled, c.Audience)
 }

@@ -49,7 +49,7 @@ type exchangeResponse struct {
 // the agent (act.sub) of the subject token and names the new audience.
 func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client store.Client) {
 	rule, ok := h.o.Exchanges[client.ID]
-	if !ok || client.TokenEndpointAuthMethod == "none" {
+	if !ok || client.TokenEndpointAuthMethod == "none" || !oauth.OperatorRegistered(client) {
 		oauth.WriteError(w, oauth.Errorf(oauth.UnauthorizedClient, "this client may not exchange tokens"))
 		return
 	}
@@ -104,6 +104,7 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
 		scopes = intersect(asked, scopes) // never wider than the subject token
 	}
+	scopes = oauth.LimitToClient(client, scopes)
 	ttl := rule.TTL
 	if ttl <= 0 {
 		ttl = defaultExchangedTTL

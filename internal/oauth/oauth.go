@@ -29,6 +29,9 @@ const (
 	UnsupportedTokenType    = "unsupported_token_type"
 	InvalidRedirectURI      = "invalid_redirect_uri"
 	InvalidClientMetadata   = "invalid_client_metadata"
+	// TemporarilyUnavailable (RFC 6749 §4.1.2.1) answers a request refused
+	// by a rate limit, with HTTP 429 and Retry-After.
+	TemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // Error is a protocol error: what the client is told. The cause, if any,

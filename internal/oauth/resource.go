@@ -60,3 +60,33 @@ func (OpenGranter) Grant(_ *store.User, _ store.Client, res *Resource, requested
 type Clients interface {
 	Client(ctx context.Context, id string) (store.Client, error)
 }
+
+// OperatorRegistered reports whether an operator registered c (the config
+// file today; the CLI and the admin API later record the same kind). Only
+// such clients may act without a person: client_credentials, token
+// exchange (RFC 8693) and introspection (RFC 7662). A client that
+// registered itself (RFC 7591) or is known by its metadata document gets
+// the authorization code grant only, so every token it holds was consented
+// to by a person (issue 8, finding 2). Anything else, including an empty or
+// unknown kind, is not operator-registered: fail closed.
+func OperatorRegistered(c store.Client) bool {
+	return c.Kind == store.ClientStatic
+}
+
+// LimitToClient narrows scopes to the scope the client registered
+// (RFC 7591 §2 "scope"; static clients' scope in the config). A client that
+// registered no scope is not limited here (policies still are). Every grant
+// applies it, so a client's registration bounds every token it obtains.
+func LimitToClient(c store.Client, scopes []string) []string {
+	allowed := ParseScope(c.Scope)
+	if len(allowed) == 0 {
+		return scopes
+	}
+	var out []string
+	for _, s := range scopes {
+		if slices.Contains(allowed, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

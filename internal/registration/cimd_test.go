@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/safefetch"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -101,16 +103,24 @@ func serveJSON(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(body)
 }
 
-func newTestResolver(t *testing.T, ts *docServer, mod func(*ResolverOptions)) *Resolver {
+// newTestResolver returns a resolver whose fetcher trusts ts's
+// certificate and may reach loopback: an explicit test allowance.
+func newTestResolver(t *testing.T, ts *docServer, mod func(*ResolverOptions, *safefetch.Options)) *Resolver {
 	t.Helper()
-	o := &ResolverOptions{
-		Client:       ts.Client(),
-		AllowPrivate: true,
-		Allowlist:    mustAllowlist(t, "loopback", "https://app.example/cb"),
+	fo := &safefetch.Options{
+		TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig,
+		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	}
+	o := &ResolverOptions{Allowlist: mustAllowlist(t, "loopback", "https://app.example/cb")}
 	if mod != nil {
-		mod(o)
+		mod(o, fo)
 	}
+	f, err := safefetch.New(fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.CloseIdleConnections)
+	o.Fetcher = f
 	r, err := NewResolver(o)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +137,7 @@ func TestResolveSuccess(t *testing.T) {
 		serveJSON(w, document(base+r.URL.Path, map[string]any{"scope": "mcp:tools", "x_ext": true}))
 	})
 	clock := &fakeClock{t: testNow}
-	r := newTestResolver(t, ts, func(o *ResolverOptions) { o.Now = clock.Now })
+	r := newTestResolver(t, ts, func(o *ResolverOptions, _ *safefetch.Options) { o.Now = clock.Now })
 	id := ts.URL + "/oauth/client.json"
 	c, err := r.Resolve(context.Background(), id)
 	if err != nil {
@@ -203,7 +213,13 @@ func TestResolveErrors(t *testing.T) {
 		{name: "one redirect not allowed", h: withDoc(map[string]any{"redirect_uris": []string{"https://app.example/cb", "https://app.example/cb2"}}), reason: ErrRedirectURINotAllowed},
 		{name: "javascript redirect", h: withDoc(map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}), reason: ErrRedirectURINotAllowed},
 		{name: "redirect_uris missing", h: withDoc(map[string]any{"redirect_uris": nil}), reason: ErrInvalidDocument},
-		{name: "redirect_uris missing, client_credentials", h: withDoc(map[string]any{"redirect_uris": nil, "grant_types": []string{"client_credentials"}, "response_types": nil, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}), reason: ErrInvalidDocument, descHas: "redirect_uris"},
+		{name: "redirect_uris missing, client_credentials", h: withDoc(map[string]any{"redirect_uris": nil, "grant_types": []string{"client_credentials"}, "response_types": nil, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}), reason: ErrInvalidDocument, descHas: "client_credentials"},
+		// Issue 8, finding 2: a metadata document may not declare a machine
+		// grant with its own keys; only the operator registers those.
+		{name: "client_credentials with jwks", h: withDoc(map[string]any{"grant_types": []string{"authorization_code", "client_credentials"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}}}}), reason: ErrInvalidDocument, descHas: "client_credentials"},
+		{name: "client_credentials only, private_key_jwt", h: withDoc(map[string]any{"grant_types": []string{"client_credentials"}, "response_types": nil, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}), reason: ErrInvalidDocument, descHas: "operator"},
+		{name: "token exchange grant", h: withDoc(map[string]any{"grant_types": []string{"authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"}}), reason: ErrInvalidDocument},
+		{name: "jwks without private_key_jwt", h: withDoc(map[string]any{"jwks_uri": "https://app.example/jwks"}), reason: ErrInvalidDocument, descHas: "private_key_jwt"},
 		{name: "client_secret", h: withDoc(map[string]any{"client_secret": "x"}), reason: ErrInvalidDocument, descHas: "client_secret"},
 		{name: "client_secret_expires_at", h: withDoc(map[string]any{"client_secret_expires_at": 0}), reason: ErrInvalidDocument},
 		{name: "client_secret_basic", h: withDoc(map[string]any{"token_endpoint_auth_method": "client_secret_basic"}), reason: ErrInvalidDocument},
@@ -233,7 +249,7 @@ func TestResolveErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newDocServer(t, func(w http.ResponseWriter, r *http.Request, base string) { tc.h(w, r, base+r.URL.Path) })
-			r := newTestResolver(t, ts, func(o *ResolverOptions) { o.MaxBytes = 1024 })
+			r := newTestResolver(t, ts, func(o *ResolverOptions, _ *safefetch.Options) { o.MaxBytes = 1024 })
 			_, err := r.Resolve(context.Background(), ts.URL+"/client.json")
 			var re *ResolveError
 			if !errors.As(err, &re) {
@@ -283,7 +299,7 @@ func TestResolveTimeout(t *testing.T) {
 		panic(http.ErrAbortHandler)
 	})
 	t.Cleanup(func() { close(release) }) // runs before ts.Close
-	r := newTestResolver(t, ts, func(o *ResolverOptions) { o.Timeout = 100 * time.Millisecond })
+	r := newTestResolver(t, ts, func(_ *ResolverOptions, o *safefetch.Options) { o.Timeout = 100 * time.Millisecond })
 	start := time.Now()
 	_, err := r.Resolve(context.Background(), ts.URL+"/client.json")
 	if !errors.Is(err, ErrFetch) || !errors.Is(err, context.DeadlineExceeded) {
@@ -354,7 +370,7 @@ func TestResolveCache(t *testing.T) {
 				serveJSON(w, document(base+r.URL.Path, nil))
 			})
 			clock := &fakeClock{t: testNow}
-			r := newTestResolver(t, ts, func(o *ResolverOptions) {
+			r := newTestResolver(t, ts, func(_ *ResolverOptions, o *safefetch.Options) {
 				o.Now = clock.Now
 				o.MinTTL, o.MaxTTL = time.Minute, time.Hour
 			})
@@ -380,7 +396,7 @@ func TestResolveCacheLRU(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=600")
 		serveJSON(w, document(base+r.URL.Path, nil))
 	})
-	r := newTestResolver(t, ts, func(o *ResolverOptions) { o.CacheMax = 2 })
+	r := newTestResolver(t, ts, func(_ *ResolverOptions, o *safefetch.Options) { o.CacheEntries = 2 })
 	for _, p := range []string{"/a.json", "/b.json", "/a.json", "/c.json", "/a.json", "/b.json"} {
 		if _, err := r.Resolve(context.Background(), ts.URL+p); err != nil {
 			t.Fatal(err)
@@ -494,7 +510,8 @@ func TestResolveInvalidClientID(t *testing.T) {
 }
 
 // TestResolveSSRFGuard sends traffic only to loopback, and only through
-// the guard, which must refuse it before connecting.
+// the guard, which must refuse it before connecting: by address, and by a
+// public-looking name that resolves to loopback (DNS rebinding).
 func TestResolveSSRFGuard(t *testing.T) {
 	ts := newDocServer(t, func(w http.ResponseWriter, r *http.Request, base string) {
 		serveJSON(w, document(base+r.URL.Path, nil))
@@ -505,23 +522,36 @@ func TestResolveSSRFGuard(t *testing.T) {
 	}
 	port := u.Port()
 	allow := mustAllowlist(t, "loopback")
-	resolvers := map[string]*ResolverOptions{
-		"built-in client":       {Allowlist: allow},
-		"test server's client":  {Client: ts.Client(), Allowlist: allow},
-		"client, nil transport": {Client: &http.Client{}, Allowlist: allow},
+	tlsConf := ts.Client().Transport.(*http.Transport).TLSClientConfig
+	rebind := func(context.Context, string, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 	}
-	for name, o := range resolvers {
-		r, err := NewResolver(o)
+	fetchers := map[string]*safefetch.Options{
+		"default":                 nil,
+		"trusting the test CA":    {TLSConfig: tlsConf},
+		"with a rebinding answer": {TLSConfig: tlsConf, LookupNetIP: rebind},
+	}
+	for name, fo := range fetchers {
+		f, err := safefetch.New(fo)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range []string{
+		r, err := NewResolver(&ResolverOptions{Fetcher: f, Allowlist: allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{
 			ts.URL + "/client.json",
 			"https://localhost:" + port + "/client.json",
 			"https://[::1]:" + port + "/client.json",
 			"https://[::ffff:127.0.0.1]:" + port + "/client.json",
 			"https://0.0.0.0:" + port + "/client.json",
-		} {
+		}
+		if fo != nil && fo.LookupNetIP != nil {
+			// Only with the fake resolver: tests never ask real DNS.
+			ids = append(ids, "https://example.com:"+port+"/client.json")
+		}
+		for _, id := range ids {
 			_, err := r.Resolve(context.Background(), id)
 			if !errors.Is(err, ErrForbiddenAddress) {
 				t.Errorf("%s: Resolve(%s) = %v, want ErrForbiddenAddress", name, id, err)
@@ -536,69 +566,44 @@ func TestResolveSSRFGuard(t *testing.T) {
 	if n := ts.total(); n != 0 {
 		t.Errorf("the guarded resolver reached the server %d times", n)
 	}
-	// The same server is reachable with AllowPrivate: the guard, not
-	// something else, refused it above.
+	// The same server is reachable with the test's loopback allowance:
+	// the guard, not something else, refused it above.
 	r := newTestResolver(t, ts, nil)
 	if _, err := r.Resolve(context.Background(), ts.URL+"/client.json"); err != nil {
-		t.Fatalf("with AllowPrivate: %v", err)
+		t.Fatalf("with the allowance: %v", err)
 	}
-}
-
-type otherTransport struct{}
-
-func (otherTransport) RoundTrip(*http.Request) (*http.Response, error) {
-	return nil, errors.New("unused")
 }
 
 func TestNewResolverOptions(t *testing.T) {
-	if _, err := NewResolver(&ResolverOptions{Client: &http.Client{Transport: otherTransport{}}}); err == nil {
-		t.Error("a RoundTripper the guard cannot wrap was accepted without AllowPrivate")
+	f, err := safefetch.New(&safefetch.Options{AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := NewResolver(&ResolverOptions{Client: &http.Client{Transport: otherTransport{}}, AllowPrivate: true}); err != nil {
-		t.Errorf("with AllowPrivate: %v", err)
-	}
-	if _, err := NewResolver(&ResolverOptions{MinTTL: time.Hour, MaxTTL: time.Minute}); err == nil {
-		t.Error("MaxTTL < MinTTL accepted")
-	}
-	r, err := NewResolver(&ResolverOptions{AllowPrivate: true})
+	r, err := NewResolver(&ResolverOptions{Fetcher: f})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.checkClientID("http://127.0.0.1:8080/client.json"); err != nil {
-		t.Errorf("AllowPrivate admits http client IDs: %v", err)
+		t.Errorf("a fetcher allowing http admits http client IDs: %v", err)
 	}
-}
-
-func TestCacheTTL(t *testing.T) {
-	r, err := NewResolver(&ResolverOptions{MinTTL: time.Minute, MaxTTL: time.Hour})
+	r, err = NewResolver(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	date := testNow.Format(http.TimeFormat)
-	tests := []struct {
-		h    http.Header
-		want time.Duration
-	}{
-		{http.Header{}, time.Minute},
-		{http.Header{"Cache-Control": {"max-age=120"}}, 2 * time.Minute},
-		{http.Header{"Cache-Control": {`max-age="120"`}}, 2 * time.Minute},
-		{http.Header{"Cache-Control": {"public", "MAX-AGE=120"}}, 2 * time.Minute},
-		{http.Header{"Cache-Control": {"max-age=120, no-store"}}, 0},
-		{http.Header{"Cache-Control": {"No-Store"}}, 0},
-		{http.Header{"Cache-Control": {"no-cache"}}, 0},
-		{http.Header{"Cache-Control": {"max-age=-5"}}, time.Minute},
-		{http.Header{"Cache-Control": {"max-age=abc"}, "Expires": {testNow.Add(30 * time.Minute).Format(http.TimeFormat)}, "Date": {date}}, 30 * time.Minute},
-		{http.Header{"Cache-Control": {"max-age=99999999999999"}}, time.Hour},
-		{http.Header{"Cache-Control": {"max-age=600"}, "Age": {"590"}}, time.Minute},
-		{http.Header{"Expires": {testNow.Add(-time.Hour).Format(http.TimeFormat)}, "Date": {date}}, time.Minute},
-		{http.Header{"Expires": {"0"}}, time.Minute},
-		{http.Header{"Expires": {testNow.Add(48 * time.Hour).Format(http.TimeFormat)}, "Date": {date}}, time.Hour},
-		{http.Header{"Cache-Control": {"max-age=120"}, "Expires": {testNow.Add(30 * time.Minute).Format(http.TimeFormat)}}, 2 * time.Minute},
+	if err := r.checkClientID("http://127.0.0.1:8080/client.json"); err == nil {
+		t.Error("the default resolver admits http client IDs")
 	}
-	for _, tc := range tests {
-		if got := r.cacheTTL(tc.h, testNow); got != tc.want {
-			t.Errorf("cacheTTL(%v) = %v, want %v", tc.h, got, tc.want)
-		}
+}
+
+// TestResolveDocumentSizeLimit: the default limit is 16 KiB (issue 8,
+// finding 9); a larger document is refused before it is parsed.
+func TestResolveDocumentSizeLimit(t *testing.T) {
+	ts := newDocServer(t, func(w http.ResponseWriter, r *http.Request, base string) {
+		serveJSON(w, document(base+r.URL.Path, map[string]any{"pad": strings.Repeat("x", 20<<10)}))
+	})
+	r := newTestResolver(t, ts, nil)
+	if _, err := r.Resolve(context.Background(), ts.URL+"/client.json"); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
 }
 

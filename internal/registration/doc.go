@@ -14,9 +14,14 @@
 //     https URL and Resolver fetches the JSON document there, checks it,
 //     and caches the resulting store.Client of kind store.ClientMetadata.
 //     The fetch is an attacker-triggered outbound request, so it goes
-//     through a dialer that refuses non-public addresses at connect time
-//     (SSRF and DNS-rebinding safe), never follows redirects, and is
-//     bounded in time and size.
+//     through package safefetch (addresses checked at connect time, so
+//     SSRF and DNS-rebinding safe; https only; bounded in time and size;
+//     cached), and never follows redirects.
+//
+// Neither kind of client is registered by an operator, so neither may
+// declare client_credentials (or keys for anything but private_key_jwt):
+// such metadata is refused with invalid_client_metadata (issue 8,
+// finding 2); grants enforces the same rule at the token endpoint.
 //
 // Both check redirect URIs with the same rules (see Allowlist): absolute,
 // no fragment, no userinfo, no dot segments or encoded separators, https

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
 )
 
 // Client metadata names (RFC 7591 §2) and values this package knows.
@@ -26,29 +28,21 @@ const (
 	responseCode = "code"
 )
 
-// Error codes of RFC 7591 §3.2.2.
-const (
-	codeInvalidRedirectURI    = "invalid_redirect_uri"
-	codeInvalidClientMetadata = "invalid_client_metadata"
-)
-
 const (
 	maxRedirectURIs = 32
 	maxNameLen      = 256
 	maxListLen      = 32
 )
 
-// metadataError is a rejected metadata field: an RFC 7591 §3.2.2 error
-// code and a description fit to show the client.
-type metadataError struct {
-	code string
-	desc string
+// badMeta is a rejected metadata field: RFC 7591 §3.2.2
+// invalid_client_metadata with a description fit to show the client.
+func badMeta(format string, args ...any) *oauth.Error {
+	return oauth.Errorf(oauth.InvalidClientMetadata, format, args...)
 }
 
-func (e *metadataError) Error() string { return e.code + ": " + e.desc }
-
-func badMeta(format string, args ...any) *metadataError {
-	return &metadataError{code: codeInvalidClientMetadata, desc: fmt.Sprintf(format, args...)}
+// badRedirect is RFC 7591 §3.2.2 invalid_redirect_uri.
+func badRedirect(format string, args ...any) *oauth.Error {
+	return oauth.Errorf(oauth.InvalidRedirectURI, format, args...)
 }
 
 // metadata is validated client metadata. fields holds every member as
@@ -72,8 +66,6 @@ type metadataRules struct {
 	defaultAuthMethod string
 	// authMethods are the accepted token endpoint auth methods.
 	authMethods []string
-	// clientCredentials admits the client_credentials grant.
-	clientCredentials bool
 	// redirectURI vets one redirect URI; it returns why not, or nil.
 	redirectURI func(string) error
 }
@@ -98,9 +90,9 @@ func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 }
 
 // parseMetadata validates client metadata (RFC 7591 §2) under rules.
-func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*metadata, *metadataError) {
+func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*metadata, *oauth.Error) {
 	md := &metadata{fields: fields}
-	var err *metadataError
+	var err *oauth.Error
 
 	if md.grantTypes, err = stringList(fields, "grant_types"); err != nil {
 		return nil, err
@@ -115,9 +107,12 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 		switch g {
 		case grantAuthorizationCode, grantRefreshToken:
 		case grantClientCredentials:
-			if !rules.clientCredentials {
-				return nil, badMeta("grant type client_credentials is not allowed for this client")
-			}
+			// Issue 8, finding 2: tokens without a person are for clients
+			// an operator registered. A client registering itself (or known
+			// by its metadata document) is refused here, at registration,
+			// rather than stripped of the grant, so it learns now and not at
+			// its first token request (RFC 7591 §3.2.2).
+			return nil, badMeta("grant type client_credentials is only for clients registered by the operator; self-registered and metadata-document clients use authorization_code (and refresh_token)")
 		case "password":
 			// OAuth 2.1 §10 (and RFC 9700 §2.4) removes the resource owner
 			// password credentials grant.
@@ -159,15 +154,15 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	if hasCode && len(md.redirectURIs) == 0 {
 		// RFC 7591 §2: required for redirect-based flows; OAuth 2.1 §2.3.1
 		// requires registration of every redirect URI.
-		return nil, &metadataError{code: codeInvalidRedirectURI, desc: "redirect_uris is required for the authorization_code grant"}
+		return nil, badRedirect("redirect_uris is required for the authorization_code grant")
 	}
 	if len(md.redirectURIs) > maxRedirectURIs {
-		return nil, &metadataError{code: codeInvalidRedirectURI, desc: fmt.Sprintf("at most %d redirect_uris", maxRedirectURIs)}
+		return nil, badRedirect("at most %d redirect_uris", maxRedirectURIs)
 	}
 	md.redirectURIs = dedupe(md.redirectURIs)
 	for _, u := range md.redirectURIs {
 		if e := rules.redirectURI(u); e != nil {
-			return nil, &metadataError{code: codeInvalidRedirectURI, desc: fmt.Sprintf("redirect URI %q: %v", u, e)}
+			return nil, badRedirect("redirect URI %q: %v", u, e)
 		}
 	}
 
@@ -187,11 +182,6 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	if !slices.Contains(rules.authMethods, md.authMethod) {
 		return nil, badMeta("token_endpoint_auth_method %q is not supported; use one of %s", md.authMethod, strings.Join(rules.authMethods, ", "))
 	}
-	if md.authMethod == authNone && slices.Contains(md.grantTypes, grantClientCredentials) {
-		// OAuth 2.1 §4.2: the client credentials grant is for
-		// confidential clients only.
-		return nil, badMeta("client_credentials requires an authenticated client, not token_endpoint_auth_method none")
-	}
 
 	if md.jwksURI, err = stringField(fields, "jwks_uri"); err != nil {
 		return nil, err
@@ -202,6 +192,9 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 		}
 		if json.Unmarshal(raw, &set) != nil || len(set.Keys) == 0 || !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 			return nil, badMeta("jwks must be a JWK Set: an object with a non-empty \"keys\" array (RFC 7517 §5)")
+		}
+		if e := publicKeysOnly(set.Keys); e != nil {
+			return nil, e
 		}
 		md.jwks = compact(raw)
 	}
@@ -217,6 +210,11 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	}
 	if md.authMethod == authPrivateKeyJWT && md.jwksURI == "" && md.jwks == nil {
 		return nil, badMeta("private_key_jwt needs the client's keys in jwks or jwks_uri")
+	}
+	if md.authMethod != authPrivateKeyJWT && (md.jwksURI != "" || md.jwks != nil) {
+		// Keys are only ever used to verify private_key_jwt assertions;
+		// keys for anything else (a machine grant) are refused with it.
+		return nil, badMeta("jwks and jwks_uri are only accepted with token_endpoint_auth_method private_key_jwt")
 	}
 
 	if md.scope, err = stringField(fields, "scope"); err != nil {
@@ -268,7 +266,7 @@ func parseMetadata(fields map[string]json.RawMessage, rules metadataRules) (*met
 	return md, nil
 }
 
-func stringField(fields map[string]json.RawMessage, key string) (string, *metadataError) {
+func stringField(fields map[string]json.RawMessage, key string) (string, *oauth.Error) {
 	raw, ok := fields[key]
 	if !ok {
 		return "", nil
@@ -280,7 +278,7 @@ func stringField(fields map[string]json.RawMessage, key string) (string, *metada
 	return s, nil
 }
 
-func stringList(fields map[string]json.RawMessage, key string) ([]string, *metadataError) {
+func stringList(fields map[string]json.RawMessage, key string) ([]string, *oauth.Error) {
 	raw, ok := fields[key]
 	if !ok {
 		return nil, nil
@@ -378,4 +376,26 @@ func validScope(s string) bool {
 		}
 	}
 	return true
+}
+
+// privateMembers are the JWK members that carry secret key material
+// (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
+var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// publicKeysOnly refuses a JWK Set holding private or symmetric key
+// material: a client's keys here only verify its signatures, and a
+// pasted private key must not end up stored (and echoed) by us.
+func publicKeysOnly(keys []json.RawMessage) *oauth.Error {
+	for _, raw := range keys {
+		var k map[string]json.RawMessage
+		if json.Unmarshal(raw, &k) != nil {
+			return badMeta("jwks: every key must be a JSON object")
+		}
+		for _, m := range privateMembers {
+			if _, ok := k[m]; ok {
+				return badMeta("jwks must hold public keys only (a key has %q)", m)
+			}
+		}
+	}
+	return nil
 }

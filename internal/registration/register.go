@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -34,8 +36,10 @@ const (
 	PolicyToken = "token"
 )
 
-// MaxBodyBytes bounds a registration request body.
-const MaxBodyBytes = 64 << 10
+// DefaultMaxBodyBytes bounds a registration request body unless
+// Options.MaxBodyBytes says otherwise: real registrations are a few hundred
+// bytes.
+const DefaultMaxBodyBytes = 16 << 10
 
 // ClientStore is what the registration endpoint needs from storage.
 type ClientStore interface {
@@ -57,17 +61,30 @@ type Options struct {
 	// SecretTTL is the lifetime of issued client secrets; 0 = they never
 	// expire (client_secret_expires_at 0, RFC 7591 §3.2.1).
 	SecretTTL time.Duration
+	// MaxBodyBytes bounds a request body; default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// PerAddressPerMinute and GlobalPerMinute bound how many clients may
+	// register per minute from one address (IPv6: one /64) and from
+	// everyone; defaults DefaultPerAddressPerMinute, DefaultGlobalPerMinute.
+	PerAddressPerMinute, GlobalPerMinute int
+	// ClientAddr says who is asking (for the per-address limit); default
+	// RemoteAddr. Behind a reverse proxy, give one that trusts its
+	// X-Forwarded-For.
+	ClientAddr func(*http.Request) string
 }
 
 // Handler is the Dynamic Client Registration endpoint (RFC 7591).
 type Handler struct {
-	store     ClientStore
-	policy    string
-	allowlist Allowlist
-	tokens    [][sha256.Size]byte
-	now       func() time.Time
-	log       *slog.Logger
-	secretTTL time.Duration
+	store      ClientStore
+	policy     string
+	allowlist  Allowlist
+	tokens     [][sha256.Size]byte
+	now        func() time.Time
+	log        *slog.Logger
+	secretTTL  time.Duration
+	maxBody    int64
+	limit      *limiter
+	clientAddr func(*http.Request) string
 }
 
 // New returns a registration endpoint storing clients in s. opts may be
@@ -80,7 +97,8 @@ func New(s ClientStore, opts *Options) (*Handler, error) {
 	if opts != nil {
 		o = *opts
 	}
-	h := &Handler{store: s, policy: o.Policy, allowlist: o.Allowlist, now: o.Now, log: o.Logger, secretTTL: o.SecretTTL}
+	h := &Handler{store: s, policy: o.Policy, allowlist: o.Allowlist, now: o.Now, log: o.Logger, secretTTL: o.SecretTTL,
+		maxBody: o.MaxBodyBytes, limit: newLimiter(o.PerAddressPerMinute, o.GlobalPerMinute), clientAddr: o.ClientAddr}
 	if h.policy == "" {
 		h.policy = PolicyAllowlisted
 	}
@@ -102,11 +120,17 @@ func New(s ClientStore, opts *Options) (*Handler, error) {
 	if h.secretTTL < 0 {
 		return nil, errors.New("registration: negative SecretTTL")
 	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.clientAddr == nil {
+		h.clientAddr = RemoteAddr
 	}
 	return h, nil
 }
@@ -116,12 +140,30 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /register", h)
 }
 
-// ServeHTTP handles one client registration request (RFC 7591 §3.1).
+// ServeHTTP handles one client registration request (RFC 7591 §3.1):
+// register decides, and one writer renders the answer or the error
+// (RFC 7591 §3.2.2, through oauth.WriteError; both must not be cached).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fields, oerr := h.register(w, r)
+	if oerr != nil {
+		h.log.Debug("client registration refused", "error", oerr.Code, "description", oerr.Description)
+		oauth.WriteError(w, oerr)
+		return
+	}
+	oauth.WriteJSON(w, http.StatusCreated, fields)
+}
+
+// register validates and stores one registration and returns the
+// response members. Headers an error needs (WWW-Authenticate,
+// Retry-After, Allow) are set on w here.
+func (h *Handler) register(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, *oauth.Error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, codeInvalidClientMetadata, "use POST")
-		return
+		return nil, &oauth.Error{Code: oauth.InvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed}
+	}
+	if ok, wait := h.limit.allow(addrKey(h.clientAddr(r)), h.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (wait+time.Second-1)/time.Second))))
+		return nil, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "too many registrations; try again later", Status: http.StatusTooManyRequests}
 	}
 	if h.policy == PolicyToken {
 		if ok, desc := h.checkToken(r); !ok {
@@ -134,46 +176,55 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				desc = "an initial access token is required"
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
-			writeError(w, http.StatusUnauthorized, "invalid_token", desc)
-			return
+			return nil, &oauth.Error{Code: oauth.InvalidToken, Description: desc, Status: http.StatusUnauthorized}
 		}
 	}
-	// RFC 7591 §3.1: the body is application/json. Insisting on it also
-	// means a cross-site HTML form or "simple" fetch cannot register.
+	fields, oerr := h.readBody(w, r)
+	if oerr != nil {
+		return nil, oerr
+	}
+	md, oerr := parseMetadata(fields, h.rules())
+	if oerr != nil {
+		return nil, oerr
+	}
+	if oerr := h.store1(r.Context(), md, fields); oerr != nil {
+		return nil, oerr
+	}
+	return fields, nil
+}
+
+// readBody reads the JSON body (RFC 7591 §3.1: application/json; which
+// also means a cross-site HTML form or "simple" fetch cannot register),
+// bounded in size, and drops the members only the server assigns
+// (RFC 7591 §3.2.1) and a software statement, which this server does not
+// verify and so may ignore (RFC 7591 §3.1.1) but must not echo.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, *oauth.Error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		writeError(w, http.StatusBadRequest, codeInvalidClientMetadata, "the request must be application/json")
-		return
+		return nil, badMeta("the request must be application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, codeInvalidClientMetadata, fmt.Sprintf("the request body exceeds %d bytes", MaxBodyBytes))
-			return
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			return nil, &oauth.Error{Code: oauth.InvalidClientMetadata, Status: http.StatusRequestEntityTooLarge,
+				Description: fmt.Sprintf("the request body exceeds %d bytes", h.maxBody)}
 		}
-		writeError(w, http.StatusBadRequest, codeInvalidClientMetadata, "could not read the request body")
-		return
+		return nil, badMeta("could not read the request body")
 	}
 	fields, err := decodeObject(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidClientMetadata, err.Error())
-		return
+		return nil, badMeta("%v", err)
 	}
-	// Values only the server assigns (RFC 7591 §3.2.1) are dropped, as is
-	// a software statement, which this server does not verify and so may
-	// ignore (RFC 7591 §3.1.1) but must not echo as if it had.
 	for _, k := range []string{"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 		"registration_access_token", "registration_client_uri", "software_statement"} {
 		delete(fields, k)
 	}
-	md, merr := parseMetadata(fields, h.rules())
-	if merr != nil {
-		h.log.Debug("client registration refused", "error", merr.code, "description", merr.desc)
-		writeError(w, http.StatusBadRequest, merr.code, merr.desc)
-		return
-	}
+	return fields, nil
+}
 
+// store1 stores the client md describes and completes fields with what
+// the server assigned (client_id, the secret once, the dates).
+func (h *Handler) store1(ctx context.Context, md *metadata, fields map[string]json.RawMessage) *oauth.Error {
 	now := h.now().UTC().Truncate(time.Second)
 	c := store.Client{
 		Name:                    md.name,
@@ -203,26 +254,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setJSON(fields, "client_id_issued_at", now.Unix())
 
 	// A random 128-bit id collides only in theory; retry all the same.
+	var err error
 	for attempt := 0; ; attempt++ {
 		c.ID = randomString(16)
 		setJSON(fields, "client_id", c.ID)
 		c.Metadata, _ = json.Marshal(fields) // without the secret: it is never stored
-		err = h.store.CreateClient(r.Context(), c)
+		err = h.store.CreateClient(ctx, c)
 		if !errors.Is(err, store.ErrAlreadyExists) || attempt == 2 {
 			break
 		}
 	}
 	if err != nil {
-		h.log.Error("storing a registered client", "error", err)
-		writeError(w, http.StatusInternalServerError, "server_error", "the client could not be registered")
-		return
+		return &oauth.Error{Code: oauth.ServerError, Description: "the client could not be registered", Status: http.StatusInternalServerError, Cause: err}
 	}
 	if secret != "" {
 		setJSON(fields, "client_secret", secret) // returned once, here
 	}
 	h.log.Info("client registered", "client_id", c.ID, "client_name", c.Name,
 		"auth_method", c.TokenEndpointAuthMethod, "policy", h.policy)
-	writeJSON(w, http.StatusCreated, fields)
+	return nil
 }
 
 func (h *Handler) rules() metadataRules {
@@ -231,10 +281,6 @@ func (h *Handler) rules() metadataRules {
 		defaultAuthMethod: authClientSecretBasic,
 		authMethods:       []string{authNone, authClientSecretBasic, authClientSecretPost, authPrivateKeyJWT},
 		redirectURI:       checkRedirectURI,
-		// client_credentials yields tokens without any user; letting
-		// anonymous callers mint such clients would hand out machine access
-		// to anyone, so only holders of an initial access token may.
-		clientCredentials: h.policy == PolicyToken,
 	}
 	if h.policy == PolicyAllowlisted {
 		r.redirectURI = func(u string) error {
@@ -280,19 +326,4 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func writeError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
-}
-
-// writeJSON writes a registration response; both success and error
-// responses must not be cached (RFC 7591 §3.2.1, §3.2.2).
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -242,40 +244,42 @@ func TestRegisterErrors(t *testing.T) {
 		code        string
 		descHas     string
 	}{
-		{name: "not JSON", body: `{`, code: codeInvalidClientMetadata},
-		{name: "array", body: `[]`, code: codeInvalidClientMetadata},
-		{name: "null", body: `null`, code: codeInvalidClientMetadata},
-		{name: "trailing data", body: `{} {}`, code: codeInvalidClientMetadata},
-		{name: "form content type", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "application/x-www-form-urlencoded", code: codeInvalidClientMetadata},
-		{name: "text/plain", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "text/plain", code: codeInvalidClientMetadata},
-		{name: "redirect_uris missing", body: `{"client_name":"x"}`, code: codeInvalidRedirectURI},
-		{name: "redirect_uris empty", body: `{"redirect_uris":[]}`, code: codeInvalidRedirectURI},
-		{name: "redirect_uris not a list", body: `{"redirect_uris":"https://app.example/cb"}`, code: codeInvalidClientMetadata},
-		{name: "redirect not allowlisted", body: `{"redirect_uris":["https://evil.example/cb"]}`, code: codeInvalidRedirectURI, descHas: "evil.example"},
-		{name: "one of two not allowlisted", body: `{"redirect_uris":["https://app.example/cb","https://app.example/cb2"]}`, code: codeInvalidRedirectURI},
-		{name: "javascript redirect", body: `{"redirect_uris":["javascript:alert(1)"]}`, policy: PolicyOpen, code: codeInvalidRedirectURI},
-		{name: "data redirect", body: `{"redirect_uris":["data:text/html,x"]}`, policy: PolicyOpen, code: codeInvalidRedirectURI},
-		{name: "file redirect", body: `{"redirect_uris":["file:///etc/passwd"]}`, policy: PolicyOpen, code: codeInvalidRedirectURI},
-		{name: "http non-loopback", body: `{"redirect_uris":["http://app.example/cb"]}`, policy: PolicyOpen, code: codeInvalidRedirectURI},
-		{name: "fragment", body: `{"redirect_uris":["https://app.example/cb#x"]}`, policy: PolicyOpen, code: codeInvalidRedirectURI},
-		{name: "relative", body: `{"redirect_uris":["/cb"]}`, policy: PolicyOpen, code: codeInvalidRedirectURI},
-		{name: "implicit response type", body: `{"redirect_uris":["https://app.example/cb"],"response_types":["token"]}`, code: codeInvalidClientMetadata, descHas: "token"},
-		{name: "hybrid response type", body: `{"redirect_uris":["https://app.example/cb"],"response_types":["code id_token"]}`, code: codeInvalidClientMetadata},
-		{name: "password grant", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code","password"]}`, code: codeInvalidClientMetadata, descHas: "password"},
-		{name: "implicit grant", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["implicit"]}`, code: codeInvalidClientMetadata},
-		{name: "unknown grant", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`, code: codeInvalidClientMetadata},
-		{name: "code without authorization_code", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["refresh_token"],"response_types":["code"]}`, code: codeInvalidClientMetadata},
-		{name: "unknown auth method", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"client_secret_jwt"}`, code: codeInvalidClientMetadata},
-		{name: "private_key_jwt without keys", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, code: codeInvalidClientMetadata},
-		{name: "jwks and jwks_uri", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC"}]},"jwks_uri":"https://app.example/jwks"}`, code: codeInvalidClientMetadata},
-		{name: "jwks not a set", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"kty":"EC"}}`, code: codeInvalidClientMetadata},
-		{name: "jwks_uri http", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://app.example/jwks"}`, code: codeInvalidClientMetadata},
-		{name: "client_credentials without token", body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}`, policy: PolicyOpen, code: codeInvalidClientMetadata},
-		{name: "client_name not a string", body: `{"redirect_uris":["https://app.example/cb"],"client_name":42}`, code: codeInvalidClientMetadata},
-		{name: "client_name control chars", body: `{"redirect_uris":["https://app.example/cb"],"client_name":"a\u202eb"}`, code: codeInvalidClientMetadata},
-		{name: "logo_uri javascript", body: `{"redirect_uris":["https://app.example/cb"],"logo_uri":"javascript:alert(1)"}`, code: codeInvalidClientMetadata},
-		{name: "bad scope", body: `{"redirect_uris":["https://app.example/cb"],"scope":"a  b"}`, code: codeInvalidClientMetadata},
-		{name: "too large", body: `{"client_name":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, status: http.StatusRequestEntityTooLarge, code: codeInvalidClientMetadata},
+		{name: "not JSON", body: `{`, code: oauth.InvalidClientMetadata},
+		{name: "array", body: `[]`, code: oauth.InvalidClientMetadata},
+		{name: "null", body: `null`, code: oauth.InvalidClientMetadata},
+		{name: "trailing data", body: `{} {}`, code: oauth.InvalidClientMetadata},
+		{name: "form content type", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "application/x-www-form-urlencoded", code: oauth.InvalidClientMetadata},
+		{name: "text/plain", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "text/plain", code: oauth.InvalidClientMetadata},
+		{name: "redirect_uris missing", body: `{"client_name":"x"}`, code: oauth.InvalidRedirectURI},
+		{name: "redirect_uris empty", body: `{"redirect_uris":[]}`, code: oauth.InvalidRedirectURI},
+		{name: "redirect_uris not a list", body: `{"redirect_uris":"https://app.example/cb"}`, code: oauth.InvalidClientMetadata},
+		{name: "redirect not allowlisted", body: `{"redirect_uris":["https://evil.example/cb"]}`, code: oauth.InvalidRedirectURI, descHas: "evil.example"},
+		{name: "one of two not allowlisted", body: `{"redirect_uris":["https://app.example/cb","https://app.example/cb2"]}`, code: oauth.InvalidRedirectURI},
+		{name: "javascript redirect", body: `{"redirect_uris":["javascript:alert(1)"]}`, policy: PolicyOpen, code: oauth.InvalidRedirectURI},
+		{name: "data redirect", body: `{"redirect_uris":["data:text/html,x"]}`, policy: PolicyOpen, code: oauth.InvalidRedirectURI},
+		{name: "file redirect", body: `{"redirect_uris":["file:///etc/passwd"]}`, policy: PolicyOpen, code: oauth.InvalidRedirectURI},
+		{name: "http non-loopback", body: `{"redirect_uris":["http://app.example/cb"]}`, policy: PolicyOpen, code: oauth.InvalidRedirectURI},
+		{name: "fragment", body: `{"redirect_uris":["https://app.example/cb#x"]}`, policy: PolicyOpen, code: oauth.InvalidRedirectURI},
+		{name: "relative", body: `{"redirect_uris":["/cb"]}`, policy: PolicyOpen, code: oauth.InvalidRedirectURI},
+		{name: "implicit response type", body: `{"redirect_uris":["https://app.example/cb"],"response_types":["token"]}`, code: oauth.InvalidClientMetadata, descHas: "token"},
+		{name: "hybrid response type", body: `{"redirect_uris":["https://app.example/cb"],"response_types":["code id_token"]}`, code: oauth.InvalidClientMetadata},
+		{name: "password grant", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["authorization_code","password"]}`, code: oauth.InvalidClientMetadata, descHas: "password"},
+		{name: "implicit grant", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["implicit"]}`, code: oauth.InvalidClientMetadata},
+		{name: "unknown grant", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`, code: oauth.InvalidClientMetadata},
+		{name: "code without authorization_code", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["refresh_token"],"response_types":["code"]}`, code: oauth.InvalidClientMetadata},
+		{name: "unknown auth method", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"client_secret_jwt"}`, code: oauth.InvalidClientMetadata},
+		{name: "private_key_jwt without keys", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, code: oauth.InvalidClientMetadata},
+		{name: "jwks and jwks_uri", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC"}]},"jwks_uri":"https://app.example/jwks"}`, code: oauth.InvalidClientMetadata},
+		{name: "jwks with a private key", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"secret"}]}}`, code: oauth.InvalidClientMetadata, descHas: "public keys only"},
+		{name: "jwks with a symmetric key", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}}`, code: oauth.InvalidClientMetadata},
+		{name: "jwks not a set", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"kty":"EC"}}`, code: oauth.InvalidClientMetadata},
+		{name: "jwks_uri http", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://app.example/jwks"}`, code: oauth.InvalidClientMetadata},
+		{name: "client_credentials without token", body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}`, policy: PolicyOpen, code: oauth.InvalidClientMetadata},
+		{name: "client_name not a string", body: `{"redirect_uris":["https://app.example/cb"],"client_name":42}`, code: oauth.InvalidClientMetadata},
+		{name: "client_name control chars", body: `{"redirect_uris":["https://app.example/cb"],"client_name":"a\u202eb"}`, code: oauth.InvalidClientMetadata},
+		{name: "logo_uri javascript", body: `{"redirect_uris":["https://app.example/cb"],"logo_uri":"javascript:alert(1)"}`, code: oauth.InvalidClientMetadata},
+		{name: "bad scope", body: `{"redirect_uris":["https://app.example/cb"],"scope":"a  b"}`, code: oauth.InvalidClientMetadata},
+		{name: "too large", body: `{"client_name":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}`, status: http.StatusRequestEntityTooLarge, code: oauth.InvalidClientMetadata},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -332,7 +336,9 @@ func TestRegisterPolicies(t *testing.T) {
 		{name: "token scheme case-insensitive", policy: PolicyToken, body: body, auth: "bearer " + tok, status: 201},
 		{name: "token second of two", policy: PolicyToken, body: body, auth: "Bearer other-token", status: 201},
 		{name: "token checked before the body", policy: PolicyToken, body: `{`, status: 401, challenge: "Bearer"},
-		{name: "client_credentials with token", policy: PolicyToken, body: ccBody, auth: "Bearer " + tok, status: 201},
+		// Issue 8, finding 2: even an initial access token does not make a
+		// self-registered client a machine client.
+		{name: "client_credentials with token", policy: PolicyToken, body: ccBody, auth: "Bearer " + tok, status: 400},
 		{name: "client_credentials allowlisted", policy: PolicyAllowlisted, body: ccBody, status: 400},
 	}
 	for _, tc := range tests {
@@ -423,7 +429,7 @@ func TestRegisterMethodNotAllowed(t *testing.T) {
 
 func TestRegisterClientIDsAreUnique(t *testing.T) {
 	s := newMemStore()
-	mux := newTestHandler(t, s, Options{Policy: PolicyOpen})
+	mux := newTestHandler(t, s, Options{Policy: PolicyOpen, PerAddressPerMinute: 100, GlobalPerMinute: 100})
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -439,5 +445,69 @@ func TestRegisterClientIDsAreUnique(t *testing.T) {
 	wg.Wait()
 	if s.len() != 20 {
 		t.Errorf("stored %d clients, want 20", s.len())
+	}
+}
+
+// TestRegisterRateLimit (issue 8, finding 9): registrations are limited
+// per client address (IPv6 per /64) and globally, answered with 429 and
+// Retry-After, and allowed again once the bucket refills.
+func TestRegisterRateLimit(t *testing.T) {
+	clock := &fakeClock{t: testNow}
+	addr := "192.0.2.1"
+	s := newMemStore()
+	mux := newTestHandler(t, s, Options{Policy: PolicyOpen, Now: clock.Now, PerAddressPerMinute: 2, GlobalPerMinute: 5,
+		ClientAddr: func(*http.Request) string { return addr }})
+	try := func(from string) *httptest.ResponseRecorder {
+		addr = from
+		rec, _ := register(t, mux, `{"redirect_uris":["https://app.example/cb"]}`, map[string]string{"Content-Type": "application/json"})
+		return rec
+	}
+	for i, tc := range []struct {
+		from   string
+		status int
+	}{
+		{"192.0.2.1", 201}, {"192.0.2.1", 201}, {"192.0.2.1", 429}, // per address
+		{"2001:db8::1", 201}, {"2001:db8::2", 201}, {"2001:db8::3", 429}, // one /64, one bucket
+		{"198.51.100.7", 201}, {"203.0.113.9", 429}, // global: 5 per minute
+	} {
+		rec := try(tc.from)
+		if rec.Code != tc.status {
+			t.Fatalf("request %d from %s: %d, want %d: %s", i, tc.from, rec.Code, tc.status, rec.Body)
+		}
+		if tc.status == 429 {
+			if ra, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+				t.Errorf("Retry-After = %q", rec.Header().Get("Retry-After"))
+			}
+			if !strings.Contains(rec.Body.String(), "temporarily_unavailable") {
+				t.Errorf("body %s", rec.Body)
+			}
+		}
+	}
+	if s.len() != 5 {
+		t.Errorf("stored %d clients, want 5", s.len())
+	}
+	clock.Advance(30 * time.Second) // one registration per address and two global come back
+	if rec := try("192.0.2.1"); rec.Code != 201 {
+		t.Errorf("after refill: %d", rec.Code)
+	}
+}
+
+// TestRegisterBodyLimit (issue 8, finding 9): the default body limit is
+// 16 KiB, configurable; larger bodies get 413 and nothing is stored.
+func TestRegisterBodyLimit(t *testing.T) {
+	body := `{"redirect_uris":["https://app.example/cb"],"x_pad":"` + strings.Repeat("x", 20<<10) + `"}`
+	for _, tc := range []struct {
+		max    int64
+		status int
+	}{{0, http.StatusRequestEntityTooLarge}, {64 << 10, http.StatusCreated}} {
+		s := newMemStore()
+		mux := newTestHandler(t, s, Options{Policy: PolicyOpen, MaxBodyBytes: tc.max})
+		rec, out := register(t, mux, body, map[string]string{"Content-Type": "application/json"})
+		if rec.Code != tc.status {
+			t.Errorf("max %d: status %d, want %d", tc.max, rec.Code, tc.status)
+		}
+		if tc.status == http.StatusRequestEntityTooLarge && (out["error"] != oauth.InvalidClientMetadata || s.len() != 0) {
+			t.Errorf("max %d: %v, %d stored", tc.max, out, s.len())
+		}
 	}
 }

@@ -101,6 +101,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteGrantRevocationsBefore", testDeleteGrantRevocationsBefore},
 		{"GrantRevocationConcurrent", testGrantRevocationConcurrent},
 		{"DeleteExpired", testDeleteExpired},
+		{"ClientActivity", testClientActivity},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"EmptySlices", testEmptySlices},
 	}

@@ -1,4 +1,4 @@
-package registration
+package safefetch
 
 import (
 	"errors"
@@ -29,8 +29,8 @@ func TestCheckAddr(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
-		if err := checkAddr(a); !errors.Is(err, ErrForbiddenAddress) {
-			t.Errorf("checkAddr(%s) = %v, want ErrForbiddenAddress", s, err)
+		if err := CheckAddr(a); !errors.Is(err, ErrForbiddenAddress) {
+			t.Errorf("CheckAddr(%s) = %v, want ErrForbiddenAddress", s, err)
 		}
 	}
 	allowed := []string{
@@ -39,12 +39,12 @@ func TestCheckAddr(t *testing.T) {
 		"::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
 	}
 	for _, s := range allowed {
-		if err := checkAddr(netip.MustParseAddr(s)); err != nil {
-			t.Errorf("checkAddr(%s) = %v, want nil", s, err)
+		if err := CheckAddr(netip.MustParseAddr(s)); err != nil {
+			t.Errorf("CheckAddr(%s) = %v, want nil", s, err)
 		}
 	}
-	if err := checkAddr(netip.Addr{}); !errors.Is(err, ErrForbiddenAddress) {
-		t.Errorf("checkAddr(invalid) = %v", err)
+	if err := CheckAddr(netip.Addr{}); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("CheckAddr(invalid) = %v", err)
 	}
 }
 
@@ -65,12 +65,26 @@ func TestGuardControl(t *testing.T) {
 		{"tcp4", "example.com:443", false}, // always resolved by now; a name is suspicious
 	}
 	for _, tc := range tests {
-		err := guardControl(tc.network, tc.address, nil)
+		err := addrGuard{}.control(tc.network, tc.address, nil)
 		if (err == nil) != tc.ok {
-			t.Errorf("guardControl(%s, %s) = %v, want ok=%v", tc.network, tc.address, err, tc.ok)
+			t.Errorf("control(%s, %s) = %v, want ok=%v", tc.network, tc.address, err, tc.ok)
 		}
 		if err != nil && !errors.Is(err, ErrForbiddenAddress) {
-			t.Errorf("guardControl(%s, %s) = %v, not ErrForbiddenAddress", tc.network, tc.address, err)
+			t.Errorf("control(%s, %s) = %v, not ErrForbiddenAddress", tc.network, tc.address, err)
+		}
+	}
+}
+
+// TestAllowance: an explicit allowance admits exactly its range, whatever
+// form the address takes; nothing else changes.
+func TestAllowance(t *testing.T) {
+	g := addrGuard{allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	for s, ok := range map[string]bool{
+		"127.0.0.1": true, "::ffff:127.0.0.1": true, "64:ff9b::7f00:1": true,
+		"127.0.0.2": false, "::1": false, "10.0.0.1": false, "8.8.8.8": true,
+	} {
+		if err := g.check(netip.MustParseAddr(s)); (err == nil) != ok {
+			t.Errorf("check(%s) = %v, want ok=%v", s, err, ok)
 		}
 	}
 }

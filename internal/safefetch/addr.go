@@ -1,20 +1,10 @@
-package registration
+package safefetch
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"syscall"
-	"time"
 )
-
-// ErrForbiddenAddress: the metadata URL's host is (or resolved to) an
-// address the resolver must not contact: loopback, private, link-local,
-// and so on (draft-ietf-oauth-client-id-metadata-document, Security
-// Considerations, "Server Side Request Forgery").
-var ErrForbiddenAddress = errors.New("address is not publicly routable")
 
 // blockedPrefixes complements netip's classifiers (loopback, private,
 // link-local, multicast, unspecified) with the other special-purpose
@@ -42,10 +32,10 @@ var (
 	sixToFour   = netip.MustParsePrefix("2002::/16")    // 6to4 (RFC 3056 §2)
 )
 
-// checkAddr returns nil if ip is a public unicast address, or an error
+// CheckAddr returns nil if ip is a public unicast address, or an error
 // wrapping ErrForbiddenAddress. IPv6 forms that embed an IPv4 address
 // (mapped, NAT64, 6to4) are judged by that IPv4 address.
-func checkAddr(ip netip.Addr) error {
+func CheckAddr(ip netip.Addr) error {
 	if !ip.IsValid() {
 		return fmt.Errorf("%w: invalid address", ErrForbiddenAddress)
 	}
@@ -53,16 +43,7 @@ func checkAddr(ip netip.Addr) error {
 		return fmt.Errorf("%w: %s has a zone", ErrForbiddenAddress, ip)
 	}
 	orig := ip
-	ip = ip.Unmap()
-	if ip.Is6() {
-		b := ip.As16()
-		switch {
-		case nat64Prefix.Contains(ip):
-			ip = netip.AddrFrom4([4]byte(b[12:16]))
-		case sixToFour.Contains(ip):
-			ip = netip.AddrFrom4([4]byte(b[2:6]))
-		}
-	}
+	ip = embeddedIPv4(ip.Unmap())
 	if ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() ||
 		ip.IsMulticast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() {
 		return fmt.Errorf("%w: %s", ErrForbiddenAddress, orig)
@@ -75,12 +56,49 @@ func checkAddr(ip netip.Addr) error {
 	return nil
 }
 
-// guardControl is a net.Dialer Control hook: it runs after name
-// resolution, for each address actually being connected to, before the
-// connect. Checking here rather than resolving up front means a DNS answer
-// that changes between a check and the connect (DNS rebinding) cannot
-// slip a private address past the guard.
-func guardControl(network, address string, _ syscall.RawConn) error {
+// embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address leads to,
+// or ip itself.
+func embeddedIPv4(ip netip.Addr) netip.Addr {
+	if !ip.Is6() {
+		return ip
+	}
+	b := ip.As16()
+	switch {
+	case nat64Prefix.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6]))
+	}
+	return ip
+}
+
+// addrGuard decides which addresses may be connected to: public ones, and
+// those in allow (an explicit allowance from the config or a test).
+type addrGuard struct {
+	allow []netip.Prefix
+}
+
+func (g addrGuard) check(ip netip.Addr) error {
+	err := CheckAddr(ip)
+	if err == nil {
+		return nil
+	}
+	if ip.Zone() == "" {
+		for _, p := range g.allow {
+			if p.Contains(ip) || p.Contains(ip.Unmap()) || p.Contains(embeddedIPv4(ip.Unmap())) {
+				return nil
+			}
+		}
+	}
+	return err
+}
+
+// control is a net.Dialer Control hook: it runs after name resolution, for
+// each address actually being connected to, before the connect. Checking
+// here rather than when resolving means a DNS answer that changes between
+// a check and the connect (DNS rebinding) cannot slip a private address
+// past the guard, and every redirect hop is checked the same way.
+func (g addrGuard) control(network, address string, _ syscall.RawConn) error {
 	switch network {
 	case "tcp4", "tcp6":
 	default:
@@ -90,38 +108,5 @@ func guardControl(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q", ErrForbiddenAddress, address)
 	}
-	return checkAddr(ap.Addr())
-}
-
-// guardTransport makes t safe for fetching attacker-chosen URLs: every
-// dial goes through a dialer that refuses non-public addresses, and no
-// proxy or custom dialer can bypass it: a proxy would make the dialer
-// connect to the proxy rather than the target, and the DialTLS hooks
-// would skip our dialer entirely.
-func guardTransport(t *http.Transport, timeout time.Duration) {
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: guardControl}
-	t.Proxy = nil
-	t.DialTLSContext = nil
-	t.DialTLS = nil // deprecated, but honoured when set: clear it
-	t.Dial = nil
-	t.DialContext = d.DialContext
-}
-
-// newGuardedTransport is the transport a Resolver builds when given no
-// client.
-func newGuardedTransport(allowPrivate bool, timeout time.Duration) *http.Transport {
-	t := &http.Transport{
-		ForceAttemptHTTP2:      true,
-		TLSHandshakeTimeout:    timeout,
-		ResponseHeaderTimeout:  timeout,
-		MaxResponseHeaderBytes: 64 << 10,
-		MaxIdleConns:           16,
-		IdleConnTimeout:        90 * time.Second,
-	}
-	if allowPrivate {
-		t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
-	} else {
-		guardTransport(t, timeout)
-	}
-	return t
+	return g.check(ap.Addr())
 }

@@ -1,0 +1,85 @@
+package discovery
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
+)
+
+func get(t *testing.T, h *Handler, path string) map[string]any {
+	t.Helper()
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, rec.Code)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// noEmpty fails for a member that is null, an empty list or an empty
+// string: optional members are left out instead.
+func noEmpty(t *testing.T, name string, doc map[string]any) {
+	t.Helper()
+	for k, v := range doc {
+		switch v := v.(type) {
+		case nil:
+			t.Errorf("%s: %s is null", name, k)
+		case []any:
+			if len(v) == 0 {
+				t.Errorf("%s: %s is an empty list", name, k)
+			}
+		case string:
+			if v == "" {
+				t.Errorf("%s: %s is empty", name, k)
+			}
+		}
+	}
+}
+
+// TestMetadataDocuments (issue 8): the authorization server metadata lists
+// the token-exchange grant the token endpoint serves, and no published
+// document has null or empty optional members.
+func TestMetadataDocuments(t *testing.T) {
+	jwks := func() jose.JSONWebKeySet { return jose.JSONWebKeySet{} }
+	unscoped := &oauth.Resource{URI: "https://as.example/mcp/x", ServerName: "x"}
+	h := New(Options{Issuer: "https://as.example", Resources: oauth.Resources{unscoped.URI: unscoped}, JWKS: jwks})
+	as := get(t, h, "/.well-known/oauth-authorization-server")
+	noEmpty(t, "AS metadata", as)
+	grants, _ := as["grant_types_supported"].([]any)
+	if !slices.Contains(grants, any("urn:ietf:params:oauth:grant-type:token-exchange")) {
+		t.Errorf("grant_types_supported = %v lacks token exchange", grants)
+	}
+	for _, k := range []string{"scopes_supported", "registration_endpoint", "client_id_metadata_document_supported"} {
+		if _, ok := as[k]; ok {
+			t.Errorf("%s published although empty or off: %v", k, as[k])
+		}
+	}
+	prm := get(t, h, "/.well-known/oauth-protected-resource/mcp/x")
+	noEmpty(t, "resource metadata", prm)
+	if _, ok := prm["scopes_supported"]; ok {
+		t.Errorf("scopes_supported published for a server without scopes: %v", prm["scopes_supported"])
+	}
+
+	scoped := &oauth.Resource{URI: "https://as.example/mcp/y", ServerName: "y", Scopes: []string{"b", "a"}}
+	h = New(Options{Issuer: "https://as.example", Resources: oauth.Resources{scoped.URI: scoped}, Registration: true, CIMD: true, JWKS: jwks})
+	as = get(t, h, "/.well-known/oauth-authorization-server")
+	noEmpty(t, "AS metadata", as)
+	if as["client_id_metadata_document_supported"] != true || as["registration_endpoint"] != "https://as.example/oauth/register" {
+		t.Errorf("AS metadata: %v", as)
+	}
+	if s, _ := json.Marshal(as["scopes_supported"]); string(s) != `["a","b"]` {
+		t.Errorf("scopes_supported = %s", s)
+	}
+}
