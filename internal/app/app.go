@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		mount(mux)
 	}
 	mux.Handle("/", gw)
-	a := &App{cfg: cfg, log: log, gateway: gw, store: st, auth: auth, ln: ln}
+	a := &App{cfg: cfg, log: log, gateway: gw, store: auth.store, auth: auth, ln: ln}
 	a.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -109,33 +109,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	a.jobs.Add(3)
 	go func() { defer a.jobs.Done(); auth.keys.Run(a.bg) }()
 	go func() { defer a.jobs.Done(); a.sweep() }()
-	go func() { defer a.jobs.Done(); a.watchDisabled() }()
+	go func() { defer a.jobs.Done(); auth.access.Run(a.bg) }()
 	for _, job := range auth.background {
 		a.jobs.Add(1)
 		go func() { defer a.jobs.Done(); job(a.bg) }()
 	}
 	return a, nil
-}
-
-// watchDisabled re-reads which users are disabled and which grants were
-// revoked, so an admin's cut-off takes effect within seconds on every
-// replica without a store read per request.
-func (a *App) watchDisabled() {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.bg.Done():
-			return
-		case <-t.C:
-			if err := a.auth.disabled.reload(a.bg, a.store); err != nil && a.bg.Err() == nil {
-				a.log.Warn("reading disabled users failed", "err", err)
-			}
-			if err := a.auth.grants.reload(a.bg, a.store, a.auth.maxAge); err != nil && a.bg.Err() == nil {
-				a.log.Warn("reading grant revocations failed", "err", err)
-			}
-		}
-	}
 }
 
 // sweep deletes expired codes and refresh tokens now and then.
@@ -147,9 +126,6 @@ func (a *App) sweep() {
 		case <-a.bg.Done():
 			return
 		case <-t.C:
-			if _, err := a.store.DeleteGrantRevocationsBefore(a.bg, time.Now().Add(-a.auth.maxAge)); err != nil {
-				a.log.Warn("revocation sweep failed", "err", err)
-			}
 			if n, err := a.store.DeleteExpired(a.bg, time.Now()); err != nil {
 				a.log.Warn("expiry sweep failed", "err", err)
 			} else if n > 0 {

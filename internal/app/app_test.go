@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(removeCLIAfter{m}) }
 
 // TestGracefulShutdown: a call in flight when shutdown starts completes;
 // the server then stops and new connections are refused.

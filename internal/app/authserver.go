@@ -2,10 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/authflow"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/connections"
@@ -24,6 +21,7 @@ import (
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/registration"
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/store/layered"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/mcpgate/mcpgate/internal/web"
 )
@@ -33,12 +31,9 @@ type authServer struct {
 	resources oauth.Resources
 	specs     map[string]*gateway.AuthSpec // by server name
 	keys      *keys.Manager
-	verifier  *tokens.Verifier
-	revoked   *grants.Denylist
-	disabled  *disabledUsers
-	grants    *revokedGrants
-	maxAge    time.Duration // the longest an access token lives
-	cache     *verifyCache
+	verifier  *tokens.CachedVerifier
+	access    *access.Checker      // who is cut off
+	store     *layered.Store       // the config's users and clients over the store
 	conns     *connections.Manager // nil without connections
 	mount     []func(*http.ServeMux)
 	// background are jobs that run while the app serves.
@@ -47,7 +42,7 @@ type authServer struct {
 
 func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*authServer, error) {
 	issuer := strings.TrimRight(cfg.PublicURL, "/")
-	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}, revoked: grants.NewDenylist(), disabled: &disabledUsers{}, grants: &revokedGrants{}, cache: newVerifyCache(50000)}
+	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}}
 	allPatterns, err := a.protect(cfg, issuer)
 	if err != nil {
 		return nil, err
@@ -58,16 +53,15 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	mint := tokens.NewIssuer(a.keys.Signing, issuer, &tokens.IssuerOptions{TTL: accessTTL})
-	a.verifier = tokens.NewVerifier(a.keys.Lookup, issuer, nil)
+	a.verifier = tokens.NewCachedVerifier(tokens.NewVerifier(a.keys.Lookup, issuer, nil), 50000, nil)
+	a.access = access.New(st, &access.Options{Refresh: cfg.OAuth.RevocationRefresh.Std(), MaxTokenAge: maxTokenAge(cfg), Logger: log})
+	if a.store, err = layerConfig(ctx, cfg, st, a.access, log); err != nil {
+		return nil, err
+	}
+	st = a.store // from here on, everything sees the config's entries over the store
 
 	granter, _, err := newGranter(cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := syncUsers(ctx, st, cfg); err != nil {
-		return nil, err
-	}
-	if err := syncClients(ctx, st, cfg.OAuth.Clients); err != nil {
 		return nil, err
 	}
 	allPatterns = append(allPatterns, cfg.OAuth.Registration.RedirectURIs...)
@@ -82,13 +76,6 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	var refreshUser func(context.Context, store.User) (store.User, error)
 	if fed != nil {
 		refreshUser = fed.refreshUser
-	}
-	if err := a.disabled.reload(ctx, st); err != nil {
-		return nil, err
-	}
-	a.maxAge = 2 * accessTTL
-	if err := a.grants.reload(ctx, st, a.maxAge); err != nil {
-		return nil, err
 	}
 	a.conns, err = newConnections(ctx, cfg, st, log)
 	if err != nil {
@@ -125,12 +112,13 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	}
 	tok := grants.New(grants.Options{
 		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
-		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Revoked: a.revoked, RefreshUser: refreshUser, Logger: log,
+		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Access: a.access, RefreshUser: refreshUser, Logger: log,
 		KeysFetcher: strangersFetch, OperatorKeysFetcher: operatorFetch, TouchClient: touchClient(st),
 	})
 	tok.SetExchanges(exchangeRules(cfg, issuer))
 	tok.SetIntrospection(introspectionRules(cfg, issuer))
 	if a.conns != nil {
+		a.conns.SetAccess(a.access.CheckUser)
 		tok.SetConnectionTokens(a.conns.Token)
 		pages, err := connections.NewPages(a.conns, flow.CurrentUser, flow.CSRF(), secret)
 		if err != nil {
@@ -159,10 +147,10 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	return a, nil
 }
 
-// revokedToken reports tokens revoked before expiry, and every token of a
-// user an admin disabled.
+// revokedToken is the gateway's cut-off check: the access predicate,
+// answered from memory (no store read per request).
 func (a *authServer) revokedToken(c *tokens.Claims) bool {
-	return a.revoked.Has(c.ID) || a.disabled.has(c.Subject) || a.grants.revoked(c)
+	return a.access.Check(context.Background(), access.FromClaims(c)) != nil
 }
 
 // protect registers every server with auth: oauth as a protected
@@ -194,14 +182,7 @@ func (a *authServer) protect(cfg *config.Config, issuer string) ([]string, error
 
 // verify checks an access token for audience with cached keys only.
 func (a *authServer) verify(token, audience string) (*tokens.Claims, error) {
-	if c := a.cache.get(token, audience, time.Now()); c != nil {
-		return c, nil
-	}
-	c, err := a.verifier.Verify(token, audience)
-	if err == nil {
-		a.cache.put(token, audience, c)
-	}
-	return c, err
+	return a.verifier.Verify(token, audience)
 }
 
 // clientSource finds clients in the store, or by their metadata document.
@@ -215,61 +196,6 @@ func (c *clientSource) Client(ctx context.Context, id string) (store.Client, err
 		return c.cimd.Resolve(ctx, id)
 	}
 	return c.store.GetClient(ctx, id)
-}
-
-// syncUsers writes the configured users into the store (the config wins
-// for the fields it sets); a configured user's subject is its username.
-// Its tenant's group mapping adds roles and permissions, as it would for a
-// user signing in through the tenant's IdP.
-func syncUsers(ctx context.Context, st store.Store, cfg *config.Config) error {
-	now := time.Now().UTC()
-	for _, u := range cfg.Users {
-		roles, perms := TenantGrants(cfg, u.Tenant, u.Groups)
-		rec := store.User{ID: u.Username, Username: u.Username, Email: u.Email, PasswordHash: u.PasswordHash,
-			Tenant: u.Tenant, Groups: u.Groups, Roles: appendNew(slices.Clone(u.Roles), roles...),
-			Permissions: appendNew(slices.Clone(u.Permissions), perms...), Disabled: u.Disabled,
-			Source: "config", CreatedAt: now, UpdatedAt: now}
-		err := st.CreateUser(ctx, rec)
-		if errors.Is(err, store.ErrAlreadyExists) {
-			err = st.UpdateUser(ctx, rec.ID, func(old store.User) (store.User, error) {
-				rec.CreatedAt = old.CreatedAt
-				return rec, nil
-			})
-		}
-		if err != nil {
-			return fmt.Errorf("user %q: %w", u.Username, err)
-		}
-	}
-	return nil
-}
-
-// syncClients writes the configured clients into the store.
-func syncClients(ctx context.Context, st store.Store, clients []config.Client) error {
-	now := time.Now().UTC()
-	for _, c := range clients {
-		hash := c.SecretHash
-		if c.Secret != "" {
-			sum := sha256.Sum256([]byte(c.Secret))
-			hash = hex.EncodeToString(sum[:])
-		}
-		rec := store.Client{ID: c.ID, SecretHash: hash, Name: c.Name, Kind: store.ClientStatic, RedirectURIs: c.RedirectURIs,
-			GrantTypes: c.GrantTypes, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-			Scope: c.Scope, JWKSURI: c.JWKSURI, Group: c.Group, CreatedAt: now, UpdatedAt: now}
-		if c.JWKS != "" {
-			rec.JWKS = json.RawMessage(c.JWKS)
-		}
-		err := st.CreateClient(ctx, rec)
-		if errors.Is(err, store.ErrAlreadyExists) {
-			err = st.UpdateClient(ctx, rec.ID, func(old store.Client) (store.Client, error) {
-				rec.CreatedAt = old.CreatedAt
-				return rec, nil
-			})
-		}
-		if err != nil {
-			return fmt.Errorf("client %q: %w", c.ID, err)
-		}
-	}
-	return nil
 }
 
 // exchangeRules turns each server's token_exchange into the grant's

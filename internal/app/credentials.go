@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -14,66 +13,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
-// defaultIdentityTTL is the lifetime of tokens minted for upstreams.
-const defaultIdentityTTL = 5 * time.Minute
-
-// identityMinter mints short-lived tokens that carry the caller to an
-// upstream (RFC 8693 semantics: sub = the user, act.sub = the agent,
-// aud = the upstream), cached per caller and audience until close to
-// expiry so the hot path rarely signs.
-type identityMinter struct {
-	issuer   *tokens.Issuer
-	audience string
-	ttl      time.Duration
-
-	mu    sync.RWMutex
-	cache map[string]mintedToken
-}
-
-type mintedToken struct {
-	value string
-	exp   time.Time
-}
-
-func newIdentityMinter(signing func() (keys.SigningKey, error), issuerURL, audience string, ttl time.Duration) *identityMinter {
-	if ttl <= 0 {
-		ttl = defaultIdentityTTL
-	}
-	return &identityMinter{issuer: tokens.NewIssuer(signing, issuerURL, &tokens.IssuerOptions{TTL: ttl}),
-		audience: audience, ttl: ttl, cache: map[string]mintedToken{}}
-}
-
-var errNoCaller = errors.New("no authenticated caller to vouch for")
-
-// credential returns Authorization: Bearer <token for the caller>.
-func (m *identityMinter) credential(c *tokens.Claims) (string, string, error) {
-	if c == nil {
-		return "", "", errNoCaller
-	}
-	key := c.Subject + "\x00" + c.ClientID + "\x00" + c.Scope
-	now := time.Now()
-	m.mu.RLock()
-	t, ok := m.cache[key]
-	m.mu.RUnlock()
-	// Reuse while more than a fifth of its life is left.
-	if ok && now.Add(m.ttl/5).Before(t.exp) {
-		return "Authorization", "Bearer " + t.value, nil
-	}
-	exp := now.Add(m.ttl)
-	tok, err := m.issuer.Mint(tokens.Claims{Subject: c.Subject, Audience: m.audience, ClientID: c.ClientID, Actor: c.ClientID,
-		Scope: c.Scope, Tenant: c.Tenant, Roles: c.Roles, Groups: c.Groups, Permissions: c.Permissions, IssuedAt: now, ExpiresAt: exp})
-	if err != nil {
-		return "", "", err
-	}
-	m.mu.Lock()
-	if len(m.cache) > 100000 {
-		m.cache = map[string]mintedToken{}
-	}
-	m.cache[key] = mintedToken{value: tok, exp: exp}
-	m.mu.Unlock()
-	return "Authorization", "Bearer " + tok, nil
-}
-
 // credentialFor builds the gateway's credential function for an upstream.
 func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns *connections.Manager, log *slog.Logger, server string) gateway.CredentialFunc {
 	switch u.Credentials.Mode {
@@ -81,7 +20,7 @@ func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns 
 		name := u.Credentials.Connection
 		return func(c *tokens.Claims) (string, string, error) {
 			if c == nil || conns == nil {
-				return "", "", errNoCaller
+				return "", "", tokens.ErrNoCaller
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
@@ -96,8 +35,14 @@ func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns 
 		if aud == "" {
 			aud = u.URL
 		}
-		m := newIdentityMinter(km.Signing, issuerURL, aud, u.Credentials.TTL.Std())
-		return m.credential
+		m := tokens.NewIdentityMinter(km.Signing, issuerURL, aud, u.Credentials.TTL.Std())
+		return func(c *tokens.Claims) (string, string, error) {
+			tok, err := m.Token(c)
+			if err != nil {
+				return "", "", err
+			}
+			return "Authorization", "Bearer " + tok, nil
+		}
 	case "static":
 		header := u.Credentials.Header
 		if header == "" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authflow"
@@ -15,7 +14,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/idp/oidc"
 	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/store"
-	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
 // federation holds the tenants' identity providers.
@@ -104,65 +102,4 @@ func (f *federation) refreshUser(ctx context.Context, u store.User) (store.User,
 		return fresh, nil
 	})
 	return fresh, err
-}
-
-// revokedGrants holds recent grant revocations: a token of a user (for a
-// client, or any client) issued before the revocation is refused.
-type revokedGrants struct {
-	m atomic.Pointer[map[string]time.Time] // key: user + "\x00" + client ("" = any)
-}
-
-func (g *revokedGrants) revoked(c *tokens.Claims) bool {
-	m := g.m.Load()
-	if m == nil || len(*m) == 0 {
-		return false
-	}
-	for _, k := range []string{c.Subject + "\x00" + c.ClientID, c.Subject + "\x00"} {
-		if at, ok := (*m)[k]; ok && c.IssuedAt.Before(at) {
-			return true
-		}
-	}
-	return false
-}
-
-// reload reads the revocations young enough to matter (older ones cannot
-// predate a live token).
-func (g *revokedGrants) reload(ctx context.Context, st store.Store, maxTokenAge time.Duration) error {
-	rs, err := st.ListGrantRevocations(ctx, time.Now().Add(-maxTokenAge))
-	if err != nil {
-		return err
-	}
-	m := make(map[string]time.Time, len(rs))
-	for _, r := range rs {
-		m[r.UserID+"\x00"+r.ClientID] = r.RevokedAt
-	}
-	g.m.Store(&m)
-	return nil
-}
-
-// disabledUsers is the set of users an admin cut off, re-read from the
-// store every few seconds so the gateway refuses their tokens at once
-// without a store read per request.
-type disabledUsers struct {
-	set atomic.Pointer[map[string]bool]
-}
-
-func (d *disabledUsers) has(sub string) bool {
-	m := d.set.Load()
-	return m != nil && (*m)[sub]
-}
-
-func (d *disabledUsers) reload(ctx context.Context, st store.Store) error {
-	users, err := st.ListUsers(ctx)
-	if err != nil {
-		return err
-	}
-	m := map[string]bool{}
-	for _, u := range users {
-		if u.Disabled {
-			m[u.ID] = true
-		}
-	}
-	d.set.Store(&m)
-	return nil
 }

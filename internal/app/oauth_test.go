@@ -624,7 +624,7 @@ func TestGrantRevocationCutsAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The gateway re-reads revocations every few seconds; do it now.
-	if err := as.app.auth.grants.reload(ctx, as.app.store, time.Hour); err != nil {
+	if err := as.app.auth.access.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := callMCP(t, resource, access); got != 401 {

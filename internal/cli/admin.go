@@ -99,11 +99,12 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Var(&groups, "group", "group (repeatable)")
 	fs.Var(&roles, "role", "role (repeatable)")
 	fs.Var(&perms, "permission", "permission (repeatable)")
-	st, _, code := openStore(fs, args, stderr)
-	if st == nil {
+	ad, code := openAdmin(fs, args, stderr)
+	if ad == nil {
 		return code
 	}
-	defer st.Close()
+	defer ad.close()
+	st := ad.users // a user the config declares cannot be replaced here
 	if *username == "" || *email == "" {
 		fmt.Fprintln(stderr, "mcpgate: --username and --email are required")
 		return ExitInvalidConfig
@@ -155,84 +156,73 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 func grantRevoke(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("grant revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	user := fs.String("user", "", "user id (subject)")
+	user := fs.String("user", "", "user: id (subject), username or e-mail")
 	client := fs.String("client", "", "client id (default: every client)")
-	st, _, code := openStore(fs, args, stderr)
-	if st == nil {
+	ad, code := openAdmin(fs, args, stderr)
+	if ad == nil {
 		return code
 	}
-	defer st.Close()
-	if *user == "" {
-		fmt.Fprintln(stderr, "mcpgate: --user is required")
-		return ExitInvalidConfig
-	}
-	n, err := revokeGrants(context.Background(), st, *user, *client)
-	if err != nil {
-		return failed(stderr, err)
-	}
-	fmt.Fprintf(stdout, "revoked %d refresh token(s) and the remembered consent of %s; their access tokens are refused within 5s\n", n, *user)
-	return ExitOK
-}
-
-// userDisable cuts a user off at once: their refresh tokens are revoked,
-// and every replica refuses their access tokens within seconds.
-func userDisable(args []string, enable bool, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("user disable", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	user := fs.String("user", "", "user id (subject)")
-	st, _, code := openStore(fs, args, stderr)
-	if st == nil {
-		return code
-	}
-	defer st.Close()
+	defer ad.close()
 	if *user == "" {
 		fmt.Fprintln(stderr, "mcpgate: --user is required")
 		return ExitInvalidConfig
 	}
 	ctx := context.Background()
-	err := st.UpdateUser(ctx, *user, func(u store.User) (store.User, error) {
-		u.Disabled = !enable
-		return u, nil
-	})
+	u, err := ad.findUser(ctx, *user)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	n, err := ad.revokeGrants(ctx, u.ID, *client)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	fmt.Fprintf(stdout, "revoked %d refresh token(s) and the remembered consent of %s; their access tokens are refused %s\n", n, u.ID, ad.within())
+	return ExitOK
+}
+
+// userDisable cuts a user off at once: their refresh tokens are revoked,
+// and every replica refuses their tokens and sign-ins. The state is kept
+// in the access state, not the user's record, so it holds for users the
+// config declares, across restarts.
+func userDisable(args []string, enable bool, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("user disable", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "", "user: id (subject), username or e-mail")
+	ad, code := openAdmin(fs, args, stderr)
+	if ad == nil {
+		return code
+	}
+	defer ad.close()
+	if *user == "" {
+		fmt.Fprintln(stderr, "mcpgate: --user is required")
+		return ExitInvalidConfig
+	}
+	ctx := context.Background()
+	u, err := ad.findUser(ctx, *user)
 	if err != nil {
 		return failed(stderr, err)
 	}
 	if enable {
-		fmt.Fprintf(stdout, "user %s enabled\n", *user)
+		if err := ad.access.EnableUser(ctx, u.ID); err != nil {
+			return failed(stderr, err)
+		}
+		// A flag an older version set on the record goes too.
+		err := ad.base.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) { old.Disabled = false; return old, nil })
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return failed(stderr, err)
+		}
+		fmt.Fprintf(stdout, "user %s enabled\n", u.ID)
 		return ExitOK
 	}
-	n, err := st.RevokeRefreshTokens(ctx, *user, "", time.Now())
+	if err := ad.access.DisableUser(ctx, u.ID); err != nil {
+		return failed(stderr, err)
+	}
+	n, err := ad.base.RevokeRefreshTokens(ctx, u.ID, "", time.Now())
 	if err != nil {
 		return failed(stderr, err)
 	}
-	fmt.Fprintf(stdout, "user %s disabled; %d refresh token(s) revoked; running gateways refuse their tokens within 5s\n", *user, n)
+	fmt.Fprintf(stdout, "user %s disabled; %d refresh token(s) revoked; running gateways refuse their tokens %s\n", u.ID, n, ad.within())
 	return ExitOK
-}
-
-// revokeGrants revokes a user's grants to a client ("" = every client):
-// refresh tokens, remembered consent, and — through a revocation record
-// every replica re-reads — the access tokens already issued.
-func revokeGrants(ctx context.Context, st store.Store, user, client string) (int, error) {
-	now := time.Now()
-	n, err := st.RevokeRefreshTokens(ctx, user, client, now)
-	if err != nil {
-		return n, err
-	}
-	if err := st.PutGrantRevocation(ctx, store.GrantRevocation{UserID: user, ClientID: client, RevokedAt: now}); err != nil {
-		return n, err
-	}
-	consents, err := st.ListConsents(ctx, user)
-	if err != nil {
-		return n, err
-	}
-	for _, c := range consents {
-		if client == "" || c.ClientID == client {
-			if err := st.DeleteConsent(ctx, c.UserID, c.ClientID); err != nil {
-				return n, err
-			}
-		}
-	}
-	return n, nil
 }
 
 // vaultRotate re-encrypts every stored connection with a new vault key.
@@ -274,35 +264,43 @@ func vaultRotate(args []string, stdout, stderr io.Writer) int {
 	return ExitOK
 }
 
-// userDelete removes a user with their grants and connections.
+// userDelete removes a user with their grants and connections. A user
+// the config declares is removed by editing the config.
 func userDelete(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("user delete", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	user := fs.String("user", "", "user id (subject)")
-	st, _, code := openStore(fs, args, stderr)
-	if st == nil {
+	user := fs.String("user", "", "user: id (subject), username or e-mail")
+	ad, code := openAdmin(fs, args, stderr)
+	if ad == nil {
 		return code
 	}
-	defer st.Close()
+	defer ad.close()
 	if *user == "" {
 		fmt.Fprintln(stderr, "mcpgate: --user is required")
 		return ExitInvalidConfig
 	}
 	ctx := context.Background()
+	u, err := ad.findUser(ctx, *user)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if ad.users.Declared(u.ID) {
+		return failed(stderr, fmt.Errorf("user %q is declared in the config file: remove it there and restart", u.ID))
+	}
 	// The same cut-off as a grant revocation (tokens already issued are
-	// refused within seconds), then the user's own records go.
-	tokens, err := revokeGrants(ctx, st, *user, "")
+	// refused), then the user's own records go.
+	tokens, err := ad.revokeGrants(ctx, u.ID, "")
 	if err != nil {
 		return failed(stderr, err)
 	}
-	conns, err := st.DeleteUserConnections(ctx, *user)
+	conns, err := ad.base.DeleteUserConnections(ctx, u.ID)
 	if err != nil {
 		return failed(stderr, err)
 	}
-	if err := st.DeleteUser(ctx, *user); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := ad.users.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return failed(stderr, err)
 	}
-	fmt.Fprintf(stdout, "user %s deleted: %d refresh token(s) revoked, %d connection(s) deleted\n", *user, tokens, conns)
+	fmt.Fprintf(stdout, "user %s deleted: %d refresh token(s) revoked, %d connection(s) deleted\n", u.ID, tokens, conns)
 	return ExitOK
 }
 

@@ -35,6 +35,7 @@ const (
 	DefaultSQLitePath         = "./data/mcpgate.db"
 	DefaultVaultKeyFile       = "./data/vault.key"
 	DefaultAccessTokenTTL     = 10 * time.Minute
+	DefaultRevocationRefresh  = 3 * time.Second
 	DefaultRefreshTokenTTL    = 30 * 24 * time.Hour
 	DefaultCodeTTL            = time.Minute
 	DefaultLoginMaxFailures   = 5
@@ -127,6 +128,11 @@ type OAuth struct {
 	ClientMetadataDocuments CIMD     `yaml:"client_metadata_documents"`
 	Clients                 []Client `yaml:"clients"` // pre-registered clients (machine agents)
 	Login                   Login    `yaml:"login"`
+	// RevocationRefresh is how often each replica re-reads who is cut off
+	// (revoked tokens and grants, disabled users) from the store: the
+	// longest a cut-off made on another replica takes to apply here (on
+	// the replica that made it, at once). Default 3s; 100ms..1m.
+	RevocationRefresh Duration `yaml:"revocation_refresh"`
 }
 
 // Registration configures dynamic client registration (RFC 7591).
@@ -490,6 +496,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if o.CodeTTL == 0 {
 		o.CodeTTL = Duration(DefaultCodeTTL)
+	}
+	if o.RevocationRefresh == 0 {
+		o.RevocationRefresh = Duration(DefaultRevocationRefresh)
 	}
 	if o.Registration.Policy == "" {
 		o.Registration.Policy = RegistrationAllowlisted

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // scopeRE is a scope token (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
@@ -57,6 +58,9 @@ func (v *validator) authServer() {
 	v.duration("oauth.access_token_ttl", o.AccessTokenTTL)
 	v.duration("oauth.refresh_token_ttl", o.RefreshTokenTTL)
 	v.duration("oauth.code_ttl", o.CodeTTL)
+	if r := o.RevocationRefresh.Std(); r != 0 && (r < 100*time.Millisecond || r > time.Minute) {
+		v.add("oauth.revocation_refresh", "must be between 100ms and 1m (how long another replica's cut-off may take to apply)")
+	}
 	v.duration("oauth.login.lockout", o.Login.Lockout)
 	if o.Login.MaxFailures < 0 {
 		v.add("oauth.login.max_failures", "must be greater than 0")

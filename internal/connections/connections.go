@@ -77,6 +77,17 @@ type Manager struct {
 
 	mu    sync.RWMutex
 	cache map[string]cached // decrypted tokens, briefly, to keep the store off the hot path
+
+	// allowed asks the access state whether the user is cut off; nil:
+	// nobody is (see SetAccess).
+	allowed func(ctx context.Context, userID string) error
+}
+
+// SetAccess installs the cut-off check every hand-out of a user's token
+// passes first, cache hits included (internal/access: a disabled user's
+// vaulted tokens are not handed out). Set once, before serving.
+func (m *Manager) SetAccess(allowed func(ctx context.Context, userID string) error) {
+	m.allowed = allowed
 }
 
 type cached struct {
@@ -127,6 +138,11 @@ func (m *Manager) ConnectURL(name string) string {
 // Token returns the user's access token for connection name, refreshing
 // it when it is about to expire.
 func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (string, error) {
+	if m.allowed != nil {
+		if err := m.allowed(ctx, userID); err != nil {
+			return "", fmt.Errorf("connection %q: the user is cut off: %w", name, err)
+		}
+	}
 	p, ok := m.Provider(name, tenant)
 	if !ok {
 		return "", fmt.Errorf("connection %q is not configured for tenant %q", name, tenant)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -25,9 +26,14 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 	ac, err := h.o.Store.ConsumeAuthCode(r.Context(), tokens.HashSecret(code), now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
-		// A replayed code: revoke everything it issued (OAuth 2.1 §4.1.3).
+		// A replayed code: revoke everything it issued (OAuth 2.1 §4.1.3,
+		// RFC 6749 §4.1.2): the refresh tokens, and the access tokens,
+		// which carry the grant id.
 		if rerr := h.o.Store.RevokeRefreshFamily(r.Context(), ac.GrantID, now); rerr != nil {
 			h.log.Error("revoke after code replay", "err", rerr)
+		}
+		if rerr := h.o.Access.RevokeGrant(r.Context(), ac.GrantID); rerr != nil {
+			h.log.Error("revoke access tokens after code replay", "err", rerr)
 		}
 		h.log.Warn("authorization code replayed; grant revoked", "client", client.ID, "user", ac.UserID)
 		return nil, oauth.Errorf(oauth.InvalidGrant, "the authorization code was already used")
@@ -49,7 +55,7 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 		return nil, oerr
 	}
 	user, err := h.o.Store.GetUser(r.Context(), ac.UserID)
-	if err != nil || user.Disabled {
+	if err != nil || user.Disabled || h.o.Access.Check(r.Context(), access.Subject{UserID: user.ID, ClientID: client.ID, GrantID: ac.GrantID, IssuedAt: ac.CreatedAt}) != nil {
 		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
 	consented := oauth.ParseScope(ac.Scope)
@@ -57,11 +63,11 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 	if len(consented) > 0 && len(scopes) == 0 {
 		return nil, oauth.Errorf(oauth.InvalidScope, "none of the authorized scopes is within the client's registered scope")
 	}
-	access, oerr := h.mint(client, res, scopes, &user)
+	at, oerr := h.mint(client, res, scopes, &user, ac.GrantID)
 	if oerr != nil {
 		return nil, oerr
 	}
-	resp := &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()), Scope: strings.Join(scopes, " ")}
+	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()), Scope: strings.Join(scopes, " ")}
 	if allowsGrant(client, "refresh_token") {
 		secret, hash := tokens.NewSecret("mgr_")
 		if err := h.o.Store.CreateRefreshToken(r.Context(), store.RefreshToken{

@@ -4,15 +4,16 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/safefetch"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -154,8 +155,13 @@ func (h *Handler) verifyAssertion(ctx context.Context, client store.Client, asse
 	if claims.ID == "" {
 		return fmt.Errorf("jti is required")
 	}
-	if !h.replays.firstUse(client.ID+" "+claims.ID, claims.Expiry.Time()) {
-		return fmt.Errorf("assertion replayed")
+	// Single use on every replica (RFC 7523 §3 item 7), kept a minute
+	// past exp to cover clock skew.
+	if err := h.o.Access.FirstUse(ctx, client.ID+" "+claims.ID, claims.Expiry.Time().Add(time.Minute)); err != nil {
+		if errors.Is(err, access.ErrReplayed) {
+			return fmt.Errorf("assertion replayed")
+		}
+		return err
 	}
 	return nil
 }
@@ -223,28 +229,4 @@ func (h *Handler) clientKeys(ctx context.Context, client store.Client) (jose.JSO
 	}
 	err = json.Unmarshal(resp.Body, &set)
 	return set, err
-}
-
-// replayCache remembers assertion ids until they expire.
-type replayCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func (c *replayCache) firstUse(key string, exp time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if len(c.seen) > 10000 {
-		for k, e := range c.seen {
-			if e.Before(now) {
-				delete(c.seen, k)
-			}
-		}
-	}
-	if _, ok := c.seen[key]; ok {
-		return false
-	}
-	c.seen[key] = exp.Add(time.Minute)
-	return true
 }

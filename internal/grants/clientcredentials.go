@@ -42,7 +42,7 @@ func (h *Handler) clientCredentials(r *http.Request, client store.Client) (*toke
 	if len(scopes) == 0 && len(res.Scopes) > 0 {
 		return nil, oauth.Errorf(oauth.InvalidScope, "policy grants this client none of the requested scopes on %s", res.ServerName)
 	}
-	access, oerr := h.mint(client, res, scopes, nil)
+	access, oerr := h.mint(client, res, scopes, nil, "")
 	if oerr != nil {
 		return nil, oerr
 	}

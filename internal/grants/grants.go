@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/safefetch"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -42,9 +42,10 @@ type Options struct {
 	Verify     func(token, audience string) (*tokens.Claims, error)
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
-	// Revoked receives the ids (jti) of access tokens revoked before
-	// their expiry, for the gateway to refuse them.
-	Revoked *Denylist
+	// Access is who is cut off (revoked tokens and grants, disabled
+	// users...), asked before anything is issued or handed out and told
+	// of revocations. nil: an in-memory one (single process, tests).
+	Access *access.Checker
 	// RefreshUser asks a federated user's identity provider whether it
 	// still accepts the user, and returns the record refreshed with what
 	// the provider says now. nil: users are taken as stored.
@@ -76,9 +77,8 @@ type Options struct {
 
 // Handler serves the token, revocation and introspection endpoints.
 type Handler struct {
-	o       Options
-	log     *slog.Logger
-	replays *replayCache
+	o   Options
+	log *slog.Logger
 }
 
 // New builds the handler.
@@ -101,13 +101,13 @@ func New(o Options) *Handler {
 	if o.OperatorKeysFetcher == nil {
 		o.OperatorKeysFetcher = o.KeysFetcher
 	}
-	if o.Revoked == nil {
-		o.Revoked = NewDenylist()
+	if o.Access == nil {
+		o.Access = access.New(nil, nil)
 	}
 	if o.Granter == nil {
 		o.Granter = oauth.OpenGranter{}
 	}
-	return &Handler{o: o, log: o.Logger, replays: &replayCache{seen: map[string]time.Time{}}}
+	return &Handler{o: o, log: o.Logger}
 }
 
 // Mount registers the routes.
@@ -217,9 +217,11 @@ func (h *Handler) resourceFor(r *http.Request, fallback string) (*oauth.Resource
 	return res, nil
 }
 
-// mint issues an access token (RFC 9068) for subject on res.
-func (h *Handler) mint(client store.Client, res *oauth.Resource, scopes []string, user *store.User) (string, *oauth.Error) {
-	c := tokens.Claims{Audience: res.URI, ClientID: client.ID, Scope: strings.Join(scopes, " ")}
+// mint issues an access token (RFC 9068) for subject on res; grantID
+// names the authorization it descends from ("" for none), so revoking the
+// grant cuts the token too.
+func (h *Handler) mint(client store.Client, res *oauth.Resource, scopes []string, user *store.User, grantID string) (string, *oauth.Error) {
+	c := tokens.Claims{Audience: res.URI, ClientID: client.ID, Scope: strings.Join(scopes, " "), GrantID: grantID}
 	if user != nil {
 		c.Subject = user.ID
 		c.Tenant = user.Tenant
@@ -239,37 +241,6 @@ func (h *Handler) mint(client store.Client, res *oauth.Resource, scopes []string
 // ErrUserRefused is returned by Options.RefreshUser when the identity
 // provider no longer accepts the user (disabled, removed).
 var ErrUserRefused = errors.New("identity provider refused the user")
-
-// Denylist holds revoked access-token ids until they would have expired
-// anyway. Lookups are lock-free reads on the gateway's hot path.
-type Denylist struct {
-	mu  sync.RWMutex
-	ids map[string]time.Time
-}
-
-// NewDenylist returns an empty denylist.
-func NewDenylist() *Denylist { return &Denylist{ids: map[string]time.Time{}} }
-
-// Add revokes jti until exp.
-func (d *Denylist) Add(jti string, exp time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := time.Now()
-	for k, e := range d.ids {
-		if e.Before(now) {
-			delete(d.ids, k)
-		}
-	}
-	d.ids[jti] = exp
-}
-
-// Has reports whether jti was revoked.
-func (d *Denylist) Has(jti string) bool {
-	d.mu.RLock()
-	_, ok := d.ids[jti]
-	d.mu.RUnlock()
-	return ok
-}
 
 // touch records that client completed a grant now, for the expiry of
 // unused self-registered clients (registration.Expiry). Only dynamic

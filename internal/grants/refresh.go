@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -37,7 +38,7 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	// The user must still be allowed in: a disabled user loses access at
 	// the next refresh at the latest.
 	user, err := h.o.Store.GetUser(ctx, cur.UserID)
-	if err != nil || user.Disabled {
+	if err != nil || user.Disabled || h.o.Access.Check(ctx, access.Subject{UserID: cur.UserID, ClientID: client.ID, GrantID: cur.FamilyID, IssuedAt: cur.CreatedAt}) != nil {
 		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
 		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
@@ -79,6 +80,11 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	if _, err := h.o.Store.RotateRefreshToken(ctx, cur.TokenHash, next, now); err != nil {
 		switch {
 		case errors.Is(err, store.ErrAlreadyUsed):
+			// Reuse: the store revoked the family; the access tokens it
+			// issued go too (OAuth 2.1 §4.3.1).
+			if rerr := h.o.Access.RevokeGrant(ctx, cur.FamilyID); rerr != nil {
+				h.log.Error("revoke access tokens after refresh reuse", "err", rerr)
+			}
 			h.log.Warn("refresh token reused; family revoked", "client", client.ID, "user", cur.UserID)
 			return nil, oauth.Errorf(oauth.InvalidGrant, "the refresh token was already used; sign in again")
 		case errors.Is(err, store.ErrRevoked):
@@ -88,13 +94,13 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 		}
 		return nil, &oauth.Error{Code: oauth.ServerError, Description: "could not rotate the refresh token", Status: 500, Cause: err}
 	}
-	access, oerr := h.mint(client, res, scopes, &user)
+	at, oerr := h.mint(client, res, scopes, &user, cur.FamilyID)
 	if oerr != nil {
 		return nil, oerr
 	}
 	h.touch(ctx, client)
 	h.log.Info("tokens issued", "grant", "refresh_token", "client", client.ID, "user", user.ID, "resource", res.URI)
-	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()),
+	return &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(h.o.AccessTTL.Seconds()),
 		RefreshToken: secret, Scope: strings.Join(scopes, " ")}, nil
 }
 

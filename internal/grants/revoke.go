@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
@@ -37,14 +38,41 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
 				return
 			}
+			// RFC 7009 §2.1: revoking a refresh token also invalidates the
+			// access tokens of the same grant.
+			if err := h.o.Access.RevokeGrant(r.Context(), rt.FamilyID); err != nil {
+				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
+				return
+			}
 			h.log.Info("grant revoked", "client", client.ID, "user", rt.UserID)
 		}
 	} else if c := h.verifyAny(token); c != nil && c.ClientID == client.ID {
-		h.o.Revoked.Add(c.ID, c.ExpiresAt)
+		if err := h.revokeAccessToken(r, c); err != nil {
+			oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
+			return
+		}
 		h.log.Info("access token revoked", "client", client.ID, "sub", c.Subject)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// revokeAccessToken refuses the token everywhere and, when it came from
+// an authorization (it names its grant), the whole grant: its refresh
+// tokens and the other access tokens it issued (RFC 7009 §2.1 lets the
+// server revoke the respective refresh token; a client revoking at
+// sign-out means the grant).
+func (h *Handler) revokeAccessToken(r *http.Request, c *tokens.Claims) error {
+	if err := h.o.Access.RevokeToken(r.Context(), c.ID, c.ExpiresAt); err != nil {
+		return err
+	}
+	if c.GrantID == "" {
+		return nil
+	}
+	if err := h.o.Store.RevokeRefreshFamily(r.Context(), c.GrantID, h.o.Now()); err != nil {
+		return err
+	}
+	return h.o.Access.RevokeGrant(r.Context(), c.GrantID)
 }
 
 // verifyAny verifies an access token for whichever of our resources it
@@ -112,7 +140,8 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	now := h.o.Now()
 	if strings.HasPrefix(token, "mgr_") {
 		rt, err := h.o.Store.GetRefreshToken(r.Context(), tokens.HashSecret(token))
-		if err != nil || !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || now.After(rt.ExpiresAt) || rt.ClientID != client.ID {
+		if err != nil || !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || now.After(rt.ExpiresAt) || rt.ClientID != client.ID ||
+			h.o.Access.Check(r.Context(), access.Subject{UserID: rt.UserID, ClientID: rt.ClientID, GrantID: rt.FamilyID, IssuedAt: rt.CreatedAt}) != nil {
 			oauth.WriteJSON(w, http.StatusOK, inactive)
 			return
 		}
@@ -121,7 +150,9 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.verifyAny(token)
-	if c == nil || h.o.Revoked.Has(c.ID) || !h.mayIntrospect(client.ID, c) {
+	// Cut off anywhere (revoked, its grant revoked, user disabled or
+	// removed): inactive (RFC 7662 §2.2).
+	if c == nil || h.o.Access.Check(r.Context(), access.FromClaims(c)) != nil || !h.mayIntrospect(client.ID, c) {
 		oauth.WriteJSON(w, http.StatusOK, inactive)
 		return
 	}

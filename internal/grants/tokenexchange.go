@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -84,7 +85,9 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 			break
 		}
 	}
-	if claims == nil || h.o.Revoked.Has(claims.ID) {
+	// A subject token that is cut off (revoked, its grant or parent
+	// revoked, its user disabled) gets nothing, minted or vaulted.
+	if claims == nil || h.o.Access.Check(r.Context(), access.FromClaims(claims)) != nil {
 		oauth.WriteError(w, oauth.Errorf(oauth.InvalidGrant, "subject_token is not a valid token issued for this server"))
 		return
 	}
@@ -116,7 +119,7 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 	now := h.o.Now()
 	tok, err := h.o.Tokens.Mint(tokens.Claims{Subject: claims.Subject, Audience: audience, ClientID: claims.ClientID, Actor: actor,
 		Scope: joinScopes(scopes), Tenant: claims.Tenant, Roles: claims.Roles, Groups: claims.Groups, Permissions: claims.Permissions,
-		IssuedAt: now, ExpiresAt: now.Add(ttl)})
+		IssuedAt: now, ExpiresAt: now.Add(ttl), GrantID: claims.GrantID, ParentID: tokens.ParentOf(claims)})
 	if err != nil {
 		oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a token", Status: 500, Cause: err})
 		return

@@ -78,7 +78,11 @@ type User struct {
 	Groups       []string
 	Roles        []string
 	Permissions  []string
-	Disabled     bool
+	// Disabled: the config says so (declared users). An admin's disable
+	// is kept in the access state (AccessDisabledUser) instead, so it holds
+	// for declared users and survives restarts; readers see both through
+	// store/layered.
+	Disabled bool
 	// Source names where the user record comes from: "config", "cli", or
 	// an identity provider's name.
 	Source string
@@ -189,6 +193,64 @@ type GrantRevocation struct {
 	RevokedAt time.Time
 }
 
+// Kinds of AccessEntry: the facts internal/access keeps about who is cut
+// off, and the config entries it last saw declared.
+const (
+	// AccessRevokedToken: an access token (ID = its jti) revoked before
+	// its expiry (RFC 7009); kept until the token would have expired.
+	AccessRevokedToken = "token"
+	// AccessRevokedGrant: a grant (ID = the authorization's grant id, the
+	// refresh-token family) whose access tokens are refused, e.g. after a
+	// replayed authorization code (OAuth 2.1 §4.1.3).
+	AccessRevokedGrant = "grant"
+	// AccessRemovedClient: a client (ID = client id) whose tokens issued
+	// before At are refused (it left the config, or was deleted).
+	AccessRemovedClient = "client"
+	// AccessDisabledUser: a user (ID = subject) an admin disabled; no
+	// expiry, deleted when the user is enabled again.
+	AccessDisabledUser = "disabled_user"
+	// AccessUsedAssertion: a private_key_jwt assertion (ID = client id,
+	// space, jti) already presented (RFC 7523 §3 item 7); kept until it
+	// expires.
+	AccessUsedAssertion = "assertion"
+	// AccessConfigUser and AccessConfigClient: the users and clients the
+	// config declared at the last start, so the next start can tell which
+	// ones the operator removed.
+	AccessConfigUser   = "config_user"
+	AccessConfigClient = "config_client"
+)
+
+// AccessEntry is one fact of access state, keyed by (Kind, ID).
+type AccessEntry struct {
+	Kind string
+	ID   string
+	// At is when it happened (for AccessRemovedClient: tokens issued
+	// before it are refused). Zero on Put means now.
+	At time.Time
+	// ExpiresAt is when the entry stops mattering; zero = never.
+	ExpiresAt time.Time
+}
+
+// AccessStore is the part of Store internal/access reads and writes.
+type AccessStore interface {
+	// PutAccessEntry creates or updates an entry (Kind and ID must not be
+	// empty): an existing one keeps the later At and the later ExpiresAt
+	// (zero, never, being the latest).
+	PutAccessEntry(ctx context.Context, e AccessEntry) error
+	// AddAccessEntry creates an entry unless one of the same key exists
+	// and has not expired at now, which is ErrAlreadyExists (single use:
+	// replay caches). An expired one is replaced.
+	AddAccessEntry(ctx context.Context, e AccessEntry, now time.Time) error
+	// DeleteAccessEntry removes an entry; ErrNotFound when there is none.
+	DeleteAccessEntry(ctx context.Context, kind, id string) error
+	// ListAccessEntries returns the entries of a kind not expired at now
+	// (zero now: all of them), by ID.
+	ListAccessEntries(ctx context.Context, kind string, now time.Time) ([]AccessEntry, error)
+	// DeleteExpiredAccessEntries removes the entries expired at now and
+	// counts them.
+	DeleteExpiredAccessEntries(ctx context.Context, now time.Time) (int, error)
+}
+
 // Store is the storage contract. Every method is safe for concurrent use
 // and every Update runs its function inside one atomic transaction (the
 // function may run more than once on a retry; it must be pure).
@@ -274,6 +336,8 @@ type Store interface {
 	// before and counts them: housekeeping once no access token can predate
 	// them (before = now - the longest access-token lifetime).
 	DeleteGrantRevocationsBefore(ctx context.Context, before time.Time) (int, error)
+
+	AccessStore
 
 	// DeleteExpired removes codes and refresh tokens past their expiry
 	// and returns how many rows went (a background job calls it).

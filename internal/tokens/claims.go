@@ -32,6 +32,15 @@ type Claims struct {
 	// Actor is who acts on the subject's behalf (RFC 8693 §4.1 act.sub):
 	// the agent's client id in tokens minted for upstreams.
 	Actor string
+	// GrantID (claim grant_id) names the authorization the token descends
+	// from (the refresh-token family), so a replayed code or a revoked
+	// refresh token cuts the access tokens issued from it too (OAuth 2.1
+	// §4.1.3, RFC 7009 §2.1). "" for client_credentials tokens.
+	GrantID string
+	// ParentID (claim parent_jti) is the jti of the access token this one
+	// was derived from (identity tokens for upstreams, exchanged tokens),
+	// so revoking the parent cuts its descendants.
+	ParentID string
 }
 
 // Scopes returns the scopes (the scope claim split on spaces).

@@ -79,6 +79,8 @@ type wireClaims struct {
 	Groups      []string         `json:"groups,omitempty"`
 	Permissions []string         `json:"permissions,omitempty"`
 	Actor       *actor           `json:"act,omitempty"`
+	GrantID     string           `json:"grant_id,omitempty"`
+	ParentID    string           `json:"parent_jti,omitempty"`
 }
 
 func numericDate(t time.Time) *jwt.NumericDate {
@@ -175,6 +177,8 @@ func (i *Issuer) Mint(c Claims) (string, error) {
 		Groups:      c.Groups,
 		Permissions: c.Permissions,
 		Actor:       actorOf(c.Actor),
+		GrantID:     c.GrantID,
+		ParentID:    c.ParentID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("tokens: mint: %w", err)
@@ -338,6 +342,8 @@ func (v *Verifier) Verify(token, audience string) (*Claims, error) {
 		Groups:      w.Groups,
 		Permissions: w.Permissions,
 		Actor:       actorSubject(w.Actor),
+		GrantID:     w.GrantID,
+		ParentID:    w.ParentID,
 	}, nil
 }
 
