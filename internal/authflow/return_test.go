@@ -36,6 +36,18 @@ func TestLocalReturn(t *testing.T) {
 		{"/\x7f", DefaultReturn},
 		{"/\u00a0/evil", DefaultReturn},
 		{"/" + strings.Repeat("a", 3000), DefaultReturn},
+		{"/%5C%5Cevil.example", "/%5C%5Cevil.example"}, // encoded backslashes stay a path
+		{"%2F%2Fevil.example", DefaultReturn},          // not a path
+		{"/ /evil.example", DefaultReturn},
+		{"/　/evil.example", DefaultReturn},
+		{"/／/evil.example", DefaultReturn},     // fullwidth solidus
+		{"/..//evil.example", "/evil.example"}, // dot segments resolved: a path here
+		{"/a/../../..//evil.example", "/evil.example"},
+		{"/?//evil.example", "/?//evil.example"}, // a query, on our origin
+		{"/#//evil.example", "/#//evil.example"},
+		{"/@evil.example", "/@evil.example"},
+		{"/connections%0d%0aSet-Cookie:x", "/connections%0d%0aSet-Cookie:x"}, // stays encoded
+		{"/connections\r\nSet-Cookie: x", DefaultReturn},
 	} {
 		if got := LocalReturn(tc.in); got != tc.want {
 			t.Errorf("LocalReturn(%q) = %q, want %q", tc.in, got, tc.want)
