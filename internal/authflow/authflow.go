@@ -313,17 +313,37 @@ func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
 }
 
 func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, req request, username, msg string) {
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusUnauthorized
+	}
+	// After an error the identifier is known and not federated: ask for
+	// the password straight away.
+	h.renderLogin(w, r, req, status, web.LoginPage{Username: username, Error: msg, AskPassword: msg != ""})
+}
+
+// showPasswordStep is the second step of identifier-first sign-in: the
+// identifier belongs to no federated tenant, so it is a built-in user's
+// (or nobody's: the step looks the same either way).
+func (h *Handler) showPasswordStep(w http.ResponseWriter, r *http.Request, req request, username string) {
+	h.renderLogin(w, r, req, http.StatusOK, web.LoginPage{Username: username, AskPassword: true})
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, req request, status int, page web.LoginPage) {
 	sealed, err := h.requests.Seal(req, requestTTL, "")
 	if err != nil {
 		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
 		return
 	}
-	status := http.StatusOK
-	if msg != "" {
-		status = http.StatusUnauthorized
+	page.CSRF, page.Request, page.ClientName, page.Federated = h.csrf.Token(w, r), sealed, req.ClientName, h.o.Federation != nil
+	// The form's submission may end at the client's redirect URI (consent
+	// already given, or an error to report): form-action names exactly
+	// that one registered redirect target besides ourselves.
+	var targets []string
+	if req.ClientID != "" {
+		targets = append(targets, web.CSPSource(req.RedirectURI))
 	}
-	web.Render(w, status, "login.html", web.LoginPage{CSRF: h.csrf.Token(w, r), Request: sealed,
-		ClientName: req.ClientName, Username: username, Error: msg, Federated: h.o.Federation != nil})
+	web.Render(w, status, "login.html", page, targets...)
 }
 
 // openForm checks CSRF and opens the sealed request of a form post.
@@ -347,7 +367,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
-	if r.PostFormValue("password") == "" && h.startFederation(w, r, req, username) {
+	// Home realm first: a company account goes to its IdP whatever else
+	// the form carried; mcpgate never checks (or asks for) its password.
+	if h.startFederation(w, r, req, username) {
+		return
+	}
+	if h.o.Federation != nil && r.PostFormValue("step") == "identify" {
+		h.showPasswordStep(w, r, req, username)
 		return
 	}
 	user, err := h.o.Directory.Authenticate(r.Context(), username, r.PostFormValue("password"), clientAddr(r))
@@ -371,11 +397,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // signinPage is the sign-in page on its own, for mcpgate's own pages
 // (such as /connections): after it the browser returns to a local path.
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	ret := r.URL.Query().Get("return")
-	if !strings.HasPrefix(ret, "/") || strings.HasPrefix(ret, "//") || strings.Contains(ret, "\\") {
-		ret = "/connections"
-	}
-	h.showLogin(w, r, request{Return: ret}, "", "")
+	h.showLogin(w, r, request{Return: LocalReturn(r.URL.Query().Get("return"))}, "", "")
 }
 
 // CurrentUser returns the signed-in user of a browser request.
@@ -404,21 +426,6 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// hasConsent: the user already allowed this client these scopes on this
-// resource, and has not revoked it.
-func (h *Handler) hasConsent(ctx context.Context, user store.User, req request) bool {
-	c, err := h.o.Store.GetConsent(ctx, user.ID, req.ClientID)
-	if err != nil || !slices.Contains(c.Resources, req.Resource) {
-		return false
-	}
-	for _, s := range req.Scopes {
-		if !slices.Contains(c.Scopes, s) {
-			return false
-		}
-	}
-	return true
-}
-
 // decide narrows the request's scopes to what policy grants this user;
 // false (after answering) when nothing the client asked for is granted.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, user store.User, req *request) bool {
@@ -443,8 +450,10 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, user store.User
 
 func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.User, req request) {
 	if req.ClientID == "" {
-		// A sign-in for mcpgate's own pages, not for a client.
-		http.Redirect(w, r, req.Return, http.StatusSeeOther)
+		// A sign-in for mcpgate's own pages, not for a client. Checked
+		// again (it was sealed, but this is the line that redirects).
+		w.Header().Set("Location", LocalReturn(req.Return))
+		w.WriteHeader(http.StatusSeeOther)
 		return
 	}
 	if !h.decide(w, r, user, &req) {
@@ -485,20 +494,7 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 	}
 	web.Render(w, http.StatusOK, "consent.html", web.ConsentPage{CSRF: h.csrf.Token(w, r), Request: sealed,
 		ClientName: req.ClientName, ClientID: req.ClientID, RedirectHost: host, ServerName: res.ServerName,
-		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic, Connections: conns}, formTarget(req.RedirectURI))
-}
-
-// formTarget is the CSP form-action source for the consent form's final
-// redirect to the client (browsers apply form-action to redirects).
-func formTarget(redirectURI string) string {
-	u, err := url.Parse(redirectURI)
-	if err != nil {
-		return ""
-	}
-	if u.Scheme == "http" || u.Scheme == "https" {
-		return u.Scheme + "://" + u.Host
-	}
-	return u.Scheme + ":"
+		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic, Connections: conns}, web.CSPSource(req.RedirectURI))
 }
 
 func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
@@ -528,28 +524,13 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.o.Now()
 	prev, err := h.o.Store.GetConsent(r.Context(), user.ID, req.ClientID)
-	c := store.Consent{UserID: user.ID, ClientID: req.ClientID, Scopes: req.Scopes, Resources: []string{req.Resource}, CreatedAt: now, UpdatedAt: now}
-	if err == nil {
-		c.CreatedAt = prev.CreatedAt
-		c.Scopes = union(prev.Scopes, req.Scopes)
-		c.Resources = union(prev.Resources, c.Resources)
-	}
+	c := withConsent(prev, err == nil, user.ID, req.ClientID, req.Resource, req.Scopes, now)
 	if err := h.o.Store.PutConsent(r.Context(), c); err != nil {
 		h.log.Error("store consent", "err", err)
 		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
 		return
 	}
 	h.issue(w, r, user, req)
-}
-
-func union(a, b []string) []string {
-	out := slices.Clone(a)
-	for _, s := range b {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // issue stores a single-use code and redirects back with it.
@@ -571,6 +552,6 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, user store.User,
 	if req.State != "" {
 		v.Set("state", req.State)
 	}
-	web.SecurityHeaders(w, formTarget(req.RedirectURI))
+	web.SecurityHeaders(w, web.CSPSource(req.RedirectURI))
 	http.Redirect(w, r, withQuery(req.RedirectURI, v), http.StatusSeeOther)
 }

@@ -2,6 +2,7 @@ package authflow
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -82,6 +83,16 @@ func TestMatchRedirect(t *testing.T) {
 		{"https://app.example:8443/cb", false},
 		{"http://localhost:3000/callback", false}, // a different host is a different URI
 		{"claude://oauth-callback/x", true},
+		{"http://127.0.0.1/callback", true},
+		{"http://[::1]:5/callback", false},           // another host
+		{"http://127.0.0.1:51234/%63allback", false}, // percent-encoded variant of the path
+		{"http://127.0.0.1:51234/callback?", false},  // an empty query is not no query
+		{"http://127.0.0.1:51234/callback#x", false},
+		{"http://u@127.0.0.1:51234/callback", false},
+		{"http://127.0.0.1:51234/Callback", false},
+		{"http://127.0.0.1:51234//callback", false},
+		{"http://127.0.0.1:+1/callback", false},
+		{"https://app.example/%63b", false},
 		{"", false}, // several registered: the client must say which
 	} {
 		if _, ok := matchRedirect(reg, tc.got); ok != tc.want {
@@ -91,4 +102,43 @@ func TestMatchRedirect(t *testing.T) {
 	if got, ok := matchRedirect([]string{"https://only.example/cb"}, ""); !ok || got != "https://only.example/cb" {
 		t.Errorf("single registered URI, none sent: %q %v", got, ok)
 	}
+}
+
+// FuzzMatchRedirect checks the property: a redirect URI matchRedirect
+// accepts is a registered one byte for byte, or a loopback http one that
+// differs from a registered one only in its port (RFC 8252 §7.3): same
+// scheme, host, escaped path, query (present or not) and fragment, and no
+// userinfo.
+func FuzzMatchRedirect(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:5/callback", "http://127.0.0.1:5/%63allback", "http://127.0.0.1:5/callback?",
+		"http://u@127.0.0.1:5/callback", "http://localhost:5/callback", "https://app.example/cb", "http://127.0.0.1:5/callback#",
+		"http://127.0.0.1:5/callback/..", "HTTP://127.0.0.1:5/callback", "http://127.0.0.1:5/callback?a=b"} {
+		f.Add("http://127.0.0.1/callback", s)
+		f.Add("http://127.0.0.1:3000/callback?a=b", s)
+	}
+	f.Fuzz(func(t *testing.T, reg, got string) {
+		out, ok := matchRedirect([]string{reg, "https://app.example/cb"}, got)
+		if !ok {
+			return
+		}
+		if out != got {
+			t.Fatalf("matchRedirect(%q) = %q", got, out)
+		}
+		if got == reg || got == "https://app.example/cb" {
+			return
+		}
+		g, errG := url.Parse(got)
+		r, errR := url.Parse(reg)
+		if errG != nil || errR != nil || g.Scheme != "http" || r.Scheme != "http" || !loopbackHost(g.Hostname()) ||
+			g.Hostname() != r.Hostname() || g.User != nil || r.User != nil || g.EscapedPath() != r.EscapedPath() ||
+			g.RawQuery != r.RawQuery || g.ForceQuery != r.ForceQuery || g.EscapedFragment() != r.EscapedFragment() ||
+			strings.Count(got, "#") != strings.Count(reg, "#") {
+			t.Fatalf("matchRedirect accepted %q for registered %q", got, reg)
+		}
+	})
+}
+
+func loopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return (ip != nil && ip.IsLoopback()) || h == "localhost"
 }

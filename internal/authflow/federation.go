@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/idp/oidc"
+	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/web"
 )
 
 // Federation signs users in through their company's OIDC provider, found
@@ -33,9 +35,18 @@ type fedState struct {
 	Provider string  `json:"p"`
 	Nonce    string  `json:"n"`
 	Verifier string  `json:"v"`
+	// Browser binds the state to the browser that started the sign-in
+	// (web.CSRF.Binding): a callback carrying a state minted in another
+	// browser (login CSRF, RFC 9700 §4.7.1) is refused. The nonce is in
+	// the state, so it is bound too, and the ID token must carry it
+	// (OIDC Core §15.5.2).
+	Browser string `json:"b"`
 }
 
 const fedTTL = 10 * time.Minute
+
+// fedBinding labels the browser binding of federated sign-in states.
+const fedBinding = "federated sign-in"
 
 // startFederation sends the browser to the provider of the e-mail's
 // domain; false when the address belongs to no federated tenant.
@@ -52,7 +63,12 @@ func (h *Handler) startFederation(w http.ResponseWriter, r *http.Request, req re
 	if p == nil {
 		return false
 	}
-	st := fedState{Req: req, Provider: name, Nonce: rand.Text(), Verifier: rand.Text() + rand.Text()}
+	browser := h.csrf.Binding(r, fedBinding)
+	if browser == "" { // cannot happen: the form's CSRF check needs the cookie
+		h.page(w, http.StatusForbidden, "Session expired", "This form has expired or was not sent from this site. Start again from the application.")
+		return true
+	}
+	st := fedState{Req: req, Provider: name, Nonce: rand.Text(), Verifier: rand.Text() + rand.Text(), Browser: browser}
 	sealed, err := h.fedStates.Seal(st, fedTTL, name)
 	if err != nil {
 		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
@@ -65,7 +81,15 @@ func (h *Handler) startFederation(w http.ResponseWriter, r *http.Request, req re
 		return true
 	}
 	h.log.Info("sign-in sent to identity provider", "provider", name)
-	http.Redirect(w, r, u, http.StatusFound)
+	// Not a redirect: this answers the sign-in form's POST, and browsers
+	// apply that page's CSP form-action to every redirect of the
+	// submission, the IdP's own included. A page ends the submission on
+	// our origin; the refresh that follows is a plain navigation.
+	// (Listing every IdP in form-action instead would name all tenants'
+	// IdPs on every sign-in page and still break IdPs that redirect on
+	// to other origins: federation proxies, MFA, a company's own ADFS.)
+	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Signing you in",
+		Text: "Taking you to your organisation's sign-in page.", URL: u})
 	return true
 }
 
@@ -89,8 +113,21 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or did not start here. Start again from the application.")
 		return
 	}
+	if !h.csrf.Bound(r, fedBinding, st.Browser) {
+		h.log.Warn("federated callback from another browser refused", "provider", name, "addr", clientAddr(r))
+		h.page(w, http.StatusBadRequest, "Sign-in not started here",
+			"This sign-in did not start in this browser, so it cannot finish here. Start again from the application.")
+		return
+	}
 	if e := q.Get("error"); e != "" {
 		h.log.Info("identity provider refused sign-in", "provider", name, "error", e)
+		if st.Req.ClientID != "" {
+			// The client and its redirect URI were validated before the
+			// sign-in started, so the refusal goes back to it (RFC 6749
+			// §4.1.2.1), as one code whatever the IdP said.
+			h.redirectError(w, r, st.Req.RedirectURI, st.Req.State, oauth.AccessDenied, "the identity provider did not sign the user in")
+			return
+		}
 		h.page(w, http.StatusForbidden, "Sign-in refused", "Your organisation's sign-in service did not let you in.")
 		return
 	}

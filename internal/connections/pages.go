@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,16 +54,46 @@ func (p *Pages) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.render(w, r, u, r.URL.Query().Get("msg"))
+	p.render(w, r, u)
 }
 
-func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User, msg string) {
+// Outcomes the pages report after a redirect, as ?msg=CODE&name=NAME.
+// Only these texts are ever shown, and NAME only when it is one of the
+// user's services: the query is anyone's to write (a link from another
+// site), so its text must never reach the page.
+var outcomes = map[string]string{
+	"connected":    "%s is connected.",
+	"disconnected": "%s is disconnected.",
+	"refused":      "%s was not connected: the service did not allow it.",
+	"failed":       "%s could not be connected; try again.",
+}
+
+// outcomeURL is the connections page reporting code for connection name.
+func outcomeURL(code, name string) string {
+	return "/connections?" + url.Values{"msg": {code}, "name": {name}}.Encode()
+}
+
+// message is the text for the page's ?msg= and ?name=, or "".
+func message(q url.Values, services []Status) string {
+	text, ok := outcomes[q.Get("msg")]
+	if !ok {
+		return ""
+	}
+	for _, s := range services {
+		if s.Name == q.Get("name") {
+			return fmt.Sprintf(text, s.Name)
+		}
+	}
+	return ""
+}
+
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User) {
 	st, err := p.m.Status(r.Context(), u)
 	if err != nil {
 		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "Your connections could not be read."})
 		return
 	}
-	page := web.ConnectionsPage{CSRF: p.csrf.Token(w, r), User: displayUser(u), Message: msg}
+	page := web.ConnectionsPage{CSRF: p.csrf.Token(w, r), User: displayUser(u), Message: message(r.URL.Query(), st)}
 	for _, s := range st {
 		line := web.ConnectionLine{Name: s.Name, Description: s.Description, Connected: s.Connected}
 		if s.Connected {
@@ -70,13 +101,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User, msg
 		}
 		page.Lines = append(page.Lines, line)
 	}
-	targets := []string{}
-	for _, pr := range p.m.providers {
-		if u, err := url.Parse(pr.AuthorizeURL); err == nil {
-			targets = append(targets, u.Scheme+"://"+u.Host)
-		}
-	}
-	web.Render(w, http.StatusOK, "connections.html", page, targets...)
+	// form-action stays 'self': Connect answers with a page on our origin
+	// (see connect), so no provider's origin needs listing.
+	web.Render(w, http.StatusOK, "connections.html", page)
 }
 
 func displayUser(u store.User) string {
@@ -86,12 +113,20 @@ func displayUser(u store.User) string {
 	return u.ID
 }
 
-// connState travels to the provider and back.
+// connState travels to the provider and back. It is bound to the
+// signed-in user and to the browser (a MAC of its CSRF cookie): a callback
+// from another browser, or for another user, stores nothing (RFC 9700
+// §4.7.1), so nobody can connect their account into someone else's vault
+// or someone else's into theirs.
 type connState struct {
 	User     string `json:"u"`
 	Name     string `json:"n"`
 	Verifier string `json:"v"`
+	Browser  string `json:"b"`
 }
+
+// connBinding labels the browser binding of connection states.
+const connBinding = "connection"
 
 func (p *Pages) redirectURI() string { return p.m.base + "/connections/callback" }
 
@@ -112,7 +147,7 @@ func (p *Pages) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	verifier := rand.Text() + rand.Text()
-	state, err := p.states.Seal(connState{User: u.ID, Name: name, Verifier: verifier}, 10*time.Minute, "")
+	state, err := p.states.Seal(connState{User: u.ID, Name: name, Verifier: verifier, Browser: p.csrf.Binding(r, connBinding)}, 10*time.Minute, "")
 	if err != nil {
 		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "Something went wrong; try again."})
 		return
@@ -130,7 +165,12 @@ func (p *Pages) connect(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(pr.AuthorizeURL, "?") {
 		sep = "&"
 	}
-	http.Redirect(w, r, pr.AuthorizeURL+sep+q.Encode(), http.StatusSeeOther)
+	// A page, not a redirect: browsers apply this form's CSP form-action
+	// to every redirect of its submission, the provider's own redirects
+	// (to its sign-in on another origin, say) included. The page ends the
+	// submission here; its refresh is an ordinary navigation.
+	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Connecting " + pr.Name,
+		Text: "Taking you to " + pr.Name + " to allow access.", URL: pr.AuthorizeURL + sep + q.Encode()})
 }
 
 // callback stores the provider's tokens, sealed in the vault.
@@ -141,12 +181,14 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	var st connState
-	if p.states.Open(q.Get("state"), "", &st) != nil || st.User != u.ID {
+	if p.states.Open(q.Get("state"), "", &st) != nil || st.User != u.ID || !p.csrf.Bound(r, connBinding, st.Browser) {
+		p.m.log.Warn("connection callback refused: expired, or another user's or browser's", "user", u.ID)
 		web.Render(w, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Expired", Message: "This connection attempt expired or did not start here. Try again from your connections page."})
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		http.Redirect(w, r, "/connections?msg="+url.QueryEscape(st.Name+" was not connected ("+e+")."), http.StatusSeeOther)
+		p.m.log.Info("connection refused by the provider", "user", u.ID, "connection", st.Name, "error", e)
+		http.Redirect(w, r, outcomeURL("refused", st.Name), http.StatusSeeOther)
 		return
 	}
 	pr, ok := p.m.Provider(st.Name, u.Tenant)
@@ -161,7 +203,7 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) {
 	tok, err := p.m.tokenRequest(r.Context(), pr, form)
 	if err != nil {
 		p.m.log.Warn("connection failed", "user", u.ID, "connection", pr.Name, "err", err)
-		http.Redirect(w, r, "/connections?msg="+url.QueryEscape(pr.Name+" could not be connected; try again."), http.StatusSeeOther)
+		http.Redirect(w, r, outcomeURL("failed", pr.Name), http.StatusSeeOther)
 		return
 	}
 	rec := store.Connection{UserID: u.ID, Tenant: pr.Tenant, Name: pr.Name}
@@ -177,7 +219,7 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) {
 	delete(p.m.cache, u.ID+"\x00"+pr.Tenant+"\x00"+pr.Name)
 	p.m.mu.Unlock()
 	p.m.log.Info("connection connected", "user", u.ID, "connection", pr.Name)
-	http.Redirect(w, r, "/connections?msg="+url.QueryEscape(pr.Name+" is connected."), http.StatusSeeOther)
+	http.Redirect(w, r, outcomeURL("connected", pr.Name), http.StatusSeeOther)
 }
 
 func (p *Pages) disconnect(w http.ResponseWriter, r *http.Request) {
@@ -195,5 +237,5 @@ func (p *Pages) disconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.m.log.Info("connection disconnected", "user", u.ID, "connection", name)
-	http.Redirect(w, r, "/connections?msg="+url.QueryEscape(name+" is disconnected."), http.StatusSeeOther)
+	http.Redirect(w, r, outcomeURL("disconnected", name), http.StatusSeeOther)
 }

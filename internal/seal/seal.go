@@ -58,6 +58,8 @@ func (b *Box) WithClock(now func() time.Time) *Box {
 	return &c
 }
 
+var strictEncoding = base64.RawURLEncoding.Strict()
+
 type envelope struct {
 	Exp int64           `json:"e,omitempty"`
 	V   json.RawMessage `json:"v"`
@@ -89,7 +91,9 @@ func (b *Box) Seal(v any, ttl time.Duration, context string) (string, error) {
 
 // Open decodes a sealed string into v.
 func (b *Box) Open(s, context string, v any) error {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	// Strict: one encoding per sealed value (no ignored trailing bits),
+	// so any change to the string is a change to the ciphertext.
+	raw, err := strictEncoding.DecodeString(s)
 	ns := b.aead.NonceSize()
 	if err != nil || len(raw) < ns+b.aead.Overhead() {
 		return ErrInvalid

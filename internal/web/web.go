@@ -14,7 +14,8 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
-	"strings"
+	"net/url"
+	"regexp"
 )
 
 //go:embed templates/*.html
@@ -30,6 +31,21 @@ type LoginPage struct {
 	Username   string
 	Error      string
 	Federated  bool // some tenants sign in through their own IdP
+	// AskPassword: the identifier is known and is not a company account
+	// (with federation, the first step asks only who you are: people who
+	// sign in at their company's IdP never see a password field here).
+	AskPassword bool
+}
+
+// ContinuePage ends a form submission on mcpgate's own origin and then
+// sends the browser on (a refresh, or the link without it). Browsers apply
+// the sign-in page's CSP form-action to every redirect of its form's
+// submission; a page ends that submission, so what follows is an ordinary
+// navigation that may cross origins (and the IdP may redirect further).
+type ContinuePage struct {
+	Title string
+	Text  string
+	URL   string // absolute http(s) URL
 }
 
 // ScopeLine is one requested scope, in words.
@@ -94,8 +110,10 @@ func Render(w http.ResponseWriter, status int, name string, data any, formTarget
 // referrer, so codes and state never leak through a Referer header.
 func SecurityHeaders(w http.ResponseWriter, formTargets ...string) {
 	formAction := "'self'"
-	if len(formTargets) > 0 {
-		formAction += " " + strings.Join(formTargets, " ")
+	for _, t := range formTargets {
+		if validSource(t) {
+			formAction += " " + t
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
@@ -104,6 +122,36 @@ func SecurityHeaders(w http.ResponseWriter, formTargets ...string) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 }
+
+// CSPSource is the CSP source expression (CSP3 §2.3.1) for where a form's
+// submission may end up: "scheme://host[:port]" for http(s), "scheme:" for
+// a private-use scheme (RFC 8252 §7.1), "" when uri is not one of those in
+// a plain form (nothing of it may reach the header unchecked: a ';' would
+// start a new directive). Paths are left out on purpose: browsers ignore
+// a source's path once a request was redirected, which is the only way a
+// form of ours reaches another origin.
+func CSPSource(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || !schemeRE.MatchString(u.Scheme) {
+		return ""
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return u.Scheme + ":"
+	}
+	if !hostRE.MatchString(u.Host) {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+var (
+	schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	hostRE   = regexp.MustCompile(`^([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+	sourceRE = regexp.MustCompile(`^([a-z][a-z0-9+.-]*:|(http|https)://([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?)$`)
+)
+
+// validSource: t is a source expression CSPSource could have made.
+func validSource(t string) bool { return sourceRE.MatchString(t) }
 
 // CSRF implements double-submit tokens bound to a per-browser cookie: the
 // form carries HMAC(key, cookie), so a page on another site can neither
@@ -153,4 +201,28 @@ func (c *CSRF) Check(r *http.Request) bool {
 	}
 	want := c.sign(ck.Value)
 	return subtle.ConstantTimeCompare([]byte(want), []byte(r.PostFormValue("csrf"))) == 1
+}
+
+// Binding returns a value that ties state handed to a third party (an
+// OAuth state sent to an IdP or a downstream provider) to this browser:
+// a MAC of the browser's cookie, labelled by purpose, to be sealed into
+// the state and checked by Bound when the browser comes back (RFC 9700
+// §4.7.1; OIDC Core §15.5.2). "" when the browser has no cookie yet
+// (Token sets it; every form that starts such a flow calls Token first).
+func (c *CSRF) Binding(r *http.Request, purpose string) string {
+	ck, err := r.Cookie(c.CookieName())
+	if err != nil || len(ck.Value) < 22 {
+		return ""
+	}
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte("browser binding:" + purpose + ":" + ck.Value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Bound reports whether binding was made by Binding in this browser for
+// purpose. An empty binding never matches: a state that was not bound is
+// refused.
+func (c *CSRF) Bound(r *http.Request, purpose, binding string) bool {
+	want := c.Binding(r, purpose)
+	return want != "" && binding != "" && subtle.ConstantTimeCompare([]byte(want), []byte(binding)) == 1
 }

@@ -262,3 +262,28 @@ export async function submitAndWait(page, button, actionPath) {
   await page.waitForLoadState('load');
   return resp;
 }
+
+/**
+ * launchChromium(): one chromium (fresh profile, removed on exit) whose newContext() is a
+ * fresh browser each time: no cookies, no storage, nothing shared with other contexts.
+ * Cheaper than a process per browser when a test needs several.
+ */
+export async function launchChromium() {
+  const { chromium } = require('playwright-core');
+  const browser = await withTimeout(
+    chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30000 }),
+    40000,
+    'chromium to start',
+  );
+  defer(() => browser.close());
+  return {
+    browser,
+    /** freshContext(opts): a new browser context (playwright options, e.g. javaScriptEnabled) with the suite's timeouts. */
+    async freshContext(opts = {}) {
+      const ctx = await browser.newContext({ viewport: { width: 900, height: 700 }, ...opts });
+      ctx.setDefaultTimeout(15000);
+      ctx.setDefaultNavigationTimeout(15000);
+      return ctx;
+    },
+  };
+}
