@@ -93,6 +93,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConnectionDefaults", testConnectionDefaults},
 		{"ConnectionUpdate", testConnectionUpdate},
 		{"ConnectionUpdateAtomic", testConnectionUpdateAtomic},
+		{"UpdateSerialises", testUpdateSerialises},
 		{"DeleteUserConnections", testDeleteUserConnections},
 		{"ConnectionSecretBytes", testConnectionSecretBytes},
 		{"VaultCheck", testVaultCheck},
