@@ -4,9 +4,10 @@
 // credentials, sealed by internal/vault) and its check value, sentinel
 // errors, and the Store interface every backend implements.
 //
-// Backends live next door: store/sqlite (the embedded default) and
-// store/postgres (for several replicas); store/storetest is the one test
-// suite both must pass. Updates are by function (UpdateX(ctx, id, func(old)
+// Backends live next door: store/sqlstore holds the one SQL implementation,
+// opened by store/sqlite (the embedded default) or store/postgres (for
+// several replicas), each contributing its dialect; store/storetest is the
+// one test suite both must pass. Updates are by function (UpdateX(ctx, id, func(old)
 // (new, error))) and atomic per backend, so read-modify-write races cannot
 // lose a change. Secrets are stored as hashes or encrypted by the caller;
 // a backend never sees a bearer secret in the clear.

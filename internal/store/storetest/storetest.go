@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite of the store.Store contract:
-// one table of tests that every backend (store/sqlite, store/postgres) must
-// pass, so the backends behave the same in every detail callers can see.
+// one table of tests that every backend (store/sqlstore on SQLite and on
+// PostgreSQL) must pass, so the backends behave the same in every detail
+// callers can see.
 //
 // A backend's test calls Run with a constructor of fresh, empty stores:
 //
