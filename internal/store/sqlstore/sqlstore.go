@@ -27,6 +27,16 @@
 // secrets bytes (BLOB / bytea), ORDER BY … NULLS FIRST works on both. A new
 // difference goes into Dialect, never into an `if` on a dialect's name.
 //
+// A new table: its migration in both internal/store/migrations folders, its
+// methods once, here, in a file of their own (<topic>.go), its cases in
+// storetest/<topic>.go. The methods write ? placeholders; read with
+// getOne/getAll(ctx, s.read(), …); write with exec/execOne/count(ctx,
+// s.write(), …) (a unique violation comes back as store.ErrAlreadyExists);
+// read-modify-write inside s.tx(ctx, func(tx db) error {…}), the row read
+// with a SELECT ending in s.d.LockRow; encode times with ts (scan tsCol),
+// lists with list (listCol), opaque bytes with secret; build their own
+// errors with s.d.errorf so they name the dialect.
+//
 // Reads go through a reader pool and writes through the writer (for SQLite
 // one connection whose transactions begin IMMEDIATE; for PostgreSQL both
 // are the same pool). The behaviours store.go leaves open are pinned by
@@ -50,7 +60,8 @@ import (
 )
 
 // Dialect is what differs between the databases the store runs on. The
-// backends define one each, next to the driver it describes.
+// backends define one each, next to the driver it describes. Time,
+// IsConflict and Migrate are required.
 type Dialect struct {
 	// Name prefixes every error ("sqlite: client \"x\": not found").
 	Name string
