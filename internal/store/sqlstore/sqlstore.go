@@ -24,8 +24,11 @@
 // Everything else is the same SQL on both: upserts are INSERT … ON
 // CONFLICT … DO UPDATE (SQLite ≥ 3.24 and PostgreSQL ≥ 9.5 share the
 // syntax, excluded.* included), lists are JSON text, JSON documents text,
-// secrets bytes (BLOB / bytea), ORDER BY … NULLS FIRST works on both. A new
-// difference goes into Dialect, never into an `if` on a dialect's name.
+// secrets bytes (BLOB / bytea), ORDER BY … NULLS FIRST works on both. Where
+// a function differs by name, write the portable form (CASE WHEN a > b THEN
+// a ELSE b END, not SQLite's max(a, b) or PostgreSQL's GREATEST). A
+// difference that cannot be written once goes into Dialect, never into an
+// `if` on a dialect's name.
 //
 // A new table: its migration in both internal/store/migrations folders, its
 // methods once, here, in a file of their own (<topic>.go), its cases in
