@@ -18,7 +18,10 @@
 //   - Create, PutConsent and PutConnection fill a zero CreatedAt with the current time and a
 //     zero UpdatedAt with CreatedAt; Update sets UpdatedAt to the current time
 //     when the function left it unchanged; an update function may not change
-//     the key (that is an error and nothing is written);
+//     the key (that is an error and nothing is written); while one Update's
+//     function runs, no other Update of the same row starts its function
+//     (the row is locked from the read to the commit, not retried
+//     optimistically);
 //   - a zero ExpiresAt never expires; a value whose ExpiresAt <= now is
 //     expired;
 //   - RotateRefreshToken returns the record of oldHash as stored after the
