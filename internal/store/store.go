@@ -192,7 +192,9 @@ type GrantRevocation struct {
 
 // Store is the storage contract. Every method is safe for concurrent use
 // and every Update runs its function inside one atomic transaction (the
-// function may run more than once on a retry; it must be pure).
+// function may run more than once on a retry; it must be pure). While it
+// runs the row is locked: no other Update of that row runs its function
+// meanwhile (callers rely on it, e.g. to refresh a downstream token once).
 type Store interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
