@@ -4,9 +4,10 @@
 // credentials, sealed by internal/vault) and its check value, sentinel
 // errors, and the Store interface every backend implements.
 //
-// Backends live next door: store/sqlite (the embedded default) and
-// store/postgres (for several replicas); store/storetest is the one test
-// suite both must pass. Updates are by function (UpdateX(ctx, id, func(old)
+// Backends live next door: store/sqlstore holds the one SQL implementation,
+// opened by store/sqlite (the embedded default) or store/postgres (for
+// several replicas), each contributing its dialect; store/storetest is the
+// one test suite both must pass. Updates are by function (UpdateX(ctx, id, func(old)
 // (new, error))) and atomic per backend, so read-modify-write races cannot
 // lose a change. Secrets are stored as hashes or encrypted by the caller;
 // a backend never sees a bearer secret in the clear.
@@ -264,7 +265,9 @@ type SealedSecret struct {
 
 // Store is the storage contract. Every method is safe for concurrent use
 // and every Update runs its function inside one atomic transaction (the
-// function may run more than once on a retry; it must be pure).
+// function may run more than once on a retry; it must be pure). While it
+// runs the row is locked: no other Update of that row runs its function
+// meanwhile (callers rely on it, e.g. to refresh a downstream token once).
 type Store interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)

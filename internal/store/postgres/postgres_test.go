@@ -24,7 +24,7 @@ import (
 // its own new schema, dropped afterwards, so runs never see each other.
 const envURL = "MCPGATE_TEST_POSTGRES_URL"
 
-func adminDSN(t *testing.T) string {
+func adminDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(envURL)
 	if dsn == "" {
@@ -36,7 +36,7 @@ func adminDSN(t *testing.T) string {
 
 // freshSchema creates an empty schema and returns a DSN whose search_path is
 // that schema; the schema is dropped when the test ends.
-func freshSchema(t *testing.T) string {
+func freshSchema(t testing.TB) string {
 	t.Helper()
 	dsn := adminDSN(t)
 	admin, err := sql.Open("pgx", dsn)
@@ -62,7 +62,7 @@ func freshSchema(t *testing.T) string {
 	return withSearchPath(t, dsn, schema)
 }
 
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	if strings.Contains(dsn, "://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
@@ -76,7 +76,7 @@ func withSearchPath(t *testing.T, dsn, schema string) string {
 	return dsn + " search_path=" + schema
 }
 
-func open(t *testing.T, dsn string) *postgres.Store {
+func open(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
@@ -88,6 +88,13 @@ func open(t *testing.T, dsn string) *postgres.Store {
 func TestConformance(t *testing.T) {
 	adminDSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, freshSchema(t)) })
+}
+
+// BenchmarkStore runs the shared benchmarks (over loopback TCP).
+func BenchmarkStore(b *testing.B) {
+	s := open(b, freshSchema(b))
+	defer s.Close()
+	storetest.Bench(b, s)
 }
 
 // Reopening keeps the data, and migrating an up-to-date schema is a no-op.

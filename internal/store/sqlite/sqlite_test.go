@@ -22,6 +22,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// BenchmarkStore runs the shared benchmarks on a database file, as mcpgate
+// runs by default.
+func BenchmarkStore(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "mcpgate.db"))
+	if err != nil {
+		b.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	storetest.Bench(b, s)
+}
+
 func TestConformanceInMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short: the file-backed run covers the same code")

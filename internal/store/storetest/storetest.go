@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite of the store.Store contract:
-// one table of tests that every backend (store/sqlite, store/postgres) must
-// pass, so the backends behave the same in every detail callers can see.
+// one table of tests that every backend (store/sqlstore on SQLite and on
+// PostgreSQL) must pass, so the backends behave the same in every detail
+// callers can see.
 //
 // A backend's test calls Run with a constructor of fresh, empty stores:
 //
@@ -17,7 +18,10 @@
 //   - Create, PutConsent and PutConnection fill a zero CreatedAt with the current time and a
 //     zero UpdatedAt with CreatedAt; Update sets UpdatedAt to the current time
 //     when the function left it unchanged; an update function may not change
-//     the key (that is an error and nothing is written);
+//     the key (that is an error and nothing is written); while one Update's
+//     function runs, no other Update of the same row starts its function
+//     (the row is locked from the read to the commit, not retried
+//     optimistically);
 //   - a zero ExpiresAt never expires; a value whose ExpiresAt <= now is
 //     expired;
 //   - RotateRefreshToken returns the record of oldHash as stored after the
@@ -93,6 +97,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConnectionDefaults", testConnectionDefaults},
 		{"ConnectionUpdate", testConnectionUpdate},
 		{"ConnectionUpdateAtomic", testConnectionUpdateAtomic},
+		{"UpdateSerialises", testUpdateSerialises},
 		{"DeleteUserConnections", testDeleteUserConnections},
 		{"ConnectionSecretBytes", testConnectionSecretBytes},
 		{"VaultCheck", testVaultCheck},

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -29,9 +29,9 @@ func grantRevocationWhat(userID, clientID string) string {
 func (s *Store) PutGrantRevocation(ctx context.Context, r store.GrantRevocation) error {
 	what := grantRevocationWhat(r.UserID, r.ClientID)
 	if r.UserID == "" {
-		return fmt.Errorf("sqlite: %s: empty user ID", what)
+		return s.d.errorf("%s: empty user ID", what)
 	}
-	_, err := exec(ctx, s.w, what,
+	_, err := exec(ctx, s.write(), what,
 		`INSERT INTO grant_revocations (user_id, client_id, revoked_at) VALUES (?, ?, ?)
 		 ON CONFLICT (user_id, client_id) DO UPDATE SET revoked_at = excluded.revoked_at
 		 WHERE excluded.revoked_at > grant_revocations.revoked_at`,
@@ -44,9 +44,9 @@ func (s *Store) PutGrantRevocation(ctx context.Context, r store.GrantRevocation)
 func (s *Store) ListGrantRevocations(ctx context.Context, since time.Time) ([]store.GrantRevocation, error) {
 	const order = " ORDER BY revoked_at, user_id, client_id"
 	if since.IsZero() {
-		return getAll(ctx, s.r, scanGrantRevocation, "list grant revocations", selectGrantRevocation+order)
+		return getAll(ctx, s.read(), scanGrantRevocation, "list grant revocations", selectGrantRevocation+order)
 	}
-	return getAll(ctx, s.r, scanGrantRevocation, "list grant revocations",
+	return getAll(ctx, s.read(), scanGrantRevocation, "list grant revocations",
 		selectGrantRevocation+" WHERE revoked_at >= ?"+order, ts(since))
 }
 
@@ -56,13 +56,5 @@ func (s *Store) DeleteGrantRevocationsBefore(ctx context.Context, before time.Ti
 	if before.IsZero() {
 		return 0, nil
 	}
-	res, err := exec(ctx, s.w, "delete grant revocations", "DELETE FROM grant_revocations WHERE revoked_at < ?", ts(before))
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, wrap("delete grant revocations", err)
-	}
-	return int(n), nil
+	return count(ctx, s.write(), "delete grant revocations", "DELETE FROM grant_revocations WHERE revoked_at < ?", ts(before))
 }

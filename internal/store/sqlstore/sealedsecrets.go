@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -28,14 +27,14 @@ func sealedSecretWhat(name string) string { return fmt.Sprintf("sealed secret %q
 func (s *Store) CreateSealedSecret(ctx context.Context, x store.SealedSecret) error {
 	what := sealedSecretWhat(x.Name)
 	if x.Name == "" || len(x.Value) == 0 {
-		return fmt.Errorf("sqlite: %s: empty name or value", what)
+		return s.d.errorf("%s: empty name or value", what)
 	}
 	created := now(x.CreatedAt)
 	updated := x.UpdatedAt
 	if updated.IsZero() {
 		updated = created
 	}
-	_, err := exec(ctx, s.w, what,
+	_, err := exec(ctx, s.write(), what,
 		"INSERT INTO sealed_secrets (name, key_id, value, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
 		x.Name, x.KeyID, x.Value, ts(created), ts(updated))
 	return err
@@ -43,15 +42,15 @@ func (s *Store) CreateSealedSecret(ctx context.Context, x store.SealedSecret) er
 
 // GetSealedSecret reads a sealed secret.
 func (s *Store) GetSealedSecret(ctx context.Context, name string) (store.SealedSecret, error) {
-	return getOne(ctx, s.r, scanSealedSecret, sealedSecretWhat(name), selectSealedSecret+" WHERE name = ?", name)
+	return getOne(ctx, s.read(), scanSealedSecret, sealedSecretWhat(name), selectSealedSecret+" WHERE name = ?", name)
 }
 
 // UpdateSealedSecret changes a sealed secret atomically (UpdatedAt: now
 // unless the update sets it).
 func (s *Store) UpdateSealedSecret(ctx context.Context, name string, update func(store.SealedSecret) (store.SealedSecret, error)) error {
 	what := sealedSecretWhat(name)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := getOne(ctx, tx, scanSealedSecret, what, selectSealedSecret+" WHERE name = ?", name)
+	return s.tx(ctx, func(tx db) error {
+		old, err := getOne(ctx, tx, scanSealedSecret, what, selectSealedSecret+" WHERE name = ?"+s.d.LockRow, name)
 		if err != nil {
 			return err
 		}
@@ -60,10 +59,10 @@ func (s *Store) UpdateSealedSecret(ctx context.Context, name string, update func
 			return err
 		}
 		if x.Name != name {
-			return fmt.Errorf("sqlite: update of %s changed its name to %q", what, x.Name)
+			return s.d.errorf("update of %s changed its name to %q", what, x.Name)
 		}
 		if len(x.Value) == 0 {
-			return fmt.Errorf("sqlite: update of %s: empty value", what)
+			return s.d.errorf("update of %s: empty value", what)
 		}
 		if x.UpdatedAt.Equal(old.UpdatedAt) {
 			x.UpdatedAt = now(time.Time{})

@@ -1,9 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -26,15 +24,6 @@ func scanConnection(sc scanner) (store.Connection, error) {
 	return c, err
 }
 
-// secret encodes the sealed secret; nil is an empty blob (the column is
-// NOT NULL).
-func secret(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
 func connectionWhat(userID, tenant, name string) string {
 	return fmt.Sprintf("connection %q of user %q in tenant %q", name, userID, tenant)
 }
@@ -44,16 +33,10 @@ func connectionWhat(userID, tenant, name string) string {
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
 	what := connectionWhat(c.UserID, c.Tenant, c.Name)
 	if c.Name == "" {
-		return fmt.Errorf("sqlite: %s: empty name", what)
+		return s.d.errorf("%s: empty name", what)
 	}
-	clock := time.Now()
-	created, updated := c.CreatedAt, c.UpdatedAt
-	stamp(&created, &updated)
-	replaced := c.UpdatedAt
-	if replaced.IsZero() {
-		replaced = clock
-	}
-	_, err := exec(ctx, s.w, what,
+	created, updated, replaced := putTimes(c.CreatedAt, c.UpdatedAt)
+	_, err := exec(ctx, s.write(), what,
 		`INSERT INTO connections (user_id, tenant, name, kind, secret, key_id, scopes, expires_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (user_id, tenant, name) DO UPDATE SET kind = excluded.kind, secret = excluded.secret,
@@ -65,30 +48,29 @@ func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
 
 // GetConnection returns one connection.
 func (s *Store) GetConnection(ctx context.Context, userID, tenant, name string) (store.Connection, error) {
-	return getOne(ctx, s.r, scanConnection, connectionWhat(userID, tenant, name),
+	return getOne(ctx, s.read(), scanConnection, connectionWhat(userID, tenant, name),
 		selectConnection+connectionKey, userID, tenant, name)
 }
 
-// UpdateConnection changes a connection atomically (under the database's
-// write lock, which BEGIN IMMEDIATE takes before the read).
+// UpdateConnection changes a connection atomically: the row stays locked
+// from the read to the commit (SELECT … FOR UPDATE on PostgreSQL, the
+// database's write lock on SQLite), so concurrent updates of one
+// connection, from any replica, run one after the other.
 func (s *Store) UpdateConnection(ctx context.Context, userID, tenant, name string, update func(store.Connection) (store.Connection, error)) error {
 	what := connectionWhat(userID, tenant, name)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := getOne(ctx, tx, scanConnection, what, selectConnection+connectionKey, userID, tenant, name)
+	return s.tx(ctx, func(tx db) error {
+		old, err := getOne(ctx, tx, scanConnection, what, selectConnection+connectionKey+s.d.LockRow, userID, tenant, name)
 		if err != nil {
 			return err
 		}
-		oldUpdated := old.UpdatedAt
 		c, err := update(old)
 		if err != nil {
 			return err
 		}
 		if c.UserID != userID || c.Tenant != tenant || c.Name != name {
-			return fmt.Errorf("sqlite: update of %s changed its key to (%q, %q, %q)", what, c.UserID, c.Tenant, c.Name)
+			return s.d.errorf("update of %s changed its key to (%q, %q, %q)", what, c.UserID, c.Tenant, c.Name)
 		}
-		if c.UpdatedAt.Equal(oldUpdated) {
-			c.UpdatedAt = time.Now()
-		}
+		touch(&c.UpdatedAt, old.UpdatedAt)
 		_, err = exec(ctx, tx, what,
 			"UPDATE connections SET (kind, secret, key_id, scopes, expires_at, created_at, updated_at) = (?, ?, ?, ?, ?, ?, ?)"+connectionKey,
 			c.Kind, secret(c.Secret), c.KeyID, list(c.Scopes), ts(c.ExpiresAt), ts(c.CreatedAt), ts(c.UpdatedAt),
@@ -99,36 +81,28 @@ func (s *Store) UpdateConnection(ctx context.Context, userID, tenant, name strin
 
 // DeleteConnection deletes one connection.
 func (s *Store) DeleteConnection(ctx context.Context, userID, tenant, name string) error {
-	return execOne(ctx, s.w, connectionWhat(userID, tenant, name), "DELETE FROM connections"+connectionKey, userID, tenant, name)
+	return execOne(ctx, s.write(), connectionWhat(userID, tenant, name), "DELETE FROM connections"+connectionKey, userID, tenant, name)
 }
 
 // ListConnections returns a user's connections ("": the tenant-wide
 // ones), by tenant then name.
 func (s *Store) ListConnections(ctx context.Context, userID string) ([]store.Connection, error) {
-	return getAll(ctx, s.r, scanConnection, "list connections",
+	return getAll(ctx, s.read(), scanConnection, "list connections",
 		selectConnection+" WHERE user_id = ? ORDER BY tenant, name", userID)
 }
 
 // ListAllConnections returns every connection, by user, tenant, name.
 func (s *Store) ListAllConnections(ctx context.Context) ([]store.Connection, error) {
-	return getAll(ctx, s.r, scanConnection, "list all connections",
+	return getAll(ctx, s.read(), scanConnection, "list all connections",
 		selectConnection+" ORDER BY user_id, tenant, name")
 }
 
 // DeleteUserConnections deletes a user's connections and counts them.
 func (s *Store) DeleteUserConnections(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
-		return 0, errors.New("sqlite: delete user connections: empty user ID (tenant-wide credentials belong to no user)")
+		return 0, s.d.errorf("delete user connections: empty user ID (tenant-wide credentials belong to no user)")
 	}
-	res, err := exec(ctx, s.w, "delete user connections", "DELETE FROM connections WHERE user_id = ?", userID)
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, wrap("delete user connections", err)
-	}
-	return int(n), nil
+	return count(ctx, s.write(), "delete user connections", "DELETE FROM connections WHERE user_id = ?", userID)
 }
 
 // ---------------------------------------------------------------------------
@@ -142,7 +116,7 @@ func (s *Store) GetVaultCheck(ctx context.Context) (keyID string, check []byte, 
 		keyID string
 		check []byte
 	}
-	r, err := getOne(ctx, s.r, func(sc scanner) (row, error) {
+	r, err := getOne(ctx, s.read(), func(sc scanner) (row, error) {
 		var r row
 		err := sc.Scan(&r.keyID, &r.check)
 		return r, err
@@ -155,7 +129,7 @@ func (s *Store) GetVaultCheck(ctx context.Context) (keyID string, check []byte, 
 
 // PutVaultCheck creates or replaces the vault's check value.
 func (s *Store) PutVaultCheck(ctx context.Context, keyID string, check []byte) error {
-	_, err := exec(ctx, s.w, "vault check",
+	_, err := exec(ctx, s.write(), "vault check",
 		`INSERT INTO vault_check (id, key_id, check_value, updated_at) VALUES (1, ?, ?, ?)
 		 ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, check_value = excluded.check_value, updated_at = excluded.updated_at`,
 		keyID, secret(check), ts(now(time.Time{})))

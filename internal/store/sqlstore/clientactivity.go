@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -19,9 +19,9 @@ var _ store.ClientActivity = (*Store)(nil)
 func (s *Store) TouchClient(ctx context.Context, id string, at time.Time) error {
 	what := fmt.Sprintf("activity of client %q", id)
 	if id == "" {
-		return fmt.Errorf("sqlite: %s: empty client ID", what)
+		return s.d.errorf("%s: empty client ID", what)
 	}
-	_, err := exec(ctx, s.w, what,
+	_, err := exec(ctx, s.write(), what,
 		`INSERT INTO client_activity (client_id, last_used_at) VALUES (?, ?)
 		 ON CONFLICT (client_id) DO UPDATE SET last_used_at = excluded.last_used_at
 		 WHERE excluded.last_used_at > client_activity.last_used_at`,
@@ -36,7 +36,7 @@ func (s *Store) DeleteStaleClients(ctx context.Context, unusedBefore, idleBefore
 	const what = "delete stale clients"
 	n := 0
 	if !unusedBefore.IsZero() {
-		res, err := exec(ctx, s.w, what,
+		res, err := exec(ctx, s.write(), what,
 			`DELETE FROM clients WHERE kind = '`+store.ClientDynamic+`' AND created_at < ?
 			 AND id NOT IN (SELECT client_id FROM client_activity)`, ts(unusedBefore))
 		if err != nil {
@@ -45,7 +45,7 @@ func (s *Store) DeleteStaleClients(ctx context.Context, unusedBefore, idleBefore
 		n += affected(res)
 	}
 	if !idleBefore.IsZero() {
-		res, err := exec(ctx, s.w, what,
+		res, err := exec(ctx, s.write(), what,
 			`DELETE FROM clients WHERE kind = '`+store.ClientDynamic+`'
 			 AND id IN (SELECT client_id FROM client_activity WHERE last_used_at < ?)`, ts(idleBefore))
 		if err != nil {
@@ -53,7 +53,7 @@ func (s *Store) DeleteStaleClients(ctx context.Context, unusedBefore, idleBefore
 		}
 		n += affected(res)
 	}
-	_, err := exec(ctx, s.w, what, "DELETE FROM client_activity WHERE client_id NOT IN (SELECT id FROM clients)")
+	_, err := exec(ctx, s.write(), what, "DELETE FROM client_activity WHERE client_id NOT IN (SELECT id FROM clients)")
 	return n, err
 }
 
