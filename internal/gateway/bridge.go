@@ -193,7 +193,7 @@ type call struct {
 	st       *stream                               // where the answer goes
 	internal chan *mcpwire.Message                 // for the gateway's own calls
 	token    string                                // progress token of the request, if any
-	rewrite  func(json.RawMessage) json.RawMessage // trims list results to the token's scopes
+	rewrite  func(json.RawMessage) (json.RawMessage, bool) // trims list results to the token's scopes
 	timer    *time.Timer
 }
 
@@ -403,7 +403,7 @@ func (s *session) register(c *call, timeout time.Duration) string {
 	gid := strconv.FormatInt(s.seq, 10)
 	s.pending[gid] = c
 	if c.clientID != nil {
-		s.byClient[string(c.clientID)] = gid
+		s.byClient[mcpwire.IDKey(c.clientID)] = gid
 	}
 	s.mu.Unlock()
 	c.timer = time.AfterFunc(timeout, func() { s.timeout(gid) })
@@ -420,7 +420,7 @@ func (s *session) take(gid string) *call {
 	}
 	delete(s.pending, gid)
 	if c.clientID != nil {
-		delete(s.byClient, string(c.clientID))
+		delete(s.byClient, mcpwire.IDKey(c.clientID))
 	}
 	if c.token != "" {
 		delete(s.progress, c.token)
@@ -451,7 +451,10 @@ func (s *session) answer(c *call, msg *mcpwire.Message) {
 	out := *msg
 	out.ID = c.clientID
 	if c.rewrite != nil && out.Result != nil {
-		out.Result = c.rewrite(out.Result)
+		var ok bool
+		if out.Result, ok = c.rewrite(out.Result); !ok {
+			out = *ambiguousAnswer(c.clientID, s.ups[c.up].spec.Name)
+		}
 	}
 	c.st.push(out.Encode(), true)
 }
