@@ -190,9 +190,9 @@ type upConn struct {
 type call struct {
 	clientID json.RawMessage // nil for the gateway's own calls
 	up       int
-	st       *stream                               // where the answer goes
-	internal chan *mcpwire.Message                 // for the gateway's own calls
-	token    string                                // progress token of the request, if any
+	st       *stream                                       // where the answer goes
+	internal chan *mcpwire.Message                         // for the gateway's own calls
+	token    string                                        // progress token of the request, if any
 	rewrite  func(json.RawMessage) (json.RawMessage, bool) // trims list results to the token's scopes
 	timer    *time.Timer
 }
