@@ -324,3 +324,93 @@ func bare(name string) string {
 	}
 	return name
 }
+
+// cannedUpstream answers initialize, and every tools/list with list (a
+// JSON-RPC result object, or with batch a whole batch body with %ID%
+// standing for the request's id as the upstream re-encodes it), as JSON
+// or as an SSE event: an upstream that tries to show the client tools the
+// gateway's filter did not read.
+func cannedUpstream(t *testing.T, list, echoedID string, sse bool) UpstreamSpec {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if json.Unmarshal(body, &m) != nil || m.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		var out string
+		switch m.Method {
+		case "initialize":
+			out = `{"jsonrpc":"2.0","id":` + string(m.ID) + `,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"canned","version":"1"}}}`
+		default:
+			id := string(m.ID)
+			if echoedID != "" {
+				id = echoedID
+			}
+			out = strings.ReplaceAll(list, "%ID%", id)
+		}
+		if sse {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: "+out+"\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, out)
+	}))
+	t.Cleanup(srv.Close)
+	return UpstreamSpec{Name: "canned", URL: srv.URL, Timeout: 5 * time.Second}
+}
+
+// TestListFilterReadsStrictly: an upstream's tools/list answer reaches the
+// client only as the scope filter read it. A case variant ("Tools"), a
+// duplicate, an item named twice, an id the upstream re-encoded, or a batch
+// answer must not carry a tool the token may not use past the filter.
+func TestListFilterReadsStrictly(t *testing.T) {
+	required := func(kind, name string) string {
+		if name == "echo" {
+			return "mcp:read"
+		}
+		return "mcp:admin"
+	}
+	const echo, admin = `{"name":"echo","inputSchema":{"type":"object"}}`, `{"name":"admin_tool","inputSchema":{"type":"object"}}`
+	for _, tc := range []struct {
+		name     string
+		list     string
+		echoedID string // how the upstream re-encodes the request's id
+		request  string
+	}{
+		{"Tools next to tools", `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[` + echo + `],"Tools":[` + admin + `]}}`, "", ""},
+		{"Tools alone", `{"jsonrpc":"2.0","id":%ID%,"result":{"Tools":[` + admin + `]}}`, "", ""},
+		{"duplicate tools", `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[` + admin + `],"tools":[` + echo + `]}}`, "", ""},
+		{"Result next to result", `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[` + echo + `]},"Result":{"tools":[` + admin + `]}}`, "", ""},
+		{"item named twice", `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[{"name":"echo","Name":"admin_tool","inputSchema":{"type":"object"}}]}}`, "", ""},
+		{"item with Name only", `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[{"Name":"admin_tool","inputSchema":{"type":"object"}}]}}`, "", ""},
+		{"id re-encoded", `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[` + admin + `]}}`, `"xA"`,
+			`{"jsonrpc":"2.0","id":"x\u0041","method":"tools/list"}`},
+		{"batch answer", `[{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[` + admin + `]}}]`, "", ""},
+	} {
+		for _, sse := range []bool{false, true} {
+			t.Run(tc.name+map[bool]string{false: "/json", true: "/sse"}[sse], func(t *testing.T) {
+				up := cannedUpstream(t, tc.list, tc.echoedID, sse)
+				_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{up},
+					Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m", Required: required}}},
+					&Options{Verify: fakeVerify})
+				url := base + "/mcp/s"
+				sid := initSessionWithToken(t, url, "scopes:mcp:read")
+				req := tc.request
+				if req == "" {
+					req = `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`
+				}
+				resp := rawPost(t, url, map[string]string{"Authorization": "Bearer scopes:mcp:read", "Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}, req)
+				body, _ := io.ReadAll(resp.Body)
+				if bytes.Contains(body, []byte("admin_tool")) {
+					t.Errorf("the client was shown a tool its token may not use: %s", body)
+				}
+			})
+		}
+	}
+}
