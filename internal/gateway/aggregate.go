@@ -195,14 +195,22 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message, filter *scop
 // params, so the map holds each member once and the upstream reads value
 // whatever its decoder.
 func (s *session) forwardReplacing(st *stream, m *mcpwire.Message, idx int, key string, value any, filter *scopeFilter) {
-	var p map[string]json.RawMessage
-	if json.Unmarshal(m.Params, &p) != nil || p == nil {
+	params, err := replaceMember(m.Params, key, value)
+	if err != nil {
 		st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeInvalidParams, "params must be an object").Encode(), true)
 		return
 	}
-	p[key], _ = json.Marshal(value)
-	params, _ := json.Marshal(p)
 	s.forward(st, m, idx, params, filter)
+}
+
+// replaceMember returns the object params with member key set to value.
+func replaceMember(params json.RawMessage, key string, value any) (json.RawMessage, error) {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(params, &p); err != nil || p == nil {
+		return nil, fmt.Errorf("params must be an object")
+	}
+	p[key], _ = json.Marshal(value)
+	return json.Marshal(p)
 }
 
 // usable returns the upstreams that are up and declared capability.
