@@ -35,8 +35,10 @@ func checkStandardHeaders(h http.Header, fr *frontRequest) error {
 	if err != nil {
 		return err
 	}
-	if len(fr.msgs) != 1 {
-		if hasMethod || hasName {
+	if len(fr.msgs) != 1 || fr.batch {
+		// 2026-07-28 POSTs carry one message (§"Sending Messages"), and no
+		// header can mirror several.
+		if hasMethod || hasName || fr.version >= mcpwire.Version20260728 {
 			return fmt.Errorf("header mismatch: %s and %s cannot describe a batch", headerMethod, headerName)
 		}
 		return nil
