@@ -232,6 +232,14 @@ func parseObject(obj []byte) (*Message, error) {
 		return nil, err
 	}
 	jsonrpc, id, method, params, result, errObj := v[0], v[1], v[2], v[3], v[4], v[5]
+	// Some JSON-RPC libraries write the member a response does not use as
+	// null ("error":null next to a result); null says nothing either way.
+	if method == nil && string(errObj) == "null" {
+		errObj = nil
+	}
+	if method == nil && string(result) == "null" && errObj != nil {
+		result = nil
+	}
 	m := &Message{ID: id, Params: params, Result: result}
 	if s, ok := stringBytes(jsonrpc); !ok || string(s) != "2.0" {
 		return nil, fmt.Errorf("%w: jsonrpc must be \"2.0\"", ErrInvalidMessage)
@@ -267,7 +275,7 @@ func parseObject(obj []byte) (*Message, error) {
 	case result != nil && errObj != nil:
 		return nil, fmt.Errorf("%w: a response carries result or error, not both", ErrInvalidMessage)
 	case result != nil || errObj != nil:
-		if params != nil {
+		if params != nil && string(params) != "null" {
 			return nil, fmt.Errorf("%w: a response must not carry params", ErrInvalidMessage)
 		}
 		if !m.HasID() && m.Error == nil {

@@ -70,6 +70,9 @@ func TestParseStrict(t *testing.T) {
 		{"negative id", `{"jsonrpc":"2.0","id":-5,"method":"ping"}`, nil},
 		{"max safe id", `{"jsonrpc":"2.0","id":9007199254740991,"method":"ping"}`, nil},
 		{"null error id", `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}`, nil},
+		{"request with null error", `{"jsonrpc":"2.0","id":1,"method":"ping","error":null}`, ErrInvalidMessage},
+		{"null error next to result", `{"jsonrpc":"2.0","id":1,"result":{},"error":null}`, nil},
+		{"null result next to error", `{"jsonrpc":"2.0","id":1,"result":null,"error":{"code":1,"message":"x"}}`, nil},
 		{"null params", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":null}`, nil},
 		{"surrogate pair", `{` + call + `,"params":{"name":"\ud83d\ude00"}}`, nil},
 	} {
