@@ -325,11 +325,13 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 			// and fr.body, forwarded as is, was proven to say the same.
 			msgs, batch, err := mcpwire.Parse(body)
 			if err != nil {
+				g.refused(name, principal, err)
 				writeError(w, http.StatusBadRequest, nil, mcpwire.ErrorCode(err), err.Error())
 				return
 			}
 			fr.body, fr.msgs, fr.batch = body, msgs, batch
 			if err := checkStandardHeaders(r.Header, fr); err != nil {
+				g.refused(name, principal, err)
 				writeError(w, http.StatusBadRequest, fr.requestID(), mcpwire.CodeHeaderMismatch, err.Error())
 				return
 			}

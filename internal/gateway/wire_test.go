@@ -273,6 +273,9 @@ func TestOneReading(t *testing.T) {
 					t.Errorf("answer %s, want error %d", body, tc.code)
 				}
 			}
+			if tc.status == http.StatusBadRequest && !regexp.MustCompile(`msg="refused message".*user=alice`).MatchString(logs.String()[logBefore:]) {
+				t.Errorf("no log line names who sent the refused message:\n%s", logs.String()[logBefore:])
+			}
 			audited := map[string]bool{}
 			for _, m := range auditLine.FindAllStringSubmatch(logs.String()[logBefore:], -1) {
 				audited[bare(strings.Trim(m[1], `"`))] = true
