@@ -170,6 +170,7 @@ func members(obj []byte, interp []string, out [][]byte, ambiguous error) error {
 	s := scanner{data: obj, i: 1}
 	var names [12][]byte // small objects: no allocation
 	seen := names[:0]
+	var many map[string]struct{} // large objects: no quadratic search
 	for s.skipWS(); s.peek() != '}'; s.skipWS() {
 		if s.peek() == ',' {
 			s.i++
@@ -185,12 +186,9 @@ func members(obj []byte, interp []string, out [][]byte, ambiguous error) error {
 		s.skipWS()
 		start := s.i
 		s.skipValue()
-		for _, n := range seen {
-			if bytes.Equal(n, name) {
-				return fmt.Errorf("%w: member %q appears twice", ambiguous, name)
-			}
+		if dup := seenBefore(&seen, &many, name); dup {
+			return fmt.Errorf("%w: member %q appears twice", ambiguous, name)
 		}
-		seen = append(seen, name)
 		for k, want := range interp {
 			if string(name) == want {
 				out[k] = obj[start:s.i]
@@ -200,6 +198,32 @@ func members(obj []byte, interp []string, out [][]byte, ambiguous error) error {
 		}
 	}
 	return nil
+}
+
+// seenBefore records name and reports whether it was recorded before:
+// a linear search over the first few names, a map past them.
+func seenBefore(seen *[][]byte, many *map[string]struct{}, name []byte) bool {
+	const linear = 16
+	if *many == nil {
+		for _, n := range *seen {
+			if bytes.Equal(n, name) {
+				return true
+			}
+		}
+		if len(*seen) < linear {
+			*seen = append(*seen, name)
+			return false
+		}
+		*many = make(map[string]struct{}, 2*linear)
+		for _, n := range *seen {
+			(*many)[string(n)] = struct{}{}
+		}
+	}
+	if _, ok := (*many)[string(name)]; ok {
+		return true
+	}
+	(*many)[string(name)] = struct{}{}
+	return false
 }
 
 // foldsTo reports whether name, which differs from want, would be taken
@@ -216,6 +240,11 @@ func foldsTo(name []byte, want string) bool {
 	}
 	if ascii {
 		return len(name) == len(want) && strings.EqualFold(string(name), want)
+	}
+	// Every mapping here is rune for rune and the names are ASCII, so
+	// only names of as many runes can match.
+	if utf8.RuneCount(name) != len(want) {
+		return false
 	}
 	n := string(name)
 	return strings.EqualFold(n, want) || strings.ToUpper(n) == strings.ToUpper(want) ||

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 )
 
 // TestParseStrict: every way of making the gateway and an upstream read
@@ -206,5 +208,27 @@ func checkAgainstDecoders(t *testing.T, body []byte, msgs []*Message) {
 				}
 			}
 		}
+	}
+}
+
+// TestParseLargeObjects: duplicate detection stays linear in the number of
+// members (a 4 MiB params object must not cost a quadratic search) and
+// still finds a duplicate far apart.
+func TestParseLargeObjects(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"`)
+	for i := range 200000 {
+		fmt.Fprintf(&b, `,"m%d":0`, i)
+	}
+	body := b.String()
+	start := time.Now()
+	if _, _, err := Parse([]byte(body + `}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("parse took %s", d)
+	}
+	if _, _, err := Parse([]byte(body + `,"m3":1}}`)); !errors.Is(err, ErrInvalidParams) {
+		t.Errorf("far duplicate: err = %v", err)
 	}
 }
