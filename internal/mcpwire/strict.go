@@ -186,7 +186,22 @@ func members(obj []byte, interp []string, out [][]byte, ambiguous error) error {
 		s.skipWS()
 		start := s.i
 		s.skipValue()
-		if dup := seenBefore(&seen, &many, name); dup {
+		dup := false
+		if many == nil {
+			for _, n := range seen {
+				dup = dup || bytes.Equal(n, name)
+			}
+			if len(seen) < cap(names) {
+				seen = append(seen, name)
+			} else {
+				many = nameSet(seen)
+			}
+		}
+		if many != nil {
+			_, dup = many[string(name)]
+			many[string(name)] = struct{}{}
+		}
+		if dup {
 			return fmt.Errorf("%w: member %q appears twice", ambiguous, name)
 		}
 		for k, want := range interp {
@@ -200,30 +215,14 @@ func members(obj []byte, interp []string, out [][]byte, ambiguous error) error {
 	return nil
 }
 
-// seenBefore records name and reports whether it was recorded before:
-// a linear search over the first few names, a map past them.
-func seenBefore(seen *[][]byte, many *map[string]struct{}, name []byte) bool {
-	const linear = 16
-	if *many == nil {
-		for _, n := range *seen {
-			if bytes.Equal(n, name) {
-				return true
-			}
-		}
-		if len(*seen) < linear {
-			*seen = append(*seen, name)
-			return false
-		}
-		*many = make(map[string]struct{}, 2*linear)
-		for _, n := range *seen {
-			(*many)[string(n)] = struct{}{}
-		}
+// nameSet moves the names of a large object into a map, so duplicate
+// detection stays linear in its size.
+func nameSet(names [][]byte) map[string]struct{} {
+	m := make(map[string]struct{}, 4*len(names))
+	for _, n := range names {
+		m[string(n)] = struct{}{}
 	}
-	if _, ok := (*many)[string(name)]; ok {
-		return true
-	}
-	(*many)[string(name)] = struct{}{}
-	return false
+	return m
 }
 
 // foldsTo reports whether name, which differs from want, would be taken
