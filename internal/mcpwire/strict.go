@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -156,12 +156,6 @@ var metaNames = []string{"progressToken", MetaProtocolVersion,
 var refNames = []string{"type", "name", "uri"}
 var errorNames = []string{"code", "message", "data"}
 
-// member is one member of an object the strict parse interprets.
-type member struct {
-	name  string // unescaped
-	value []byte // raw JSON
-}
-
 // members reads the members of the object obj, refusing duplicate names
 // and case variants of any name in interp. It returns the members whose
 // name is in interp, in interp's order (nil where absent). ambiguous wraps
@@ -238,16 +232,34 @@ func foldsTo(name []byte, want string) bool {
 		}
 	}
 	if ascii {
-		return len(name) == len(want) && strings.EqualFold(string(name), want)
+		return len(name) == len(want) && mapsTo(name, want, lowerASCII)
 	}
 	// Every mapping here is rune for rune and the names are ASCII, so
 	// only names of as many runes can match.
 	if utf8.RuneCount(name) != len(want) {
 		return false
 	}
-	n := string(name)
-	return strings.EqualFold(n, want) || strings.ToUpper(n) == strings.ToUpper(want) ||
-		strings.ToLower(n) == strings.ToLower(want)
+	return bytes.EqualFold(name, []byte(want)) || mapsTo(name, want, unicode.ToUpper) || mapsTo(name, want, unicode.ToLower)
+}
+
+// mapsTo reports whether name and the ASCII name want are equal once f
+// maps each rune of both.
+func mapsTo(name []byte, want string, f func(rune) rune) bool {
+	i := 0
+	for _, r := range string(name) {
+		if i >= len(want) || f(r) != f(rune(want[i])) {
+			return false
+		}
+		i++
+	}
+	return i == len(want)
+}
+
+func lowerASCII(r rune) rune {
+	if 'A' <= r && r <= 'Z' {
+		return r + 'a' - 'A'
+	}
+	return r
 }
 
 // parseObject reads one message (an element of a batch, or the body).
