@@ -380,7 +380,7 @@ func cannedUpstream(t *testing.T, list, echoedID string, sse bool) UpstreamSpec 
 // answer must not carry a tool the token may not use past the filter.
 func TestListFilterReadsStrictly(t *testing.T) {
 	required := func(kind, name string) string {
-		if name == "echo" {
+		if name == "echo" || name == "c__echo" || name == "u__echo" {
 			return "mcp:read"
 		}
 		return "mcp:admin"
@@ -402,10 +402,18 @@ func TestListFilterReadsStrictly(t *testing.T) {
 			`{"jsonrpc":"2.0","id":"x\u0041","method":"tools/list"}`},
 		{"batch answer", `[{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[` + admin + `]}}]`, "", ""},
 	} {
-		for _, sse := range []bool{false, true} {
-			t.Run(tc.name+map[bool]string{false: "/json", true: "/sse"}[sse], func(t *testing.T) {
-				up := cannedUpstream(t, tc.list, tc.echoedID, sse)
-				_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{up},
+		for _, mode := range []string{"json", "sse", "aggregated"} {
+			if mode == "aggregated" && tc.echoedID != "" {
+				continue // the aggregator's own ids are plain numbers
+			}
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				up := cannedUpstream(t, tc.list, tc.echoedID, mode == "sse")
+				ups := []UpstreamSpec{up}
+				if mode == "aggregated" {
+					up.Prefix = "c"
+					ups = []UpstreamSpec{up, httpUpstream(t, "u")}
+				}
+				_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: ups,
 					Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m", Required: required}}},
 					&Options{Verify: fakeVerify})
 				url := base + "/mcp/s"
