@@ -200,7 +200,14 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 			return
 		}
 		body, ok := fr.filter.filterMessage(fr.lists, body)
-		if !ok {
+		switch {
+		case !ok && resp.StatusCode/100 != 2:
+			// Not an answer, but the status still matters (404: the
+			// session is gone, start anew); its body stays behind.
+			writeError(w, resp.StatusCode, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
+				fmt.Sprintf("upstream %q answered HTTP %d", p.up.Name, resp.StatusCode))
+			return
+		case !ok:
 			p.refuseAmbiguous(w, fr)
 			return
 		}
