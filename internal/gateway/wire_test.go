@@ -238,6 +238,8 @@ func TestOneReading(t *testing.T) {
 			`[{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},` + meta + `}}]`, 400, -32020},
 		{"allowed stateless call", "pass", true, map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "echo"},
 			`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},` + meta + `}}`, 200, 0},
+		{"_meta protocol version without the header", "pass", true, map[string]string{"MCP-Protocol-Version": "", "Mcp-Method": "tools/call", "Mcp-Name": "echo"},
+			`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},` + meta + `}}`, 400, -32020},
 		{"resources/read uri", "pass", false, nil, `{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"` + fixture.WatchedURI + `","URI":"` + fixture.StaticTextURI + `"}}`, 400, -32602},
 		{"prompts/get name", "pass", false, nil, `{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"test_prompt_with_arguments","Name":"test_simple_prompt","arguments":{"arg1":"a","arg2":"b"}}}`, 400, -32602},
 		{"bridge name then Name", "legacy", false, nil, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_simple_text","Name":"echo"}}`, 400, -32602},
