@@ -34,6 +34,14 @@ import (
 // JSON value. Deeper values (tool arguments, results) are checked for syntax
 // only: the gateway never reads them.
 //
+// How: the standard library's scanner (json.Valid) and utf8.Valid judge
+// syntax; a small walker over the validated bytes then reads the members.
+// No library does the rest: github.com/go-json-experiment/json (and
+// encoding/json/v2, which go1.26 offers only with GOEXPERIMENT=jsonv2)
+// refuses exact duplicates but takes "Name" for a different member than
+// "name", which is the very gap. FuzzParse holds the walker to
+// encoding/json on every input.
+//
 // What is forwarded: the original bytes. Once the strict parse accepted them,
 // every interpreted member occurs exactly once and has no case-folded twin,
 // so an exact-name decoder, a case-insensitive one, a first-wins and a
