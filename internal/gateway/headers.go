@@ -38,7 +38,7 @@ func checkStandardHeaders(h http.Header, fr *frontRequest) error {
 	if len(fr.msgs) != 1 || fr.batch {
 		// 2026-07-28 POSTs carry one message (§"Sending Messages"), and no
 		// header can mirror several.
-		if hasMethod || hasName || fr.version >= mcpwire.Version20260728 {
+		if hasMethod || hasName || (fr.version >= mcpwire.Version20260728 && mcpwire.IsSupportedVersion(fr.version)) {
 			return fmt.Errorf("header mismatch: %s and %s cannot describe a batch", headerMethod, headerName)
 		}
 		return nil
@@ -48,7 +48,10 @@ func checkStandardHeaders(h http.Header, fr *frontRequest) error {
 		return fmt.Errorf("header mismatch: %s header %q does not match body _meta %s %q",
 			mcpwire.HeaderProtocolVersion, fr.version, mcpwire.MetaProtocolVersion, m.MetaVersion)
 	}
-	required := fr.version >= mcpwire.Version20260728 && m.IsRequest()
+	// An unsupported revision gets UnsupportedProtocolVersion (-32022)
+	// from the front door instead, which is what a client negotiating
+	// needs to see.
+	required := fr.version >= mcpwire.Version20260728 && mcpwire.IsSupportedVersion(fr.version) && m.IsRequest()
 	switch {
 	case hasMethod && method != m.Method:
 		return fmt.Errorf("header mismatch: %s header value %q does not match body value %q", headerMethod, method, m.Method)
