@@ -141,14 +141,12 @@ var listKinds = map[string]struct{ items, key, capability string }{
 }
 
 // aggregatedRequest routes one client request of an aggregating server.
+// It routes on the names the strict parse read (m.Name, m.URI, m.Ref), the
+// ones the scope check and the audit line read, and forwards params with
+// exactly that member replaced by the upstream's own name.
 func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message, filter *scopeFilter) {
 	if kind, ok := listKinds[m.Method]; ok {
 		go s.fanOutList(st, m, kind.items, kind.key, kind.capability, filter)
-		return
-	}
-	var p map[string]json.RawMessage
-	if len(m.Params) > 0 && json.Unmarshal(m.Params, &p) != nil {
-		st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeInvalidParams, "params must be an object").Encode(), true)
 		return
 	}
 	bad := func(what string) {
@@ -156,48 +154,34 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message, filter *scop
 	}
 	switch m.Method {
 	case "tools/call", "prompts/get":
-		var name string
-		_ = json.Unmarshal(p["name"], &name)
-		idx, orig, ok := s.splitName(name)
+		idx, orig, ok := s.splitName(m.Name)
 		if !ok {
-			bad(fmt.Sprintf("unknown name %q", name))
+			bad(fmt.Sprintf("unknown name %q", m.Name))
 			return
 		}
-		p["name"], _ = json.Marshal(orig)
-		s.forwardParams(st, m, idx, p, filter)
+		s.forwardReplacing(st, m, idx, "name", orig, filter)
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		var uri string
-		_ = json.Unmarshal(p["uri"], &uri)
-		idx, orig, ok := s.splitURI(uri)
+		idx, orig, ok := s.splitURI(m.URI)
 		if !ok {
-			bad(fmt.Sprintf("unknown resource %q", uri))
+			bad(fmt.Sprintf("unknown resource %q", m.URI))
 			return
 		}
-		p["uri"], _ = json.Marshal(orig)
-		s.forwardParams(st, m, idx, p, filter)
+		s.forwardReplacing(st, m, idx, "uri", orig, filter)
 	case "completion/complete":
-		var ref map[string]json.RawMessage
-		_ = json.Unmarshal(p["ref"], &ref)
-		var typ, name, uri string
-		_ = json.Unmarshal(ref["type"], &typ)
-		_ = json.Unmarshal(ref["name"], &name)
-		_ = json.Unmarshal(ref["uri"], &uri)
 		var idx int
 		var ok bool
-		switch typ {
+		ref := map[string]string{"type": m.Ref.Type}
+		switch m.Ref.Type {
 		case "ref/prompt":
-			idx, name, ok = s.splitName(name)
-			ref["name"], _ = json.Marshal(name)
+			idx, ref["name"], ok = s.splitName(m.Ref.Name)
 		case "ref/resource":
-			idx, uri, ok = s.splitURI(uri)
-			ref["uri"], _ = json.Marshal(uri)
+			idx, ref["uri"], ok = s.splitURI(m.Ref.URI)
 		}
 		if !ok {
 			bad("unknown completion reference")
 			return
 		}
-		p["ref"], _ = json.Marshal(ref)
-		s.forwardParams(st, m, idx, p, filter)
+		s.forwardReplacing(st, m, idx, "ref", ref, filter)
 	case "logging/setLevel":
 		go s.fanOut(st, m, "logging")
 	default:
@@ -206,9 +190,27 @@ func (s *session) aggregatedRequest(st *stream, m *mcpwire.Message, filter *scop
 	}
 }
 
-func (s *session) forwardParams(st *stream, m *mcpwire.Message, idx int, p map[string]json.RawMessage, filter *scopeFilter) {
-	params, _ := json.Marshal(p)
+// forwardReplacing forwards m to upstream idx with params member key set
+// to value. The strict parse refused duplicate and case-variant members of
+// params, so the map holds each member once and the upstream reads value
+// whatever its decoder.
+func (s *session) forwardReplacing(st *stream, m *mcpwire.Message, idx int, key string, value any, filter *scopeFilter) {
+	params, err := replaceMember(m.Params, key, value)
+	if err != nil {
+		st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeInvalidParams, "params must be an object").Encode(), true)
+		return
+	}
 	s.forward(st, m, idx, params, filter)
+}
+
+// replaceMember returns the object params with member key set to value.
+func replaceMember(params json.RawMessage, key string, value any) (json.RawMessage, error) {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(params, &p); err != nil || p == nil {
+		return nil, fmt.Errorf("params must be an object")
+	}
+	p[key], _ = json.Marshal(value)
+	return json.Marshal(p)
 }
 
 // usable returns the upstreams that are up and declared capability.
@@ -267,7 +269,11 @@ func (s *session) fanOutList(st *stream, m *mcpwire.Message, itemsKey, nameKey, 
 	}
 	res, _ := json.Marshal(map[string]any{itemsKey: all})
 	if filter != nil {
-		res = filter.filterResult(m.Method, res)
+		var ok bool
+		if res, ok = filter.filterResult(m.Method, res); !ok {
+			st.push(ambiguousAnswer(m.ID, s.b.name).Encode(), true)
+			return
+		}
 	}
 	st.push(mcpwire.Response(m.ID, res).Encode(), true)
 }
@@ -288,15 +294,29 @@ func (s *session) listAll(u *upConn, method, itemsKey, nameKey string) []json.Ra
 			s.b.g.log.Warn("upstream list failed", "server", s.b.name, "upstream", u.spec.Name, "method", method)
 			return out
 		}
-		var r map[string]json.RawMessage
-		if json.Unmarshal(res.Result, &r) != nil {
+		// Read the page as strictly as requests are read: an item whose
+		// name appears twice or in another case is dropped, so the name
+		// the client sees is the one the gateway prefixed and filtered.
+		r, err := mcpwire.Members(res.Result, itemsKey, "nextCursor")
+		if err != nil {
+			s.b.g.log.Warn("upstream sent an ambiguous list", "server", s.b.name, "upstream", u.spec.Name, "method", method)
 			return out
 		}
-		var items []map[string]json.RawMessage
-		_ = json.Unmarshal(r[itemsKey], &items)
-		for _, it := range items {
-			var v string
-			_ = json.Unmarshal(it[nameKey], &v)
+		var items []json.RawMessage
+		_ = json.Unmarshal(r[0], &items)
+		for _, raw := range items {
+			key, err := mcpwire.Members(raw, nameKey)
+			if err != nil {
+				continue
+			}
+			v, ok := mcpwire.String(key[0])
+			if !ok {
+				continue
+			}
+			var it map[string]json.RawMessage
+			if json.Unmarshal(raw, &it) != nil {
+				continue
+			}
 			var exposed string
 			if nameKey == "name" {
 				exposed = exposedName(u.spec.Prefix, v)
@@ -312,8 +332,7 @@ func (s *session) listAll(u *upConn, method, itemsKey, nameKey string) []json.Ra
 			b, _ := json.Marshal(it)
 			out = append(out, b)
 		}
-		cursor = ""
-		_ = json.Unmarshal(r["nextCursor"], &cursor)
+		cursor, _ = mcpwire.String(r[1])
 		if cursor == "" {
 			break
 		}

@@ -191,10 +191,10 @@ type upConn struct {
 type call struct {
 	clientID json.RawMessage // nil for the gateway's own calls
 	up       int
-	st       *stream                               // where the answer goes
-	internal chan *mcpwire.Message                 // for the gateway's own calls
-	token    string                                // progress token of the request, if any
-	rewrite  func(json.RawMessage) json.RawMessage // trims list results to the token's scopes
+	st       *stream                                       // where the answer goes
+	internal chan *mcpwire.Message                         // for the gateway's own calls
+	token    string                                        // progress token of the request, if any
+	rewrite  func(json.RawMessage) (json.RawMessage, bool) // trims list results to the token's scopes
 	timer    *time.Timer
 }
 
@@ -412,7 +412,7 @@ func (s *session) register(c *call, timeout time.Duration) string {
 	gid := strconv.FormatInt(s.seq, 10)
 	s.pending[gid] = c
 	if c.clientID != nil {
-		s.byClient[string(c.clientID)] = gid
+		s.byClient[mcpwire.IDKey(c.clientID)] = gid
 	}
 	s.mu.Unlock()
 	c.timer = time.AfterFunc(timeout, func() { s.timeout(gid) })
@@ -429,7 +429,7 @@ func (s *session) take(gid string) *call {
 	}
 	delete(s.pending, gid)
 	if c.clientID != nil {
-		delete(s.byClient, string(c.clientID))
+		delete(s.byClient, mcpwire.IDKey(c.clientID))
 	}
 	if c.token != "" {
 		delete(s.progress, c.token)
@@ -460,7 +460,10 @@ func (s *session) answer(c *call, msg *mcpwire.Message) {
 	out := *msg
 	out.ID = c.clientID
 	if c.rewrite != nil && out.Result != nil {
-		out.Result = c.rewrite(out.Result)
+		var ok bool
+		if out.Result, ok = c.rewrite(out.Result); !ok {
+			out = *ambiguousAnswer(c.clientID, s.ups[c.up].spec.Name)
+		}
 	}
 	c.st.push(out.Encode(), true)
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -264,7 +263,7 @@ func (fr *frontRequest) isStateless() bool {
 	if fr.sessionID != "" || len(fr.msgs) != 1 {
 		return false
 	}
-	return bytes.Contains(fr.msgs[0].Params, []byte(`"io.modelcontextprotocol/protocolVersion"`))
+	return fr.msgs[0].MetaVersion != ""
 }
 
 // requestID is the id of the one request in the body, for error answers
@@ -331,16 +330,21 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 				writeError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "could not read request body")
 				return
 			}
-			msgs, batch, err := mcpwire.ParseBody(body)
+			// One strict reading (mcpwire.Parse): the scope check, the
+			// router, the audit line and the upstream all get this value,
+			// and fr.body, forwarded as is, was proven to say the same.
+			msgs, batch, err := mcpwire.Parse(body)
 			if err != nil {
-				code := mcpwire.CodeInvalidRequest
-				if errors.Is(err, mcpwire.ErrParse) {
-					code = mcpwire.CodeParseError
-				}
-				writeError(w, http.StatusBadRequest, nil, code, err.Error())
+				g.refused(name, principal, err)
+				writeError(w, http.StatusBadRequest, nil, mcpwire.ErrorCode(err), err.Error())
 				return
 			}
 			fr.body, fr.msgs, fr.batch = body, msgs, batch
+			if err := checkStandardHeaders(r.Header, fr); err != nil {
+				g.refused(name, principal, err)
+				writeError(w, http.StatusBadRequest, fr.requestID(), mcpwire.CodeHeaderMismatch, err.Error())
+				return
+			}
 			if fr.isInitialize() && (batch || len(msgs) != 1) {
 				writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "initialize must be sent alone")
 				return

@@ -199,7 +199,18 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 			writeError(w, http.StatusBadGateway, nil, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q sent a broken answer", p.up.Name))
 			return
 		}
-		body = fr.filter.filterMessage(fr.lists, body)
+		body, ok := fr.filter.filterMessage(fr.lists, body)
+		switch {
+		case !ok && resp.StatusCode/100 != 2:
+			// Not an answer, but the status still matters (404: the
+			// session is gone, start anew); its body stays behind.
+			writeError(w, resp.StatusCode, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
+				fmt.Sprintf("upstream %q answered HTTP %d", p.up.Name, resp.StatusCode))
+			return
+		case !ok:
+			p.refuseAmbiguous(w, fr)
+			return
+		}
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(body)
@@ -228,8 +239,8 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 			if watchdog != nil && len(pending) > 0 && resp.Request.Context().Err() != nil {
 				// Timed out (or the gateway is draining) with requests
 				// unanswered: answer them, naming the upstream.
-				for id := range pending {
-					msg := mcpwire.ErrorResponse(json.RawMessage(id), mcpwire.CodeUpstreamTimeout,
+				for _, id := range pending {
+					msg := mcpwire.ErrorResponse(id, mcpwire.CodeUpstreamTimeout,
 						fmt.Sprintf("upstream %q did not answer within %s", p.up.Name, p.up.Timeout))
 					_ = mcpwire.WriteEvent(w, mcpwire.Event{Data: msg.Encode()})
 				}
@@ -242,7 +253,7 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 			if len(pending) > 0 {
 				if m := peekEnvelope(ev.Data); m != nil {
 					if m.IsResponse() {
-						delete(pending, string(m.ID))
+						delete(pending, mcpwire.IDKey(m.ID))
 					} else if m.IsRequest() {
 						// The upstream now waits on the client (sampling,
 						// elicitation): allow the interaction its own time.
@@ -252,8 +263,14 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 			}
 			watchdog.Reset(timeout)
 		}
-		if filtering {
-			ev.Data = fr.filter.filterMessage(fr.lists, ev.Data)
+		if filtering && len(bytes.TrimSpace(ev.Data)) > 0 {
+			var ok bool
+			if ev.Data, ok = fr.filter.filterMessage(fr.lists, ev.Data); !ok {
+				// What the client would read here is not what the
+				// filter read: drop the event.
+				p.g.log.Warn("dropped an ambiguous upstream event", "server", p.name, "upstream", p.up.Name)
+				continue
+			}
 		}
 		if err := mcpwire.WriteEvent(w, ev); err != nil {
 			return
@@ -264,34 +281,39 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 	}
 }
 
-// pendingIDs returns the ids of the requests in the client's POST.
-func pendingIDs(fr *frontRequest) map[string]bool {
-	ids := map[string]bool{}
+// refuseAmbiguous answers the list requests of a POST whose upstream
+// answer the scope filter could not read unambiguously (see filterMessage).
+func (p *passthrough) refuseAmbiguous(w http.ResponseWriter, fr *frontRequest) {
+	p.g.log.Warn("refused an ambiguous upstream answer", "server", p.name, "upstream", p.up.Name)
+	var out []*mcpwire.Message
 	for _, m := range fr.msgs {
 		if m.IsRequest() {
-			ids[string(m.ID)] = true
+			out = append(out, ambiguousAnswer(m.ID, p.up.Name))
+		}
+	}
+	writeJSONMessages(w, http.StatusBadGateway, out, fr.batch)
+}
+
+// pendingIDs returns the ids of the requests in the client's POST, by id
+// key (mcpwire.IDKey).
+func pendingIDs(fr *frontRequest) map[string]json.RawMessage {
+	ids := map[string]json.RawMessage{}
+	for _, m := range fr.msgs {
+		if m.IsRequest() {
+			ids[mcpwire.IDKey(m.ID)] = m.ID
 		}
 	}
 	return ids
 }
 
-// peekEnvelope decodes just enough of an event to tell requests from
-// responses; nil for anything that is not a single JSON-RPC message.
+// peekEnvelope reads an event strictly, to tell requests from responses;
+// nil for anything that is not a single JSON-RPC message.
 func peekEnvelope(data []byte) *mcpwire.Message {
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := mcpwire.ParseMessage(data)
+	if err != nil {
 		return nil
 	}
-	out := &mcpwire.Message{ID: m.ID, Method: m.Method, Result: m.Result}
-	if m.Error != nil {
-		out.Error = &mcpwire.Error{}
-	}
-	return out
+	return m
 }
 
 // upstreamFailed answers a client whose upstream could not be reached or

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,41 +28,35 @@ func (f *scopeFilter) allows(kind, name string) bool {
 	return need == "" || f.principal.HasScope(need)
 }
 
-// callTarget returns what a request touches, for the methods that touch
-// one named thing.
+// callTarget returns what a message touches, for the methods that touch
+// one named thing. It reads the strict parse's fields (mcpwire.Parse), the
+// same value the router and the audit line read and the bytes forwarded
+// upstream were proven to say.
 func callTarget(m *mcpwire.Message) (kind, name string) {
 	switch m.Method {
 	case "tools/call":
-		return "tool", topLevelString(m.Params, "name")
+		return "tool", m.Name
 	case "prompts/get":
-		return "prompt", topLevelString(m.Params, "name")
+		return "prompt", m.Name
 	case "resources/read", "resources/subscribe":
-		return "resource", topLevelString(m.Params, "uri")
+		return "resource", m.URI
+	case "completion/complete":
+		// Completing a prompt's arguments or a resource template touches
+		// that prompt or template as much as using it does.
+		switch m.Ref.Type {
+		case "ref/prompt":
+			return "prompt", m.Ref.Name
+		case "ref/resource":
+			return "resource", m.Ref.URI
+		}
 	}
 	return "", ""
-}
-
-// topLevelString reads one string member of a JSON object. Decoding into
-// a one-field struct skips the other members without building them (a
-// tool's arguments can be large; this runs on every call).
-func topLevelString(obj json.RawMessage, key string) string {
-	var v struct {
-		Name string `json:"name"`
-		URI  string `json:"uri"`
-	}
-	if json.Unmarshal(obj, &v) != nil {
-		return ""
-	}
-	if key == "uri" {
-		return v.URI
-	}
-	return v.Name
 }
 
 // target is what one message of a POST touches.
 type target struct{ kind, name string }
 
-// callTargets decodes what each message touches, once per request: the
+// callTargets lists what each message touches, once per request: the
 // scope check and the audit line both need it.
 func (fr *frontRequest) callTargets() []target {
 	if fr.targets == nil {
@@ -77,11 +72,12 @@ func (fr *frontRequest) callTargets() []target {
 // HTTP 403 and an insufficient_scope challenge naming the scope needed, so
 // the client can step up (MCP 2025-11-25 authorization §"Scope Challenge
 // Handling"; RFC 6750 §3.1). It returns false when it answered.
+//
+// Notifications are checked as requests are: an upstream may act on a
+// "tools/call" without an id, and whether a message has an id must not
+// decide whether it is checked.
 func (f *scopeFilter) check(w http.ResponseWriter, fr *frontRequest, auth *AuthSpec) bool {
 	for i, m := range fr.msgs {
-		if !m.IsRequest() {
-			continue
-		}
 		kind, name := fr.callTargets()[i].kind, fr.callTargets()[i].name
 		if kind == "" {
 			continue
@@ -106,46 +102,60 @@ var listFields = map[string]struct{ kind, items, key string }{
 	"resources/list": {"resource", "resources", "uri"},
 }
 
-// filterResult drops the items of a list result the token may not use;
-// anything else passes unchanged.
-func (f *scopeFilter) filterResult(method string, result json.RawMessage) json.RawMessage {
+// filterResult drops the items of a list result the token may not use.
+//
+// It reads the result as strictly as requests are read, because the
+// client reads it after the filter: a result whose items member appears
+// twice, or in another case ("Tools" next to or instead of "tools"), is
+// refused (ok false) rather than passed on, and an item whose name is
+// missing, not a string, or ambiguous is dropped. Anything else passes
+// unchanged.
+func (f *scopeFilter) filterResult(method string, result json.RawMessage) (json.RawMessage, bool) {
 	lf, ok := listFields[method]
-	if !ok || len(result) == 0 {
-		return result
+	if !ok {
+		return result, true
 	}
-	var r map[string]json.RawMessage
-	if json.Unmarshal(result, &r) != nil {
-		return result
+	vals, err := mcpwire.Members(result, lf.items)
+	if err != nil {
+		return nil, false
+	}
+	if vals[0] == nil {
+		return result, true // nothing listed
 	}
 	var items []json.RawMessage
-	if json.Unmarshal(r[lf.items], &items) != nil {
-		return result
+	if json.Unmarshal(vals[0], &items) != nil {
+		return nil, false
 	}
 	kept := make([]json.RawMessage, 0, len(items))
 	for _, it := range items {
-		var named map[string]json.RawMessage
-		if json.Unmarshal(it, &named) != nil {
+		key, err := mcpwire.Members(it, lf.key)
+		if err != nil {
 			continue
 		}
-		var name string
-		_ = json.Unmarshal(named[lf.key], &name)
-		if f.allows(lf.kind, name) {
+		name, ok := mcpwire.String(key[0])
+		if ok && f.allows(lf.kind, name) {
 			kept = append(kept, it)
 		}
 	}
 	if len(kept) == len(items) {
-		return result
+		return result, true
+	}
+	// Members refused duplicate names, so the map holds every member.
+	var r map[string]json.RawMessage
+	if json.Unmarshal(result, &r) != nil {
+		return nil, false
 	}
 	r[lf.items], _ = json.Marshal(kept)
 	out, err := json.Marshal(r)
 	if err != nil {
-		return result
+		return nil, false
 	}
-	return out
+	return out, true
 }
 
-// listRequests returns the ids of the list requests in a POST, with their
-// methods, for filtering their answers.
+// listRequests returns the list requests of a POST, by id key
+// (mcpwire.IDKey: an upstream that re-encodes an id it echoes still
+// matches), with their methods, for filtering their answers.
 func listRequests(fr *frontRequest) map[string]string {
 	var out map[string]string
 	for _, m := range fr.msgs {
@@ -153,28 +163,53 @@ func listRequests(fr *frontRequest) map[string]string {
 			if out == nil {
 				out = map[string]string{}
 			}
-			out[string(m.ID)] = m.Method
+			out[mcpwire.IDKey(m.ID)] = m.Method
 		}
 	}
 	return out
 }
 
-// filterMessage rewrites an answer to one of lists (by request id).
-func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) []byte {
-	m := peekEnvelope(data)
-	if m == nil || !m.IsResponse() {
-		return data
+// filterMessage rewrites the answers to lists (by request id) in data,
+// one message or a batch. It returns ok false when data must not reach
+// the client: it is not strictly JSON-RPC (so the filter cannot be sure
+// what the client would read) or a list in it is ambiguous.
+func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) ([]byte, bool) {
+	msgs, batch, err := mcpwire.Parse(data)
+	if err != nil {
+		return nil, false
 	}
-	method, ok := lists[string(m.ID)]
-	if !ok {
-		return data
+	changed := false
+	for i, m := range msgs {
+		method, ok := lists[mcpwire.IDKey(m.ID)]
+		if !ok || !m.IsResponse() || m.Result == nil {
+			continue
+		}
+		res, ok := f.filterResult(method, m.Result)
+		if !ok {
+			return nil, false
+		}
+		if !bytes.Equal(res, m.Result) {
+			out := *m
+			out.Result = res
+			msgs[i] = &out
+			changed = true
+		}
 	}
-	full, err := mcpwire.ParseMessage(data)
-	if err != nil || full.Result == nil {
-		return data
+	switch {
+	case !changed:
+		return data, true
+	case batch:
+		return mcpwire.EncodeBatch(msgs), true
+	default:
+		return msgs[0].Encode(), true
 	}
-	full.Result = f.filterResult(method, full.Result)
-	return full.Encode()
+}
+
+// ambiguousAnswer answers list requests whose upstream answer the filter
+// refused.
+func ambiguousAnswer(id json.RawMessage, upstream string) *mcpwire.Message {
+	return mcpwire.ErrorResponse(id, mcpwire.CodeUpstreamUnavailable,
+		fmt.Sprintf("upstream %q sent an answer the gateway could not read unambiguously", upstream))
 }
 
 // toolErrorText reports errors meant for the person using a tool (such

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -180,10 +179,13 @@ func (s *session) clientRequest(st *stream, m *mcpwire.Message, filter *scopeFil
 // the answer is relayed to st under the client's id.
 func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.RawMessage, filter *scopeFilter) {
 	u := s.ups[idx]
-	c := &call{clientID: m.ID, up: idx, st: st, token: progressToken(params)}
+	c := &call{clientID: m.ID, up: idx, st: st}
+	if m.ProgressToken != nil {
+		c.token = mcpwire.IDKey(m.ProgressToken)
+	}
 	if _, isList := listFields[m.Method]; isList && filter != nil {
 		method := m.Method
-		c.rewrite = func(result json.RawMessage) json.RawMessage { return filter.filterResult(method, result) }
+		c.rewrite = func(result json.RawMessage) (json.RawMessage, bool) { return filter.filterResult(method, result) }
 	}
 	if c.token != "" {
 		s.mu.Lock()
@@ -213,34 +215,14 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 	}()
 }
 
-// progressToken returns params._meta.progressToken as raw JSON text.
-func progressToken(params json.RawMessage) string {
-	if !bytes.Contains(params, []byte("progressToken")) {
-		return ""
-	}
-	var p struct {
-		Meta struct {
-			Token json.RawMessage `json:"progressToken"`
-		} `json:"_meta"`
-	}
-	if json.Unmarshal(params, &p) != nil {
-		return ""
-	}
-	return string(p.Meta.Token)
-}
-
 // clientNotification relays a client notification to the upstream(s).
 func (s *session) clientNotification(m *mcpwire.Message) {
 	if m.Method == "notifications/cancelled" {
-		var p struct {
-			RequestID json.RawMessage `json:"requestId"`
-			Reason    string          `json:"reason,omitempty"`
-		}
-		if json.Unmarshal(m.Params, &p) != nil {
+		if m.RequestID == nil {
 			return
 		}
 		s.mu.Lock()
-		gid, ok := s.byClient[string(p.RequestID)]
+		gid, ok := s.byClient[mcpwire.IDKey(m.RequestID)]
 		s.mu.Unlock()
 		if !ok {
 			return
@@ -249,7 +231,16 @@ func (s *session) clientNotification(m *mcpwire.Message) {
 		if c == nil {
 			return
 		}
+		// Only what the gateway read goes on: the upstream's id for the
+		// request, and the reason when it is a string.
+		var p struct {
+			RequestID json.RawMessage `json:"requestId"`
+			Reason    string          `json:"reason,omitempty"`
+		}
 		p.RequestID = json.RawMessage(gid)
+		if vals, err := mcpwire.Members(m.Params, "reason"); err == nil {
+			p.Reason, _ = mcpwire.String(vals[0])
+		}
 		params, _ := json.Marshal(p)
 		u := s.ups[c.up]
 		go func() { _ = u.link.Send(s.ctx, mcpwire.Notification(m.Method, params)) }()
@@ -273,8 +264,8 @@ func (s *session) clientNotification(m *mcpwire.Message) {
 // back to the upstream that asked, under the upstream's own id.
 func (s *session) clientResponse(m *mcpwire.Message) {
 	s.mu.Lock()
-	req, ok := s.serverReqs[string(m.ID)]
-	delete(s.serverReqs, string(m.ID))
+	req, ok := s.serverReqs[mcpwire.IDKey(m.ID)]
+	delete(s.serverReqs, mcpwire.IDKey(m.ID))
 	s.mu.Unlock()
 	if !ok {
 		return
@@ -289,7 +280,7 @@ func (s *session) clientResponse(m *mcpwire.Message) {
 func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessage) {
 	switch {
 	case m.IsResponse():
-		if c := s.take(string(m.ID)); c != nil {
+		if c := s.take(mcpwire.IDKey(m.ID)); c != nil {
 			s.answer(c, m)
 		}
 	case m.IsRequest():
@@ -309,7 +300,7 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 		var st *stream
 		if m.Method == "notifications/progress" {
 			s.mu.Lock()
-			st = s.progress[progressTokenOf(m.Params)]
+			st = s.progress[mcpwire.IDKey(m.ProgressToken)]
 			s.mu.Unlock()
 			if st != nil && (st.isDone() || !st.sse) {
 				st = nil
@@ -320,14 +311,6 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 		}
 		st.push(m.Encode(), false)
 	}
-}
-
-func progressTokenOf(params json.RawMessage) string {
-	var p struct {
-		Token json.RawMessage `json:"progressToken"`
-	}
-	_ = json.Unmarshal(params, &p)
-	return string(p.Token)
 }
 
 // streamFor picks the client stream for a message an upstream sent on its
@@ -342,7 +325,7 @@ func (s *session) streamFor(idx int, related json.RawMessage, interactive bool) 
 	var best *call
 	var bestID int64 = -1
 	if related != nil {
-		if c := s.pending[string(related)]; c != nil && c.st != nil {
+		if c := s.pending[mcpwire.IDKey(related)]; c != nil && c.st != nil {
 			best = c
 		}
 	}

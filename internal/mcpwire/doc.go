@@ -4,7 +4,10 @@
 // mcpgate speaks.
 //
 // The gateway forwards most messages untouched, so this package decodes only
-// the envelope (id, method) and leaves params and results as raw bytes. The
+// the envelope (id, method) and the few members of params the gateway
+// interprets, and leaves the rest as raw bytes. That decode is strict (see
+// Parse in strict.go): a message the gateway and an upstream could read
+// differently is refused, so what the gateway checked is what it forwards. The
 // typed MCP vocabulary lives in the MCP Go SDK; this package is deliberately
 // smaller so the hot path parses each body once and allocates little.
 package mcpwire

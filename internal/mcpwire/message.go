@@ -20,6 +20,11 @@ const (
 	// gateway speaks (MCP 2026-07-28 basic/transports).
 	CodeUnsupportedVersion = -32022
 
+	// CodeHeaderMismatch: the Mcp-Method, Mcp-Name or MCP-Protocol-Version
+	// header disagrees with the body (MCP 2026-07-28 basic/transports/
+	// streamable-http §"Server Validation"), sent with HTTP 400.
+	CodeHeaderMismatch = -32020
+
 	// CodeInsufficientScope: the token lacks the scope a tool, resource or
 	// prompt needs (sent with HTTP 403 and an insufficient_scope challenge).
 	CodeInsufficientScope = -32012
@@ -41,7 +46,30 @@ type Message struct {
 	Params  json.RawMessage `json:"params,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
+
+	// What the strict parse read from params (see Parse), so that the
+	// scope check, the router and the audit line use one reading. Only
+	// parsed messages carry them; they are never encoded.
+
+	// Name is params.name when it is a string (tools/call, prompts/get).
+	Name string `json:"-"`
+	// URI is params.uri when it is a string (resources/read, ...).
+	URI string `json:"-"`
+	// Ref is params.ref of completion/complete.
+	Ref Ref `json:"-"`
+	// ProgressToken is params._meta.progressToken of a request, or
+	// params.progressToken of notifications/progress.
+	ProgressToken json.RawMessage `json:"-"`
+	// MetaVersion is params._meta["io.modelcontextprotocol/protocolVersion"]
+	// (2026-07-28 per-request metadata).
+	MetaVersion string `json:"-"`
+	// RequestID is params.requestId of notifications/cancelled.
+	RequestID json.RawMessage `json:"-"`
 }
+
+// Ref is what completion/complete completes: a prompt or a resource
+// template (MCP 2025-11-25 server/utilities/completion).
+type Ref struct{ Type, Name, URI string }
 
 // Error is a JSON-RPC error object.
 type Error struct {
@@ -73,79 +101,23 @@ var ErrInvalidMessage = errors.New("invalid JSON-RPC message")
 // ErrParse is wrapped by Parse errors for bodies that are not JSON.
 var ErrParse = errors.New("parse error")
 
-// ParseBody decodes an HTTP body holding one message or a batch (a JSON
-// array, allowed by protocol 2025-03-26). It fails with ErrParse for
-// malformed JSON and ErrInvalidMessage for JSON that is not JSON-RPC.
+// ParseBody is Parse on a private copy of body, for callers that reuse
+// their buffer (a bufio.Scanner line).
 func ParseBody(body []byte) (msgs []*Message, batch bool, err error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, false, fmt.Errorf("%w: empty body", ErrParse)
-	}
-	if body[0] == '[' {
-		var raws []json.RawMessage
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, true, fmt.Errorf("%w: %v", ErrParse, err)
-		}
-		if len(raws) == 0 {
-			return nil, true, fmt.Errorf("%w: empty batch", ErrInvalidMessage)
-		}
-		msgs = make([]*Message, 0, len(raws))
-		for _, raw := range raws {
-			m, err := ParseMessage(raw)
-			if err != nil {
-				return nil, true, err
-			}
-			msgs = append(msgs, m)
-		}
-		return msgs, true, nil
-	}
-	m, err := ParseMessage(body)
-	if err != nil {
-		return nil, false, err
-	}
-	return []*Message{m}, false, nil
+	return Parse(bytes.Clone(body))
 }
 
-// ParseMessage decodes and checks one JSON-RPC message.
+// ParseMessage parses one message (not a batch) strictly, from a private
+// copy of data.
 func ParseMessage(data []byte) (*Message, error) {
-	m := new(Message)
-	if err := json.Unmarshal(data, m); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || !json.Valid(data) {
-			return nil, fmt.Errorf("%w: %v", ErrParse, err)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
-	}
-	if err := m.check(); err != nil {
+	msgs, batch, err := Parse(bytes.Clone(data))
+	if err != nil {
 		return nil, err
 	}
-	return m, nil
-}
-
-func (m *Message) check() error {
-	if m.JSONRPC != "2.0" {
-		return fmt.Errorf("%w: jsonrpc must be \"2.0\"", ErrInvalidMessage)
+	if batch {
+		return nil, fmt.Errorf("%w: a batch where one message was expected", ErrInvalidMessage)
 	}
-	if len(m.ID) > 0 {
-		switch m.ID[0] {
-		case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		default:
-			return fmt.Errorf("%w: id must be a string or a number", ErrInvalidMessage)
-		}
-	}
-	switch {
-	case m.Method != "":
-		if m.Result != nil || m.Error != nil {
-			return fmt.Errorf("%w: a request must not carry result or error", ErrInvalidMessage)
-		}
-	case m.Result != nil || m.Error != nil:
-		if !m.HasID() && m.Error == nil {
-			return fmt.Errorf("%w: a response needs an id", ErrInvalidMessage)
-		}
-	default:
-		return fmt.Errorf("%w: neither method nor result nor error", ErrInvalidMessage)
-	}
-	return nil
+	return msgs[0], nil
 }
 
 // Encode marshals m. It never fails for messages built from parsed input.

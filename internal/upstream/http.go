@@ -248,7 +248,7 @@ func (l *HTTPLink) readStream(resp *http.Response, req *mcpwire.Message) {
 				continue
 			}
 			for _, m := range msgs {
-				if m.IsResponse() && bytes.Equal(m.ID, req.ID) {
+				if m.IsResponse() && mcpwire.IDKey(m.ID) == mcpwire.IDKey(req.ID) {
 					answered = true
 				}
 				l.handler(m, related)
