@@ -63,6 +63,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Cause }
 
+// status is the HTTP status e is answered with: 400 when unset, and 500
+// for one that is no error status (a mistake must not answer 2xx or 3xx).
+func (e *Error) status() int {
+	switch {
+	case e.Status == 0:
+		return http.StatusBadRequest
+	case e.Status < 400 || e.Status > 599:
+		return http.StatusInternalServerError
+	}
+	return e.Status
+}
+
 // Errorf builds an Error with status 400.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
@@ -75,10 +87,7 @@ func Errorf(code, format string, args ...any) *Error {
 // invalid_client answered with 401 carrying the Basic challenge of §5.2;
 // Retry-After; Allow). e.Cause is not written.
 func WriteError(w http.ResponseWriter, e *Error) {
-	status := e.Status
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
+	status := e.status()
 	h := w.Header()
 	switch {
 	case status == http.StatusUnauthorized && e.Challenge != "":

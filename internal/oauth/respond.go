@@ -40,10 +40,7 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 		e = &Error{Code: ServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: err}
 	}
 	WriteError(w, e)
-	status := e.Status
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
+	status := e.status()
 	level := slog.LevelInfo
 	switch {
 	case status >= 500:

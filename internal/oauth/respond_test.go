@@ -101,6 +101,13 @@ func TestFail(t *testing.T) {
 			level:  "INFO",
 		},
 		{
+			name:   "a status that is no error status answers 500",
+			err:    &Error{Code: InvalidRequest, Status: http.StatusOK},
+			status: 500,
+			body:   map[string]string{"error": "invalid_request"},
+			level:  "ERROR",
+		},
+		{
 			name:       "the cause is logged, never answered",
 			err:        &Error{Code: ServerError, Description: "could not revoke", Status: 500, Cause: secret},
 			status:     500,

@@ -12,7 +12,7 @@ import (
 // writer (Fail) renders every error page with the same headers and logs
 // it once.
 type PageError struct {
-	Status  int // HTTP status; 0 means 500
+	Status  int // HTTP status; 0 (or any that is not 4xx/5xx) means 500
 	Title   string
 	Message string
 	Cause   error
@@ -66,7 +66,7 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 		e = SomethingWrong(err)
 	}
 	status := e.Status
-	if status == 0 {
+	if status < 400 || status > 599 { // unset, or no error status: a mistake must not answer 2xx
 		status = http.StatusInternalServerError
 	}
 	Render(w, status, "error.html", ErrorPage{Title: e.Title, Message: e.Message})

@@ -40,6 +40,13 @@ func TestFail(t *testing.T) {
 			level:  "ERROR",
 		},
 		{
+			name:   "a status that is no error status is 500",
+			err:    &PageError{Status: http.StatusFound, Title: "Error", Message: "Oops."},
+			status: http.StatusInternalServerError,
+			texts:  []string{"Oops."},
+			level:  "ERROR",
+		},
+		{
 			name:     "a refusal with a cause: the cause is logged at warn, never shown",
 			err:      &PageError{Status: http.StatusBadRequest, Title: "Sign-in not started here", Message: "Start again.", Cause: secret},
 			status:   http.StatusBadRequest,
