@@ -169,3 +169,13 @@ func TestHandle(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderTemplateFailure: a page whose template fails is a bare 500
+// that still carries the page headers (no framing, no caching).
+func TestRenderTemplateFailure(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Render(rec, http.StatusOK, "no-such-page.html", nil)
+	if rec.Code != http.StatusInternalServerError || rec.Header().Get("X-Frame-Options") != "DENY" || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("%d %v", rec.Code, rec.Header())
+	}
+}
