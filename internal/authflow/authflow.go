@@ -10,6 +10,7 @@ package authflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -110,12 +111,35 @@ func New(o Options) (*Handler, error) {
 
 // Mount registers the routes.
 func (h *Handler) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /oauth/authorize", h.authorize)
-	mux.HandleFunc("POST /oauth/authorize", h.authorize) // RFC 6749 §3.1: POST may be supported
-	mux.HandleFunc("POST /oauth/login", h.login)
-	mux.HandleFunc("POST /oauth/consent", h.consent)
-	mux.HandleFunc("GET /oauth/callback/{provider}", h.callback)
-	mux.HandleFunc("GET /oauth/signin", h.signinPage)
+	mux.Handle("GET /oauth/authorize", h.handle(h.authorize))
+	mux.Handle("POST /oauth/authorize", h.handle(h.authorize)) // RFC 6749 §3.1: POST may be supported
+	mux.Handle("POST /oauth/login", h.handle(h.login))
+	mux.Handle("POST /oauth/consent", h.handle(h.consent))
+	mux.Handle("GET /oauth/callback/{provider}", h.handle(h.callback))
+	mux.Handle("GET /oauth/signin", h.handle(h.signinPage))
+}
+
+// handle adapts a page handler that returns its error. An error for the
+// client (*clientError, made only from a request whose redirect URI was
+// validated) goes back to it as a redirect; every other error is a page,
+// rendered by web.Fail. Either way it is logged once, here.
+func (h *Handler) handle(fn web.PageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if web.IsNil(err) {
+			return
+		}
+		if ce, ok := errors.AsType[*clientError](err); ok && ce != nil {
+			h.redirectError(w, r, ce)
+			level := slog.LevelInfo
+			if ce.code == oauth.ServerError {
+				level = slog.LevelError
+			}
+			h.log.Log(r.Context(), level, "authorization refused to the client", "path", r.URL.Path, "err", err)
+			return
+		}
+		web.Fail(w, r, h.log, err)
+	})
 }
 
 // request is a validated authorization request, sealed into the forms.
@@ -151,31 +175,26 @@ func (h *Handler) cookieName() string {
 
 // authorize validates the request (RFC 6749 §4.1.1 with OAuth 2.1 and the
 // MCP authorization profile), then signs the user in and asks consent.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		h.page(w, http.StatusBadRequest, "Invalid request", "The authorization request could not be read.")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: "The authorization request could not be read."}
 	}
 	q := r.Form
 	// Errors about the client or its redirect URI are shown here, never
 	// redirected (RFC 6749 §4.1.2.1): the redirect URI is not trusted yet.
 	clientID := q.Get("client_id")
 	if clientID == "" {
-		h.page(w, http.StatusBadRequest, "Invalid request", "The application did not say who it is (client_id is missing).")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: "The application did not say who it is (client_id is missing)."}
 	}
 	client, err := h.o.Clients.Client(r.Context(), clientID)
 	if err != nil {
-		h.log.Info("authorize: unknown client", "client_id", clientID, "err", err)
-		h.page(w, http.StatusBadRequest, "Unknown application",
-			"This application is not registered (or its registration expired). Ask it to register again.")
-		return
+		return fmt.Errorf("authorize: unknown client %q (%v): %w", clientID, err, &web.PageError{Status: http.StatusBadRequest,
+			Title: "Unknown application", Message: "This application is not registered (or its registration expired). Ask it to register again."})
 	}
 	redirectURI, ok := matchRedirect(client.RedirectURIs, q.Get("redirect_uri"))
 	if !ok {
-		h.page(w, http.StatusBadRequest, "Invalid redirect",
-			"The application asked to return to an address it did not register.")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid redirect",
+			Message: "The application asked to return to an address it did not register."}
 	}
 	resourceURI := q.Get("resource")
 	res := h.o.Resources[resourceURI]
@@ -187,38 +206,31 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if res != nil && res.AllowsRedirect != nil && !res.AllowsRedirect(redirectURI) {
-		h.page(w, http.StatusBadRequest, "Application not allowed",
-			"This application's return address is not on the allowlist of "+res.ServerName+".")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Application not allowed",
+			Message: "This application's return address is not on the allowlist of " + res.ServerName + "."}
 	}
-	back := func(code, desc string) { h.redirectError(w, r, redirectURI, q.Get("state"), code, desc) }
+	// From here on the redirect URI is validated: errors go back to it.
+	back := request{RedirectURI: redirectURI, State: q.Get("state")}.fail
 	switch {
 	case q.Get("response_type") != "code":
-		back(oauth.UnsupportedResponseType, "only response_type=code is supported")
-		return
+		return back(oauth.UnsupportedResponseType, "only response_type=code is supported")
 	case q.Get("code_challenge") == "":
-		back(oauth.InvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256")
-		return
+		return back(oauth.InvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256")
 	case q.Get("code_challenge_method") != "S256":
-		back(oauth.InvalidRequest, "code_challenge_method must be S256")
-		return
+		return back(oauth.InvalidRequest, "code_challenge_method must be S256")
 	case !validChallenge(q.Get("code_challenge")):
-		back(oauth.InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)")
-		return
+		return back(oauth.InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)")
 	case res == nil:
-		back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
-		return
+		return back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
 	case !slices.Contains(client.GrantTypes, "authorization_code") && len(client.GrantTypes) > 0:
-		back(oauth.UnauthorizedClient, "this client may not use the authorization code grant")
-		return
+		return back(oauth.UnauthorizedClient, "this client may not use the authorization code grant")
 	}
 	requested := oauth.ParseScope(q.Get("scope"))
 	if allowed := oauth.ParseScope(client.Scope); len(allowed) > 0 && len(requested) == 0 {
 		requested = allowed
 	}
 	if len(requested) > 0 && len(res.Grantable(requested)) == 0 && len(res.Scopes) > 0 {
-		back(oauth.InvalidScope, "none of the requested scopes is available on "+res.ServerName)
-		return
+		return back(oauth.InvalidScope, "none of the requested scopes is available on "+res.ServerName)
 	}
 	// Scopes are decided once we know who signs in (policies look at the
 	// user): Scopes holds the request until then.
@@ -227,23 +239,20 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	if q.Get("prompt") == "none" {
 		// Without interaction we can only succeed silently or fail.
 		if user, ok := h.currentUser(r); ok {
-			if !h.decide(w, r, user, &req) {
-				return
+			if err := h.decide(r, user, &req); err != nil {
+				return err
 			}
 			if h.hasConsent(r.Context(), user, req) {
-				h.issue(w, r, user, req)
-				return
+				return h.issue(w, r, user, req)
 			}
 		}
-		back("login_required", "interaction is required")
-		return
+		return back("login_required", "interaction is required")
 	}
 	user, ok := h.currentUser(r)
 	if !ok || q.Get("prompt") == "login" {
-		h.showLogin(w, r, req, "", "")
-		return
+		return h.showLogin(w, r, req, "", "")
 	}
-	h.askConsent(w, r, user, req)
+	return h.askConsent(w, r, user, req)
 }
 
 func displayName(c store.Client) string {
@@ -274,14 +283,38 @@ func validChallenge(c string) bool {
 	return true
 }
 
+// clientError is an authorization error the client hears about at its
+// redirect URI (RFC 6749 §4.1.2.1). Only request.fail makes one, and a
+// request exists only once its redirect URI was matched against the
+// client's registration: an unvalidated redirect_uri never gets one.
+type clientError struct {
+	redirectURI, state string
+	code, desc         string
+	cause              error // for the log only
+}
+
+func (e *clientError) Error() string {
+	if e.cause != nil {
+		return e.code + ": " + e.desc + ": " + e.cause.Error()
+	}
+	return e.code + ": " + e.desc
+}
+
+func (e *clientError) Unwrap() error { return e.cause }
+
+// fail is the error code (desc) for the client of req, at its redirect URI.
+func (req request) fail(code, desc string) *clientError {
+	return &clientError{redirectURI: req.RedirectURI, state: req.State, code: code, desc: desc}
+}
+
 // redirectError sends the error back to the client (RFC 6749 §4.1.2.1),
 // with iss (RFC 9207).
-func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state, code, desc string) {
-	v := url.Values{"error": {code}, "error_description": {desc}, "iss": {h.o.Issuer}}
-	if state != "" {
-		v.Set("state", state)
+func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, e *clientError) {
+	v := url.Values{"error": {e.code}, "error_description": {e.desc}, "iss": {h.o.Issuer}}
+	if e.state != "" {
+		v.Set("state", e.state)
 	}
-	http.Redirect(w, r, withQuery(redirectURI, v), http.StatusFound)
+	http.Redirect(w, r, withQuery(e.redirectURI, v), http.StatusFound)
 }
 
 func withQuery(uri string, v url.Values) string {
@@ -290,10 +323,6 @@ func withQuery(uri string, v url.Values) string {
 		sep = "&"
 	}
 	return uri + sep + v.Encode()
-}
-
-func (h *Handler) page(w http.ResponseWriter, status int, title, msg string) {
-	web.Render(w, status, "error.html", web.ErrorPage{Title: title, Message: msg})
 }
 
 func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
@@ -312,28 +341,32 @@ func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
 	return u, true
 }
 
-func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, req request, username, msg string) {
+// errFormExpired: a form whose CSRF token does not match this browser
+// (expired, or posted from another site).
+var errFormExpired = &web.PageError{Status: http.StatusForbidden, Title: "Session expired",
+	Message: "This form has expired or was not sent from this site. Start again from the application."}
+
+func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, req request, username, msg string) error {
 	status := http.StatusOK
 	if msg != "" {
 		status = http.StatusUnauthorized
 	}
 	// After an error the identifier is known and not federated: ask for
 	// the password straight away.
-	h.renderLogin(w, r, req, status, web.LoginPage{Username: username, Error: msg, AskPassword: msg != ""})
+	return h.renderLogin(w, r, req, status, web.LoginPage{Username: username, Error: msg, AskPassword: msg != ""})
 }
 
 // showPasswordStep is the second step of identifier-first sign-in: the
 // identifier belongs to no federated tenant, so it is a built-in user's
 // (or nobody's: the step looks the same either way).
-func (h *Handler) showPasswordStep(w http.ResponseWriter, r *http.Request, req request, username string) {
-	h.renderLogin(w, r, req, http.StatusOK, web.LoginPage{Username: username, AskPassword: true})
+func (h *Handler) showPasswordStep(w http.ResponseWriter, r *http.Request, req request, username string) error {
+	return h.renderLogin(w, r, req, http.StatusOK, web.LoginPage{Username: username, AskPassword: true})
 }
 
-func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, req request, status int, page web.LoginPage) {
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, req request, status int, page web.LoginPage) error {
 	sealed, err := h.requests.Seal(req, requestTTL, "")
 	if err != nil {
-		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return
+		return web.SomethingWrong(fmt.Errorf("seal the authorization request: %w", err))
 	}
 	page.CSRF, page.Request, page.ClientName, page.Federated = h.csrf.Token(w, r), sealed, req.ClientName, h.o.Federation != nil
 	// The form's submission may end at the client's redirect URI (consent
@@ -344,60 +377,56 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, req reques
 		targets = append(targets, web.CSPSource(req.RedirectURI))
 	}
 	web.Render(w, status, "login.html", page, targets...)
+	return nil
 }
 
 // openForm checks CSRF and opens the sealed request of a form post.
-func (h *Handler) openForm(w http.ResponseWriter, r *http.Request) (request, bool) {
+func (h *Handler) openForm(w http.ResponseWriter, r *http.Request) (request, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil || !h.csrf.Check(r) {
-		h.page(w, http.StatusForbidden, "Session expired", "This form has expired or was not sent from this site. Start again from the application.")
-		return request{}, false
+		return request{}, errFormExpired
 	}
 	var req request
 	if h.requests.Open(r.PostFormValue("request"), "", &req) != nil {
-		h.page(w, http.StatusBadRequest, "Session expired", "This sign-in took too long. Start again from the application.")
-		return request{}, false
+		return request{}, &web.PageError{Status: http.StatusBadRequest, Title: "Session expired", Message: "This sign-in took too long. Start again from the application."}
 	}
-	return req, true
+	return req, nil
 }
 
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	req, ok := h.openForm(w, r)
-	if !ok {
-		return
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
+	req, err := h.openForm(w, r)
+	if err != nil {
+		return err
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	// Home realm first: a company account goes to its IdP whatever else
 	// the form carried; mcpgate never checks (or asks for) its password.
-	if h.startFederation(w, r, req, username) {
-		return
+	if started, err := h.startFederation(w, r, req, username); started || err != nil {
+		return err
 	}
 	if h.o.Federation != nil && r.PostFormValue("step") == "identify" {
-		h.showPasswordStep(w, r, req, username)
-		return
+		return h.showPasswordStep(w, r, req, username)
 	}
 	user, err := h.o.Directory.Authenticate(r.Context(), username, r.PostFormValue("password"), clientAddr(r))
 	switch {
 	case errors.Is(err, idp.ErrLocked):
 		h.log.Warn("sign-in locked", "username", username, "addr", clientAddr(r))
-		h.showLogin(w, r, req, username, "Too many failed attempts. Wait a few minutes and try again.")
-		return
+		return h.showLogin(w, r, req, username, "Too many failed attempts. Wait a few minutes and try again.")
 	case err != nil:
 		h.log.Info("sign-in failed", "username", username, "addr", clientAddr(r))
-		h.showLogin(w, r, req, username, "Wrong username or password.")
-		return
+		return h.showLogin(w, r, req, username, "Wrong username or password.")
 	}
-	if !h.signIn(w, user) {
-		return
+	if err := h.signIn(w, user); err != nil {
+		return err
 	}
 	h.log.Info("signed in", "user", user.ID, "addr", clientAddr(r))
-	h.askConsent(w, r, user, req)
+	return h.askConsent(w, r, user, req)
 }
 
 // signinPage is the sign-in page on its own, for mcpgate's own pages
 // (such as /connections): after it the browser returns to a local path.
-func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	h.showLogin(w, r, request{Return: LocalReturn(r.URL.Query().Get("return"))}, "", "")
+func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) error {
+	return h.showLogin(w, r, request{Return: LocalReturn(r.URL.Query().Get("return"))}, "", "")
 }
 
 // CurrentUser returns the signed-in user of a browser request.
@@ -406,16 +435,15 @@ func (h *Handler) CurrentUser(r *http.Request) (store.User, bool) { return h.cur
 // CSRF is the forms' CSRF guard, shared with mcpgate's other pages.
 func (h *Handler) CSRF() *web.CSRF { return h.csrf }
 
-// signIn sets the sealed sign-in cookie; false (after answering) on error.
-func (h *Handler) signIn(w http.ResponseWriter, user store.User) bool {
+// signIn sets the sealed sign-in cookie.
+func (h *Handler) signIn(w http.ResponseWriter, user store.User) error {
 	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: h.o.Now().Unix()}, h.o.SessionTTL, "")
 	if err != nil {
-		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return false
+		return web.SomethingWrong(fmt.Errorf("seal the sign-in cookie: %w", err))
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: cookie, Path: "/", HttpOnly: true,
 		Secure: h.o.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(h.o.SessionTTL.Seconds())})
-	return true
+	return nil
 }
 
 func clientAddr(r *http.Request) string {
@@ -427,46 +455,43 @@ func clientAddr(r *http.Request) string {
 }
 
 // decide narrows the request's scopes to what policy grants this user;
-// false (after answering) when nothing the client asked for is granted.
-func (h *Handler) decide(w http.ResponseWriter, r *http.Request, user store.User, req *request) bool {
+// an error (for the client) when nothing the client asked for is granted.
+func (h *Handler) decide(r *http.Request, user store.User, req *request) error {
 	if req.Decided {
-		return true
+		return nil
 	}
 	res := h.o.Resources[req.Resource]
 	client, err := h.o.Clients.Client(r.Context(), req.ClientID)
 	if err != nil {
-		h.page(w, http.StatusBadRequest, "Unknown application", "This application is no longer registered.")
-		return false
+		return fmt.Errorf("client %q (%v): %w", req.ClientID, err, &web.PageError{Status: http.StatusBadRequest,
+			Title: "Unknown application", Message: "This application is no longer registered."})
 	}
 	granted := h.o.Granter.Grant(&user, client, res, req.Scopes)
 	if len(granted) == 0 && len(res.Scopes) > 0 {
-		h.log.Info("no scope granted", "user", user.ID, "client", req.ClientID, "requested", strings.Join(req.Scopes, " "))
-		h.redirectError(w, r, req.RedirectURI, req.State, oauth.InvalidScope, "policy grants you none of the requested scopes on "+res.ServerName)
-		return false
+		return fmt.Errorf("no scope granted to user %s, client %s, requested %q: %w", user.ID, req.ClientID, strings.Join(req.Scopes, " "),
+			req.fail(oauth.InvalidScope, "policy grants you none of the requested scopes on "+res.ServerName))
 	}
 	req.Scopes, req.Decided = granted, true
-	return true
+	return nil
 }
 
-func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.User, req request) {
+func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.User, req request) error {
 	if req.ClientID == "" {
 		// A sign-in for mcpgate's own pages, not for a client. Checked
 		// again (it was sealed, but this is the line that redirects).
 		w.Header().Set("Location", LocalReturn(req.Return))
 		w.WriteHeader(http.StatusSeeOther)
-		return
+		return nil
 	}
-	if !h.decide(w, r, user, &req) {
-		return
+	if err := h.decide(r, user, &req); err != nil {
+		return err
 	}
 	if h.hasConsent(r.Context(), user, req) {
-		h.issue(w, r, user, req)
-		return
+		return h.issue(w, r, user, req)
 	}
 	sealed, err := h.requests.Seal(req, requestTTL, user.ID)
 	if err != nil {
-		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return
+		return web.SomethingWrong(fmt.Errorf("seal the consent request: %w", err))
 	}
 	res := h.o.Resources[req.Resource]
 	var lines []web.ScopeLine
@@ -495,46 +520,40 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 	web.Render(w, http.StatusOK, "consent.html", web.ConsentPage{CSRF: h.csrf.Token(w, r), Request: sealed,
 		ClientName: req.ClientName, ClientID: req.ClientID, RedirectHost: host, ServerName: res.ServerName,
 		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic, Connections: conns}, web.CSPSource(req.RedirectURI))
+	return nil
 }
 
-func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) consent(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		h.page(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: "The form could not be read."}
 	}
 	user, ok := h.currentUser(r)
 	if !ok {
-		h.page(w, http.StatusUnauthorized, "Signed out", "Your sign-in expired. Start again from the application.")
-		return
+		return &web.PageError{Status: http.StatusUnauthorized, Title: "Signed out", Message: "Your sign-in expired. Start again from the application."}
 	}
 	if !h.csrf.Check(r) {
-		h.page(w, http.StatusForbidden, "Session expired", "This form has expired or was not sent from this site. Start again from the application.")
-		return
+		return errFormExpired
 	}
 	var req request
 	// Sealed for this user: a consent form cannot be replayed by another.
 	if h.requests.Open(r.PostFormValue("request"), user.ID, &req) != nil {
-		h.page(w, http.StatusBadRequest, "Session expired", "This request took too long. Start again from the application.")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Session expired", Message: "This request took too long. Start again from the application."}
 	}
 	if r.PostFormValue("decision") != "allow" {
-		h.log.Info("consent denied", "user", user.ID, "client", req.ClientID)
-		h.redirectError(w, r, req.RedirectURI, req.State, oauth.AccessDenied, "the user denied access")
-		return
+		return fmt.Errorf("consent denied by user %s to client %s: %w", user.ID, req.ClientID,
+			req.fail(oauth.AccessDenied, "the user denied access"))
 	}
 	now := h.o.Now()
 	prev, err := h.o.Store.GetConsent(r.Context(), user.ID, req.ClientID)
 	c := withConsent(prev, err == nil, user.ID, req.ClientID, req.Resource, req.Scopes, now)
 	if err := h.o.Store.PutConsent(r.Context(), c); err != nil {
-		h.log.Error("store consent", "err", err)
-		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return
+		return web.SomethingWrong(fmt.Errorf("store consent: %w", err))
 	}
-	h.issue(w, r, user, req)
+	return h.issue(w, r, user, req)
 }
 
 // issue stores a single-use code and redirects back with it.
-func (h *Handler) issue(w http.ResponseWriter, r *http.Request, user store.User, req request) {
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, user store.User, req request) error {
 	code, hash := tokens.NewSecret("mgc_")
 	now := h.o.Now()
 	err := h.o.Store.CreateAuthCode(r.Context(), store.AuthCode{
@@ -543,9 +562,9 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, user store.User,
 		GrantID: randomSecret(), CreatedAt: now, ExpiresAt: now.Add(h.o.CodeTTL),
 	})
 	if err != nil {
-		h.log.Error("store authorization code", "err", err)
-		h.redirectError(w, r, req.RedirectURI, req.State, oauth.ServerError, "could not issue a code")
-		return
+		ce := req.fail(oauth.ServerError, "could not issue a code")
+		ce.cause = fmt.Errorf("store authorization code: %w", err)
+		return ce
 	}
 	h.log.Info("authorization code issued", "user", user.ID, "client", req.ClientID, "resource", req.Resource, "scope", strings.Join(req.Scopes, " "))
 	v := url.Values{"code": {code}, "iss": {h.o.Issuer}}
@@ -554,4 +573,5 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, user store.User,
 	}
 	web.SecurityHeaders(w, web.CSPSource(req.RedirectURI))
 	http.Redirect(w, r, withQuery(req.RedirectURI, v), http.StatusSeeOther)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -49,36 +50,35 @@ const fedTTL = 10 * time.Minute
 const fedBinding = "federated sign-in"
 
 // startFederation sends the browser to the provider of the e-mail's
-// domain; false when the address belongs to no federated tenant.
-func (h *Handler) startFederation(w http.ResponseWriter, r *http.Request, req request, email string) bool {
+// domain; started is false (and err nil) when the address belongs to no
+// federated tenant.
+func (h *Handler) startFederation(w http.ResponseWriter, r *http.Request, req request, email string) (started bool, err error) {
 	f := h.o.Federation
 	if f == nil || !strings.Contains(email, "@") {
-		return false
+		return false, nil
 	}
 	name, ok := f.Realms.Lookup(email)
 	if !ok {
-		return false
+		return false, nil
 	}
 	p := f.Providers[name]
 	if p == nil {
-		return false
+		return false, nil
 	}
 	browser := h.csrf.Binding(r, fedBinding)
 	if browser == "" { // cannot happen: the form's CSRF check needs the cookie
-		h.page(w, http.StatusForbidden, "Session expired", "This form has expired or was not sent from this site. Start again from the application.")
-		return true
+		return true, errFormExpired
 	}
 	st := fedState{Req: req, Provider: name, Nonce: rand.Text(), Verifier: rand.Text() + rand.Text(), Browser: browser}
 	sealed, err := h.fedStates.Seal(st, fedTTL, name)
 	if err != nil {
-		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return true
+		return true, web.SomethingWrong(fmt.Errorf("seal the federated sign-in state: %w", err))
 	}
 	u := p.AuthCodeURL(sealed, st.Nonce, st.Verifier)
 	if u == "" {
-		h.log.Warn("identity provider unavailable", "provider", name)
-		h.page(w, http.StatusBadGateway, "Sign-in unavailable", "Your organisation's sign-in service cannot be reached right now. Try again in a moment.")
-		return true
+		return true, &web.PageError{Status: http.StatusBadGateway, Title: "Sign-in unavailable",
+			Message: "Your organisation's sign-in service cannot be reached right now. Try again in a moment.",
+			Cause:   fmt.Errorf("identity provider %s unavailable", name)}
 	}
 	h.log.Info("sign-in sent to identity provider", "provider", name)
 	// Not a redirect: this answers the sign-in form's POST, and browsers
@@ -90,13 +90,13 @@ func (h *Handler) startFederation(w http.ResponseWriter, r *http.Request, req re
 	// to other origins: federation proxies, MFA, a company's own ADFS.)
 	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Signing you in",
 		Text: "Taking you to your organisation's sign-in page.", URL: u})
-	return true
+	return true, nil
 }
 
 // callback finishes a federated sign-in: the provider's code is exchanged,
 // its ID token fully verified, and the user record refreshed with what
 // the provider says now.
-func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("provider")
 	f := h.o.Federation
 	var p *oidc.Provider
@@ -104,38 +104,36 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		p = f.Providers[name]
 	}
 	if p == nil {
-		h.page(w, http.StatusNotFound, "Unknown sign-in", "This sign-in service is not configured.")
-		return
+		return &web.PageError{Status: http.StatusNotFound, Title: "Unknown sign-in", Message: "This sign-in service is not configured."}
 	}
 	q := r.URL.Query()
 	var st fedState
 	if h.fedStates.Open(q.Get("state"), name, &st) != nil || st.Provider != name {
-		h.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or did not start here. Start again from the application.")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in expired", Message: "This sign-in took too long or did not start here. Start again from the application."}
 	}
 	if !h.csrf.Bound(r, fedBinding, st.Browser) {
-		h.log.Warn("federated callback from another browser refused", "provider", name, "addr", clientAddr(r))
-		h.page(w, http.StatusBadRequest, "Sign-in not started here",
-			"This sign-in did not start in this browser, so it cannot finish here. Start again from the application.")
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in not started here",
+			Message: "This sign-in did not start in this browser, so it cannot finish here. Start again from the application.",
+			Cause:   fmt.Errorf("federated callback of provider %s from another browser (%s) refused", name, clientAddr(r))}
 	}
 	if e := q.Get("error"); e != "" {
-		h.log.Info("identity provider refused sign-in", "provider", name, "error", e)
+		refused := fmt.Errorf("identity provider %s refused sign-in: %q", name, e)
 		if st.Req.ClientID != "" {
 			// The client and its redirect URI were validated before the
 			// sign-in started, so the refusal goes back to it (RFC 6749
 			// §4.1.2.1), as one code whatever the IdP said.
-			h.redirectError(w, r, st.Req.RedirectURI, st.Req.State, oauth.AccessDenied, "the identity provider did not sign the user in")
-			return
+			ce := st.Req.fail(oauth.AccessDenied, "the identity provider did not sign the user in")
+			ce.cause = refused
+			return ce
 		}
-		h.page(w, http.StatusForbidden, "Sign-in refused", "Your organisation's sign-in service did not let you in.")
-		return
+		return fmt.Errorf("%w: %w", refused, &web.PageError{Status: http.StatusForbidden, Title: "Sign-in refused",
+			Message: "Your organisation's sign-in service did not let you in."})
 	}
 	id, tok, err := p.Exchange(r.Context(), q.Get("code"), st.Verifier, st.Nonce)
 	if err != nil {
-		h.log.Warn("federated sign-in failed", "provider", name, "err", err)
-		h.page(w, http.StatusForbidden, "Sign-in failed", "Your organisation's sign-in could not be verified. Start again from the application.")
-		return
+		return &web.PageError{Status: http.StatusForbidden, Title: "Sign-in failed",
+			Message: "Your organisation's sign-in could not be verified. Start again from the application.",
+			Cause:   fmt.Errorf("federated sign-in at %s failed: %w", name, err)}
 	}
 	user := id.User(h.o.Now())
 	if tok != nil && tok.RefreshToken != "" && f.Seal != nil {
@@ -144,15 +142,13 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := h.saveUser(r.Context(), user); err != nil {
-		h.log.Error("store federated user", "err", err)
-		h.page(w, http.StatusInternalServerError, "Error", "Something went wrong; try again.")
-		return
+		return web.SomethingWrong(fmt.Errorf("store federated user: %w", err))
 	}
-	if !h.signIn(w, user) {
-		return
+	if err := h.signIn(w, user); err != nil {
+		return err
 	}
 	h.log.Info("signed in", "user", user.ID, "provider", name)
-	h.askConsent(w, r, user, st.Req)
+	return h.askConsent(w, r, user, st.Req)
 }
 
 // saveUser creates the user or refreshes its attributes from the

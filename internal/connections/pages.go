@@ -35,10 +35,11 @@ func NewPages(m *Manager, currentUser func(*http.Request) (store.User, bool), cs
 
 // Mount registers the routes.
 func (p *Pages) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /connections", p.list)
-	mux.HandleFunc("POST /connections/{name}/connect", p.connect)
-	mux.HandleFunc("POST /connections/{name}/disconnect", p.disconnect)
-	mux.HandleFunc("GET /connections/callback", p.callback)
+	// Each page returns its error; web.Fail renders and logs it.
+	mux.Handle("GET /connections", web.Handle(p.m.log, p.list))
+	mux.Handle("POST /connections/{name}/connect", web.Handle(p.m.log, p.connect))
+	mux.Handle("POST /connections/{name}/disconnect", web.Handle(p.m.log, p.disconnect))
+	mux.Handle("GET /connections/callback", web.Handle(p.m.log, p.callback))
 }
 
 func (p *Pages) user(w http.ResponseWriter, r *http.Request) (store.User, bool) {
@@ -49,12 +50,12 @@ func (p *Pages) user(w http.ResponseWriter, r *http.Request) (store.User, bool) 
 	return u, ok
 }
 
-func (p *Pages) list(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) list(w http.ResponseWriter, r *http.Request) error {
 	u, ok := p.user(w, r)
 	if !ok {
-		return
+		return nil // sent to sign in
 	}
-	p.render(w, r, u)
+	return p.render(w, r, u)
 }
 
 // Outcomes the pages report after a redirect, as ?msg=CODE&name=NAME.
@@ -87,11 +88,11 @@ func message(q url.Values, services []Status) string {
 	return ""
 }
 
-func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User) {
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User) error {
 	st, err := p.m.Status(r.Context(), u)
 	if err != nil {
-		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "Your connections could not be read."})
-		return
+		return &web.PageError{Status: http.StatusInternalServerError, Title: "Error", Message: "Your connections could not be read.",
+			Cause: fmt.Errorf("connections of user %s: %w", u.ID, err)}
 	}
 	page := web.ConnectionsPage{CSRF: p.csrf.Token(w, r), User: displayUser(u), Message: message(r.URL.Query(), st)}
 	for _, s := range st {
@@ -104,6 +105,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, u store.User) {
 	// form-action stays 'self': Connect answers with a page on our origin
 	// (see connect), so no provider's origin needs listing.
 	web.Render(w, http.StatusOK, "connections.html", page)
+	return nil
 }
 
 func displayUser(u store.User) string {
@@ -131,26 +133,23 @@ const connBinding = "connection"
 func (p *Pages) redirectURI() string { return p.m.base + "/connections/callback" }
 
 // connect sends the browser to the provider (authorization code + PKCE).
-func (p *Pages) connect(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) connect(w http.ResponseWriter, r *http.Request) error {
 	u, ok := p.user(w, r)
 	if !ok {
-		return
+		return nil // sent to sign in
 	}
 	if r.ParseForm() != nil || !p.csrf.Check(r) {
-		web.Render(w, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Expired", Message: "This form expired; reload the page."})
-		return
+		return errFormExpired
 	}
 	name := r.PathValue("name")
 	pr, ok := p.m.Provider(name, u.Tenant)
 	if !ok {
-		web.Render(w, http.StatusNotFound, "error.html", web.ErrorPage{Title: "Unknown service", Message: "There is no such service to connect."})
-		return
+		return errUnknownService
 	}
 	verifier := rand.Text() + rand.Text()
 	state, err := p.states.Seal(connState{User: u.ID, Name: name, Verifier: verifier, Browser: p.csrf.Binding(r, connBinding)}, 10*time.Minute, "")
 	if err != nil {
-		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "Something went wrong; try again."})
-		return
+		return web.SomethingWrong(fmt.Errorf("seal the connection state: %w", err))
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {pr.ClientID}, "redirect_uri": {p.redirectURI()}, "state": {state},
@@ -171,30 +170,30 @@ func (p *Pages) connect(w http.ResponseWriter, r *http.Request) {
 	// submission here; its refresh is an ordinary navigation.
 	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Connecting " + pr.Name,
 		Text: "Taking you to " + pr.Name + " to allow access.", URL: pr.AuthorizeURL + sep + q.Encode()})
+	return nil
 }
 
 // callback stores the provider's tokens, sealed in the vault.
-func (p *Pages) callback(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) callback(w http.ResponseWriter, r *http.Request) error {
 	u, ok := p.user(w, r)
 	if !ok {
-		return
+		return nil // sent to sign in
 	}
 	q := r.URL.Query()
 	var st connState
 	if p.states.Open(q.Get("state"), "", &st) != nil || st.User != u.ID || !p.csrf.Bound(r, connBinding, st.Browser) {
-		p.m.log.Warn("connection callback refused: expired, or another user's or browser's", "user", u.ID)
-		web.Render(w, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Expired", Message: "This connection attempt expired or did not start here. Try again from your connections page."})
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Expired",
+			Message: "This connection attempt expired or did not start here. Try again from your connections page.",
+			Cause:   fmt.Errorf("connection callback of user %s refused: expired, or another user's or browser's", u.ID)}
 	}
 	if e := q.Get("error"); e != "" {
 		p.m.log.Info("connection refused by the provider", "user", u.ID, "connection", st.Name, "error", e)
 		http.Redirect(w, r, outcomeURL("refused", st.Name), http.StatusSeeOther)
-		return
+		return nil
 	}
 	pr, ok := p.m.Provider(st.Name, u.Tenant)
 	if !ok {
-		web.Render(w, http.StatusNotFound, "error.html", web.ErrorPage{Title: "Unknown service", Message: "There is no such service to connect."})
-		return
+		return errUnknownService
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {p.redirectURI()}, "code_verifier": {st.Verifier}}
 	if res := pr.ExtraParams["resource"]; res != "" {
@@ -204,38 +203,49 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.m.log.Warn("connection failed", "user", u.ID, "connection", pr.Name, "err", err)
 		http.Redirect(w, r, outcomeURL("failed", pr.Name), http.StatusSeeOther)
-		return
+		return nil
 	}
 	rec := store.Connection{UserID: u.ID, Tenant: pr.Tenant, Name: pr.Name}
 	if err := p.m.seal(&rec, tok); err != nil {
-		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "The connection could not be saved."})
-		return
+		return notSaved(fmt.Errorf("seal connection %s of user %s: %w", pr.Name, u.ID, err))
 	}
 	if err := p.m.store.PutConnection(r.Context(), rec); err != nil {
-		web.Render(w, http.StatusInternalServerError, "error.html", web.ErrorPage{Title: "Error", Message: "The connection could not be saved."})
-		return
+		return notSaved(fmt.Errorf("store connection %s of user %s: %w", pr.Name, u.ID, err))
 	}
 	p.m.mu.Lock()
 	delete(p.m.cache, u.ID+"\x00"+pr.Tenant+"\x00"+pr.Name)
 	p.m.mu.Unlock()
 	p.m.log.Info("connection connected", "user", u.ID, "connection", pr.Name)
 	http.Redirect(w, r, outcomeURL("connected", pr.Name), http.StatusSeeOther)
+	return nil
 }
 
-func (p *Pages) disconnect(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) disconnect(w http.ResponseWriter, r *http.Request) error {
 	u, ok := p.user(w, r)
 	if !ok {
-		return
+		return nil // sent to sign in
 	}
 	if r.ParseForm() != nil || !p.csrf.Check(r) {
-		web.Render(w, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Expired", Message: "This form expired; reload the page."})
-		return
+		return errFormExpired
 	}
 	name := r.PathValue("name")
 	if err := p.m.Disconnect(r.Context(), u.ID, u.Tenant, name); err != nil {
-		web.Render(w, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Error", Message: "Could not disconnect."})
-		return
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Error", Message: "Could not disconnect.",
+			Cause: fmt.Errorf("disconnect %s of user %s: %w", name, u.ID, err)}
 	}
 	p.m.log.Info("connection disconnected", "user", u.ID, "connection", name)
 	http.Redirect(w, r, outcomeURL("disconnected", name), http.StatusSeeOther)
+	return nil
+}
+
+// The pages' errors that need no cause.
+var (
+	errFormExpired    = &web.PageError{Status: http.StatusForbidden, Title: "Expired", Message: "This form expired; reload the page."}
+	errUnknownService = &web.PageError{Status: http.StatusNotFound, Title: "Unknown service", Message: "There is no such service to connect."}
+)
+
+// notSaved is the page for a connection the provider granted but that
+// could not be kept (cause).
+func notSaved(cause error) *web.PageError {
+	return &web.PageError{Status: http.StatusInternalServerError, Title: "Error", Message: "The connection could not be saved.", Cause: cause}
 }

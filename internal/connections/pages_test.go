@@ -156,3 +156,53 @@ func TestConnectionsPageFormActionSelf(t *testing.T) {
 		t.Errorf("CSP %q, want form-action 'self' alone", csp)
 	}
 }
+
+// TestPagesErrorsOnTheWire pins the connections pages' refusals: status,
+// the text people read, the page headers, and never a redirect.
+func TestPagesErrorsOnTheWire(t *testing.T) {
+	e := newPagesEnv(t)
+	alice := newJar()
+	_, _, page := e.get(t, alice, "alice", "/connections")
+	m := csrfFieldRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field: %s", page)
+	}
+	csrf := m[1]
+	tests := []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		text               string
+	}{
+		{"connect without CSRF", http.MethodPost, "/connections/cal/connect", url.Values{}, 403, "This form expired; reload the page."},
+		{"disconnect without CSRF", http.MethodPost, "/connections/cal/disconnect", url.Values{"csrf": {"forged"}}, 403, "This form expired; reload the page."},
+		{"connect an unknown service", http.MethodPost, "/connections/nope/connect", url.Values{"csrf": {csrf}}, 404, "There is no such service to connect."},
+		{"callback with a garbled state", http.MethodGet, "/connections/callback?state=garbled&code=c", nil, 400, "expired or did not start here"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.form != nil {
+				body = strings.NewReader(tc.form.Encode())
+			}
+			req, _ := http.NewRequest(tc.method, e.base+tc.path, body)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Test-User", "alice")
+			resp, err := alice.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			page, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || !strings.Contains(string(page), tc.text) {
+				t.Errorf("%d, want %d with %q:\n%s", resp.StatusCode, tc.status, tc.text, page)
+			}
+			if resp.Header.Get("Location") != "" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("headers %v", resp.Header)
+			}
+		})
+	}
+	if n := e.tokenCalls.Load(); n != 0 {
+		t.Errorf("a refused request reached the provider (%d token calls)", n)
+	}
+}

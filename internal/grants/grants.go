@@ -8,6 +8,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -112,9 +113,10 @@ func New(o Options) *Handler {
 
 // Mount registers the routes.
 func (h *Handler) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("POST /oauth/token", h.token)
-	mux.HandleFunc("POST /oauth/revoke", h.revoke)
-	mux.HandleFunc("POST /oauth/introspect", h.introspect)
+	// Each endpoint returns its error; oauth.Fail renders and logs it.
+	mux.Handle("POST /oauth/token", oauth.Handle(h.log, h.token))
+	mux.Handle("POST /oauth/revoke", oauth.Handle(h.log, h.revoke))
+	mux.Handle("POST /oauth/introspect", oauth.Handle(h.log, h.introspect))
 }
 
 // SetExchanges installs the token-exchange entitlements (set once, before
@@ -143,11 +145,10 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 }
 
-func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) token(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded"))
-		return
+		return oauth.Errorf(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
 	}
 	if len(r.URL.Query()) > 0 {
 		// Credentials never travel in the query (OAuth 2.1 §3.2).
@@ -155,11 +156,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {
-		h.log.Info("token: client authentication failed", "err", oerr)
-		oauth.WriteError(w, oerr)
-		return
+		return fmt.Errorf("token: client authentication failed: %w", oerr)
 	}
-	var resp *tokenResponse
+	var resp any
 	switch gt := r.PostFormValue("grant_type"); gt {
 	case "authorization_code":
 		resp, oerr = h.authorizationCode(r, client)
@@ -168,19 +167,17 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials":
 		resp, oerr = h.clientCredentials(r, client)
 	case GrantTokenExchange:
-		h.tokenExchange(w, r, client) // its response differs (RFC 8693 §2.2)
-		return
+		resp, oerr = h.tokenExchange(r, client) // its response differs (RFC 8693 §2.2)
 	case "":
 		oerr = oauth.Errorf(oauth.InvalidRequest, "grant_type is required")
 	default:
 		oerr = oauth.Errorf(oauth.UnsupportedGrantType, "grant_type %q is not supported", gt)
 	}
 	if oerr != nil {
-		h.log.Info("token request refused", "client", client.ID, "err", oerr)
-		oauth.WriteError(w, oerr)
-		return
+		return fmt.Errorf("token request of client %s refused: %w", client.ID, oerr)
 	}
 	oauth.WriteJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 func allowsGrant(c store.Client, grant string) bool {

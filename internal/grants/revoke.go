@@ -15,46 +15,41 @@ import (
 // revoke implements RFC 7009: the client revokes its own refresh token
 // (and with it the whole grant) or access token. Unknown tokens get 200
 // too (§2.2), so the endpoint tells nothing about what exists.
-func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded"))
-		return
+		return oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded")
 	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {
-		oauth.WriteError(w, oerr)
-		return
+		return oerr
 	}
 	token := r.PostFormValue("token")
 	if token == "" {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "token is required"))
-		return
+		return oauth.Errorf(oauth.InvalidRequest, "token is required")
 	}
 	now := h.o.Now()
 	if strings.HasPrefix(token, "mgr_") || r.PostFormValue("token_type_hint") == "refresh_token" {
 		if rt, err := h.o.Store.GetRefreshToken(r.Context(), tokens.HashSecret(token)); err == nil && rt.ClientID == client.ID {
 			if err := h.o.Store.RevokeRefreshFamily(r.Context(), rt.FamilyID, now); err != nil {
-				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
-				return
+				return &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err}
 			}
 			// RFC 7009 §2.1: revoking a refresh token also invalidates the
 			// access tokens of the same grant.
 			if err := h.o.Access.RevokeGrant(r.Context(), rt.FamilyID); err != nil {
-				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
-				return
+				return &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err}
 			}
 			h.log.Info("grant revoked", "client", client.ID, "user", rt.UserID)
 		}
 	} else if c := h.verifyAny(token); c != nil && c.ClientID == client.ID {
 		if err := h.revokeAccessToken(r, c); err != nil {
-			oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err})
-			return
+			return &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err}
 		}
 		h.log.Info("access token revoked", "client", client.ID, "sub", c.Subject)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // revokeAccessToken refuses the token everywhere and, when it came from
@@ -114,26 +109,22 @@ func (h *Handler) verifyAny(token string) *tokens.Claims {
 
 // introspect implements RFC 7662 for resource servers that prefer asking
 // to verifying JWTs. The caller authenticates as a confidential client.
-func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded"))
-		return
+		return oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded")
 	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {
-		oauth.WriteError(w, oerr)
-		return
+		return oerr
 	}
 	if client.TokenEndpointAuthMethod == "none" {
-		oauth.WriteError(w, &oauth.Error{Code: oauth.InvalidClient, Description: "introspection needs a confidential client", Status: http.StatusUnauthorized})
-		return
+		return &oauth.Error{Code: oauth.InvalidClient, Description: "introspection needs a confidential client", Status: http.StatusUnauthorized}
 	}
 	if !oauth.OperatorRegistered(client) {
 		// RFC 7662 §4: the server decides who may introspect. A client
 		// that registered itself could otherwise read any token it found.
-		oauth.WriteError(w, &oauth.Error{Code: oauth.UnauthorizedClient, Description: "introspection is for resource servers registered by the operator", Status: http.StatusForbidden})
-		return
+		return &oauth.Error{Code: oauth.UnauthorizedClient, Description: "introspection is for resource servers registered by the operator", Status: http.StatusForbidden}
 	}
 	inactive := map[string]any{"active": false}
 	token := r.PostFormValue("token")
@@ -143,18 +134,18 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		if err != nil || !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || now.After(rt.ExpiresAt) || rt.ClientID != client.ID ||
 			h.o.Access.Check(r.Context(), access.Subject{UserID: rt.UserID, ClientID: rt.ClientID, GrantID: rt.FamilyID, IssuedAt: rt.CreatedAt}) != nil {
 			oauth.WriteJSON(w, http.StatusOK, inactive)
-			return
+			return nil
 		}
 		oauth.WriteJSON(w, http.StatusOK, map[string]any{"active": true, "token_type": "refresh_token", "client_id": rt.ClientID,
 			"sub": rt.UserID, "aud": rt.Resource, "scope": rt.Scope, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(), "iss": h.o.Issuer})
-		return
+		return nil
 	}
 	c := h.verifyAny(token)
 	// Cut off anywhere (revoked, its grant revoked, user disabled or
 	// removed): inactive (RFC 7662 §2.2).
 	if c == nil || h.o.Access.Check(r.Context(), access.FromClaims(c)) != nil || !h.mayIntrospect(client.ID, c) {
 		oauth.WriteJSON(w, http.StatusOK, inactive)
-		return
+		return nil
 	}
 	out := map[string]any{"active": true, "token_type": "Bearer", "client_id": c.ClientID, "sub": c.Subject, "aud": c.Audience,
 		"scope": c.Scope, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "iss": c.Issuer, "jti": c.ID}
@@ -165,6 +156,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		out["roles"] = c.Roles
 	}
 	oauth.WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // mayIntrospect reports whether client may learn about access token c

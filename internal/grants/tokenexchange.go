@@ -48,20 +48,17 @@ type exchangeResponse struct {
 // tokenExchange implements RFC 8693 for the audiences configuration
 // entitles the calling client to: the new token keeps the user (sub) and
 // the agent (act.sub) of the subject token and names the new audience.
-func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client store.Client) {
+func (h *Handler) tokenExchange(r *http.Request, client store.Client) (*exchangeResponse, *oauth.Error) {
 	rule, ok := h.o.Exchanges[client.ID]
 	if !ok || client.TokenEndpointAuthMethod == "none" || !oauth.OperatorRegistered(client) {
-		oauth.WriteError(w, oauth.Errorf(oauth.UnauthorizedClient, "this client may not exchange tokens"))
-		return
+		return nil, oauth.Errorf(oauth.UnauthorizedClient, "this client may not exchange tokens")
 	}
 	subject := r.PostFormValue("subject_token")
 	if subject == "" || (r.PostFormValue("subject_token_type") != TokenTypeAccess && r.PostFormValue("subject_token_type") != TokenTypeJWT) {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "subject_token and subject_token_type (access_token) are required"))
-		return
+		return nil, oauth.Errorf(oauth.InvalidRequest, "subject_token and subject_token_type (access_token) are required")
 	}
 	if t := r.PostFormValue("requested_token_type"); t != "" && t != TokenTypeAccess {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "only access tokens can be requested"))
-		return
+		return nil, oauth.Errorf(oauth.InvalidRequest, "only access tokens can be requested")
 	}
 	audience := r.PostFormValue("audience")
 	if audience == "" {
@@ -70,13 +67,11 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 	name, isConn := strings.CutPrefix(audience, ConnectionAudience)
 	if isConn {
 		if !slices.Contains(rule.Connections, name) || h.o.ConnectionToken == nil {
-			oauth.WriteError(w, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens of connection %q", name))
-			return
+			return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens of connection %q", name)
 		}
 	} else if !slices.Contains(rule.Audiences, audience) {
 		// RFC 8693 §2.2.2: an audience the client may not have.
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens for %q", audience))
-		return
+		return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens for %q", audience)
 	}
 	var claims *tokens.Claims
 	for _, aud := range rule.SubjectAudiences {
@@ -88,20 +83,17 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 	// A subject token that is cut off (revoked, its grant or parent
 	// revoked, its user disabled) gets nothing, minted or vaulted.
 	if claims == nil || h.o.Access.Check(r.Context(), access.FromClaims(claims)) != nil {
-		oauth.WriteError(w, oauth.Errorf(oauth.InvalidGrant, "subject_token is not a valid token issued for this server"))
-		return
+		return nil, oauth.Errorf(oauth.InvalidGrant, "subject_token is not a valid token issued for this server")
 	}
 	if isConn {
 		tok, err := h.o.ConnectionToken(r.Context(), claims.Subject, claims.Tenant, name)
 		if err != nil {
 			// The user has not connected it (or the provider refused a
 			// refresh): tell the server, which tells the user.
-			oauth.WriteError(w, &oauth.Error{Code: oauth.InvalidGrant, Description: err.Error(), Cause: err})
-			return
+			return nil, &oauth.Error{Code: oauth.InvalidGrant, Description: err.Error(), Cause: err}
 		}
 		h.log.Info("connection token handed out", "client", client.ID, "sub", claims.Subject, "connection", name)
-		oauth.WriteJSON(w, http.StatusOK, exchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeAccess, TokenType: "Bearer"})
-		return
+		return &exchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeAccess, TokenType: "Bearer"}, nil
 	}
 	scopes := claims.Scopes()
 	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
@@ -121,12 +113,11 @@ func (h *Handler) tokenExchange(w http.ResponseWriter, r *http.Request, client s
 		Scope: joinScopes(scopes), Tenant: claims.Tenant, Roles: claims.Roles, Groups: claims.Groups, Permissions: claims.Permissions,
 		IssuedAt: now, ExpiresAt: now.Add(ttl), GrantID: claims.GrantID, ParentID: tokens.ParentOf(claims)})
 	if err != nil {
-		oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a token", Status: 500, Cause: err})
-		return
+		return nil, &oauth.Error{Code: oauth.ServerError, Description: "could not issue a token", Status: 500, Cause: err}
 	}
 	h.log.Info("token exchanged", "client", client.ID, "sub", claims.Subject, "actor", actor, "audience", audience)
-	oauth.WriteJSON(w, http.StatusOK, exchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeAccess, TokenType: "Bearer",
-		ExpiresIn: int(ttl.Seconds()), Scope: joinScopes(scopes)})
+	return &exchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeAccess, TokenType: "Bearer",
+		ExpiresIn: int(ttl.Seconds()), Scope: joinScopes(scopes)}, nil
 }
 
 func joinScopes(s []string) string {

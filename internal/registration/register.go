@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -141,29 +140,31 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 }
 
 // ServeHTTP handles one client registration request (RFC 7591 §3.1):
-// register decides, and one writer renders the answer or the error
-// (RFC 7591 §3.2.2, through oauth.WriteError; both must not be cached).
+// serve answers it or returns its error, which oauth.Fail renders
+// (RFC 7591 §3.2.2; neither answer may be cached) and logs.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	oauth.Handle(h.log, h.serve).ServeHTTP(w, r)
+}
+
+// serve registers one client and writes the response (RFC 7591 §3.2.1).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	fields, oerr := h.register(w, r)
 	if oerr != nil {
-		h.log.Debug("client registration refused", "error", oerr.Code, "description", oerr.Description)
-		oauth.WriteError(w, oerr)
-		return
+		return fmt.Errorf("client registration refused: %w", oerr)
 	}
 	oauth.WriteJSON(w, http.StatusCreated, fields)
+	return nil
 }
 
 // register validates and stores one registration and returns the
-// response members. Headers an error needs (WWW-Authenticate,
-// Retry-After, Allow) are set on w here.
+// response members. w is only for bounding the body.
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, *oauth.Error) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return nil, &oauth.Error{Code: oauth.InvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed}
+		return nil, &oauth.Error{Code: oauth.InvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed, Allow: []string{http.MethodPost}}
 	}
 	if ok, wait := h.limit.allow(addrKey(h.clientAddr(r)), h.now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (wait+time.Second-1)/time.Second))))
-		return nil, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "too many registrations; try again later", Status: http.StatusTooManyRequests}
+		return nil, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "too many registrations; try again later",
+			Status: http.StatusTooManyRequests, RetryAfter: max(wait, time.Second)}
 	}
 	if h.policy == PolicyToken {
 		if ok, desc := h.checkToken(r); !ok {
@@ -175,8 +176,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) (map[string]j
 			} else {
 				desc = "an initial access token is required"
 			}
-			w.Header().Set("WWW-Authenticate", challenge)
-			return nil, &oauth.Error{Code: oauth.InvalidToken, Description: desc, Status: http.StatusUnauthorized}
+			return nil, &oauth.Error{Code: oauth.InvalidToken, Description: desc, Status: http.StatusUnauthorized, Challenge: challenge}
 		}
 	}
 	fields, oerr := h.readBody(w, r)

@@ -97,6 +97,8 @@ type ErrorPage struct {
 func Render(w http.ResponseWriter, status int, name string, data any, formTargets ...string) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		// A template bug: a bare answer, still never framed nor cached.
+		SecurityHeaders(w)
 		http.Error(w, "page error", http.StatusInternalServerError)
 		return
 	}
