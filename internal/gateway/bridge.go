@@ -111,15 +111,13 @@ func (b *bridge) lookup(id string) *session {
 	return b.sessions[id]
 }
 
-func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
 	if r.Method == http.MethodPost && fr.isInitialize() {
-		b.initialize(w, r, fr)
-		return
+		return b.initialize(w, r, fr)
 	}
 	s := b.lookup(fr.sessionID)
 	if s == nil || s.subject != subjectOf(r) {
-		writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
-		return
+		return errSessionNotFound()
 	}
 	s.touch(1)
 	defer s.touch(-1)
@@ -130,7 +128,7 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 	case http.MethodPost:
 		s.post(w, r, fr)
 	case http.MethodGet:
-		s.get(w, r)
+		return s.get(w, r)
 	case http.MethodDelete:
 		b.mu.Lock()
 		delete(b.sessions, s.id)
@@ -138,6 +136,7 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 		s.close()
 		w.WriteHeader(http.StatusNoContent)
 	}
+	return nil
 }
 
 // session is one client session of a bridge server.
@@ -223,11 +222,11 @@ func (s *session) idleFor() time.Duration {
 // initialize creates a session: it connects every upstream, replays the
 // client's initialize to each, and answers with the upstream's result (one
 // upstream) or a merged one (aggregation).
-func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
 	m := fr.msgs[0]
-	release, ok := b.takeSlot(w, r, m.ID)
-	if !ok {
-		return
+	release, err := b.takeSlot(r, m.ID)
+	if err != nil {
+		return err
 	}
 	b.mu.Lock()
 	full := len(b.sessions) >= b.g.opts.MaxSessions
@@ -235,8 +234,7 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 	b.mu.Unlock()
 	if full || closed {
 		release()
-		writeError(w, http.StatusServiceUnavailable, m.ID, mcpwire.CodeInternalError, "gateway is at its session limit; try again later")
-		return
+		return refuse(http.StatusServiceUnavailable, mcpwire.CodeInternalError, "gateway is at its session limit; try again later").answering(m.ID)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{b: b, id: rand.Text(), subject: subjectOf(r), ctx: ctx, cancel: cancel, init: capVersion(m.Params),
@@ -268,9 +266,12 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 	wg.Wait()
 	result, errMsg := s.initResult(results)
 	if result == nil {
+		// Each failed upstream was logged above; the client reads why
+		// in the answer to its initialize.
 		s.close()
-		writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, errMsg)}, false)
-		return
+		return answerEach(http.StatusOK, fr, func(m *mcpwire.Message) *mcpwire.Message {
+			return mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, errMsg)
+		})
 	}
 	var ir struct {
 		ProtocolVersion string `json:"protocolVersion"`
@@ -288,9 +289,10 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 		st := newStream("i", true, 1)
 		st.push(resp.Encode(), true)
 		s.pump(w, r, st, 0, false)
-		return
+		return nil
 	}
 	writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{resp}, false)
+	return nil
 }
 
 // maxSessionVersion is the newest revision a bridge session negotiates.
