@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +127,35 @@ func TestWriteError(t *testing.T) {
 				t.Errorf("log %q, want one line with %q", logs.String(), tc.logged)
 			}
 		})
+	}
+}
+
+// TestEngineRefusalLoggedOnce: a refusal an engine returns (here, an
+// upstream credential that cannot be obtained) is audited with the status
+// the client got and its cause logged once, with who sent the request;
+// the client reads only that the credential could not be obtained.
+func TestEngineRefusalLoggedOnce(t *testing.T) {
+	var logs syncLog
+	up := httpUpstream(t, "u")
+	up.Credential = func(*tokens.Claims) (string, string, error) {
+		return "", "", errors.New("token exchange: s3cr3t refused")
+	}
+	required := func(kind, name string) string { return "mcp:read" }
+	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{up},
+		Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m", Required: required}}},
+		&Options{Verify: fakeVerify, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	resp := rawPost(t, base+"/mcp/s", map[string]string{"Authorization": "Bearer scopes:mcp:read", "MCP-Protocol-Version": "2026-07-28",
+		"Mcp-Method": "tools/call", "Mcp-Name": "echo"},
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadGateway || strings.Contains(string(body), "s3cr3t") {
+		t.Fatalf("status %d, body %s", resp.StatusCode, body)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "s3cr3t"); n != 1 || !strings.Contains(out, `msg="request failed" server=s status=502`) || !strings.Contains(out, "user=alice") {
+		t.Errorf("cause logged %d times, want once with server, status and user:\n%s", n, out)
+	}
+	if !regexp.MustCompile(`msg=audit server=s kind=tool name=echo outcome=allowed status=502`).MatchString(out) {
+		t.Errorf("the audit line lacks the status the client got:\n%s", out)
 	}
 }
