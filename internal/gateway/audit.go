@@ -56,14 +56,3 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// refused logs a message the gateway would not read (ambiguous members,
-// headers that disagree with the body) with who sent it: repeated ones are
-// someone probing for a way past the scope check.
-func (g *Gateway) refused(server string, p *tokens.Claims, err error) {
-	attrs := []slog.Attr{slog.String("server", server), slog.String("err", err.Error())}
-	if p != nil {
-		attrs = append(attrs, slog.String("user", p.Subject), slog.String("client", p.ClientID), slog.String("tenant", p.Tenant))
-	}
-	g.log.LogAttrs(context.Background(), slog.LevelWarn, "refused message", attrs...)
-}

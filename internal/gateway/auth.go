@@ -35,41 +35,41 @@ func Principal(ctx context.Context) *tokens.Claims {
 }
 
 // authenticate verifies the bearer token of a request to a protected
-// server; on failure it answers 401 with a challenge pointing at the
-// resource metadata (RFC 9728 §5.1, RFC 6750 §3) and returns nil.
-func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, a *AuthSpec) *tokens.Claims {
-	challenge := func(code, desc string) {
-		w.Header().Set("WWW-Authenticate", oauth.BearerChallenge(a.MetadataURL, strings.Join(a.Scopes, " "), code, desc))
-		body := map[string]string{"error": "invalid_token", "error_description": desc}
-		if code == "" {
-			body = map[string]string{"error": "unauthorized", "error_description": "this MCP server requires an OAuth access token; see the resource_metadata in WWW-Authenticate"}
-		}
-		oauth.WriteJSON(w, http.StatusUnauthorized, body)
-	}
+// server. A failure is a 401 with a challenge pointing at the resource
+// metadata (RFC 9728 §5.1, RFC 6750 §3) and an RFC 6750 body.
+func (g *Gateway) authenticate(r *http.Request, a *AuthSpec) (*tokens.Claims, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		// No credentials: no error code (RFC 6750 §3.1).
-		challenge("", "")
-		return nil
+		return nil, unauthorized(a, "", "")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		challenge(oauth.InvalidToken, "use the Authorization: Bearer scheme")
-		return nil
+		return nil, unauthorized(a, oauth.InvalidToken, "use the Authorization: Bearer scheme")
 	}
 	if g.opts.Verify == nil {
-		challenge(oauth.InvalidToken, "token verification is not configured")
-		return nil
+		return nil, unauthorized(a, oauth.InvalidToken, "token verification is not configured")
 	}
 	claims, err := g.opts.Verify(strings.TrimSpace(token), a.Resource)
 	if err != nil {
 		// Say why, so a client does not loop (DESIGN.md, "Audience").
-		challenge(oauth.InvalidToken, tokens.Description(err))
-		return nil
+		return nil, unauthorized(a, oauth.InvalidToken, tokens.Description(err))
 	}
 	if g.opts.Revoked != nil && g.opts.Revoked(claims) {
-		challenge(oauth.InvalidToken, "the token was revoked")
-		return nil
+		return nil, unauthorized(a, oauth.InvalidToken, "the token was revoked")
 	}
-	return claims
+	return claims, nil
+}
+
+// unauthorized is the 401 of a protected server: a challenge with code
+// and desc (none without credentials, RFC 6750 §3.1) and a body that
+// says the same, or, without credentials, what the client must do.
+func unauthorized(a *AuthSpec, code, desc string) *rpcError {
+	challenge := oauth.BearerChallenge(a.MetadataURL, strings.Join(a.Scopes, " "), code, desc)
+	e := &rpcError{Status: http.StatusUnauthorized, OAuthError: code, Message: desc}
+	if code == "" {
+		e.OAuthError = "unauthorized"
+		e.Message = "this MCP server requires an OAuth access token; see the resource_metadata in WWW-Authenticate"
+	}
+	return e.withHeader("WWW-Authenticate", challenge)
 }

@@ -111,15 +111,13 @@ func (b *bridge) lookup(id string) *session {
 	return b.sessions[id]
 }
 
-func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
 	if r.Method == http.MethodPost && fr.isInitialize() {
-		b.initialize(w, r, fr)
-		return
+		return b.initialize(w, r, fr)
 	}
 	s := b.lookup(fr.sessionID)
 	if s == nil || s.subject != subjectOf(r) {
-		writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
-		return
+		return errSessionNotFound()
 	}
 	s.touch(1)
 	defer s.touch(-1)
@@ -130,7 +128,7 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 	case http.MethodPost:
 		s.post(w, r, fr)
 	case http.MethodGet:
-		s.get(w, r)
+		return s.get(w, r)
 	case http.MethodDelete:
 		b.mu.Lock()
 		delete(b.sessions, s.id)
@@ -138,6 +136,7 @@ func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontReque
 		s.close()
 		w.WriteHeader(http.StatusNoContent)
 	}
+	return nil
 }
 
 // session is one client session of a bridge server.
@@ -223,54 +222,21 @@ func (s *session) idleFor() time.Duration {
 // initialize creates a session: it connects every upstream, replays the
 // client's initialize to each, and answers with the upstream's result (one
 // upstream) or a merged one (aggregation).
-func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
+func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
 	m := fr.msgs[0]
-	release, ok := b.takeSlot(w, r, m.ID)
-	if !ok {
-		return
+	release, err := b.reserve(r, m.ID)
+	if err != nil {
+		return err
 	}
-	b.mu.Lock()
-	full := len(b.sessions) >= b.g.opts.MaxSessions
-	closed := b.closed
-	b.mu.Unlock()
-	if full || closed {
-		release()
-		writeError(w, http.StatusServiceUnavailable, m.ID, mcpwire.CodeInternalError, "gateway is at its session limit; try again later")
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{b: b, id: rand.Text(), subject: subjectOf(r), ctx: ctx, cancel: cancel, init: capVersion(m.Params),
-		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
-		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
-	s.standalone = newStream("g", true, 0)
-	s.release = release
-	if p := Principal(r.Context()); p != nil {
-		s.principal.Store(p)
-	}
-	for i, spec := range b.ups {
-		s.ups = append(s.ups, &upConn{idx: i, spec: spec, ready: make(chan struct{})})
-	}
-	results := make([]*mcpwire.Message, len(s.ups))
-	var wg sync.WaitGroup
-	for i, u := range s.ups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.connect(r.Context(), u)
-			if err != nil {
-				u.err = err
-				b.g.log.Warn("upstream initialize failed", "server", b.name, "upstream", u.spec.Name, "err", err)
-				return
-			}
-			results[i] = res
-		}()
-	}
-	wg.Wait()
-	result, errMsg := s.initResult(results)
+	s := b.newSession(r, m.Params, release)
+	result, errMsg := s.initResult(s.connectAll(r.Context()))
 	if result == nil {
+		// Each failed upstream was logged (connectAll); the client reads
+		// why in the answer to its initialize.
 		s.close()
-		writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, errMsg)}, false)
-		return
+		return answerEach(http.StatusOK, fr, func(m *mcpwire.Message) *mcpwire.Message {
+			return mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, errMsg)
+		})
 	}
 	var ir struct {
 		ProtocolVersion string `json:"protocolVersion"`
@@ -288,9 +254,68 @@ func (b *bridge) initialize(w http.ResponseWriter, r *http.Request, fr *frontReq
 		st := newStream("i", true, 1)
 		st.push(resp.Encode(), true)
 		s.pump(w, r, st, 0, false)
-		return
+		return nil
 	}
 	writeJSONMessages(w, http.StatusOK, []*mcpwire.Message{resp}, false)
+	return nil
+}
+
+// reserve takes the slots of a new session (initialize request id), or
+// says why there is none to take.
+func (b *bridge) reserve(r *http.Request, id json.RawMessage) (release func(), _ error) {
+	release, err := b.takeSlot(r, id)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	full := len(b.sessions) >= b.g.opts.MaxSessions
+	closed := b.closed
+	b.mu.Unlock()
+	if full || closed {
+		release()
+		return nil, refuse(http.StatusServiceUnavailable, mcpwire.CodeInternalError, "gateway is at its session limit; try again later").answering(id)
+	}
+	return release, nil
+}
+
+// newSession builds a session for the caller of r, with the client's
+// initialize params and the release of its limit slots.
+func (b *bridge) newSession(r *http.Request, params json.RawMessage, release func()) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{b: b, id: rand.Text(), subject: subjectOf(r), ctx: ctx, cancel: cancel, init: capVersion(params),
+		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
+		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
+	s.standalone = newStream("g", true, 0)
+	s.release = release
+	if p := Principal(r.Context()); p != nil {
+		s.principal.Store(p)
+	}
+	for i, spec := range b.ups {
+		s.ups = append(s.ups, &upConn{idx: i, spec: spec, ready: make(chan struct{})})
+	}
+	return s
+}
+
+// connectAll connects every upstream of s at once; a nil answer means
+// the upstream failed (its err says why).
+func (s *session) connectAll(ctx context.Context) []*mcpwire.Message {
+	results := make([]*mcpwire.Message, len(s.ups))
+	var wg sync.WaitGroup
+	for i, u := range s.ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.connect(ctx, u)
+			if err != nil {
+				u.err = err
+				s.b.g.log.Warn("upstream initialize failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	return results
 }
 
 // maxSessionVersion is the newest revision a bridge session negotiates.

@@ -15,5 +15,9 @@
 //     client requests) and relays messages over upstream Links, rewriting
 //     ids and, when aggregating, names.
 //
+// The front door's checks and the engines return refusals as values
+// (rpcError); one writer, Gateway.writeError, renders them (a JSON-RPC
+// error, per-request answers, or the RFC 6750 401) and logs their cause.
+//
 // Upstream transports live in package upstream; the wire format in mcpwire.
 package gateway

@@ -108,7 +108,10 @@ type Gateway struct {
 
 // serverEngine serves one MCP endpoint.
 type serverEngine interface {
-	serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest)
+	// serveMCP serves a request that passed the front door. An error
+	// (an *rpcError, before anything was written) is rendered by the
+	// front door's one writer.
+	serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error
 	// stateless reports whether the engine carries 2026-07-28 requests,
 	// which have no session.
 	stateless() bool
@@ -284,114 +287,138 @@ func (fr *frontRequest) isInitialize() bool {
 	return false
 }
 
-// front applies the checks every MCP endpoint shares, in order: Host and
-// Origin, method, protocol version, then for POST content type, size and
-// JSON-RPC syntax. Each failure gets a JSON-RPC error body and changes
-// nothing.
+// front applies the checks every MCP endpoint shares (admit), hands what
+// passed to the engine, and renders whatever either refuses with the one
+// writer (writeError). A refusal changes nothing.
 func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// MCP 2025-11-25 basic/transports §"Security Warning": validate
-		// Origin (and Host, against DNS rebinding) on every request.
-		if err := g.hosts.check(r); err != nil {
-			writeError(w, http.StatusForbidden, nil, mcpwire.CodeInvalidRequest, err.Error())
-			return
-		}
-		var principal *tokens.Claims
-		if auth != nil {
-			if principal = g.authenticate(w, r, auth); principal == nil {
-				return
-			}
-			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
-		}
-		switch r.Method {
-		case http.MethodPost, http.MethodGet, http.MethodDelete:
-		default:
-			w.Header().Set("Allow", "GET, POST, DELETE")
-			writeError(w, http.StatusMethodNotAllowed, nil, mcpwire.CodeInvalidRequest, "method not allowed")
-			return
-		}
-		fr := &frontRequest{version: r.Header.Get(mcpwire.HeaderProtocolVersion), sessionID: r.Header.Get(mcpwire.HeaderSessionID)}
-		fr.client = forwarded.ClientAddr(r)
-		if r.Method == http.MethodPost {
-			if ct := r.Header.Get("Content-Type"); ct != "" {
-				if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-					writeError(w, http.StatusUnsupportedMediaType, nil, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
-					return
-				}
-			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
-			if err != nil {
-				var tooBig *http.MaxBytesError
-				if errors.As(err, &tooBig) {
-					writeError(w, http.StatusRequestEntityTooLarge, nil, mcpwire.CodeInvalidRequest,
-						fmt.Sprintf("request body exceeds %d bytes", g.opts.MaxBodyBytes))
-					return
-				}
-				writeError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "could not read request body")
-				return
-			}
-			// One strict reading (mcpwire.Parse): the scope check, the
-			// router, the audit line and the upstream all get this value,
-			// and fr.body, forwarded as is, was proven to say the same.
-			msgs, batch, err := mcpwire.Parse(body)
-			if err != nil {
-				g.refused(name, principal, err)
-				writeError(w, http.StatusBadRequest, nil, mcpwire.ErrorCode(err), err.Error())
-				return
-			}
-			fr.body, fr.msgs, fr.batch = body, msgs, batch
-			if err := checkStandardHeaders(r.Header, fr); err != nil {
-				g.refused(name, principal, err)
-				writeError(w, http.StatusBadRequest, fr.requestID(), mcpwire.CodeHeaderMismatch, err.Error())
-				return
-			}
-			if fr.isInitialize() && (batch || len(msgs) != 1) {
-				writeError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "initialize must be sent alone")
-				return
-			}
-		}
-		if fr.version != "" && !mcpwire.IsSupportedVersion(fr.version) {
-			// 2026-07-28 basic/transports: -32022 with what is supported.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			msg := mcpwire.ErrorResponse(fr.requestID(), mcpwire.CodeUnsupportedVersion,
-				fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %s)", fr.version, strings.Join(mcpwire.SupportedVersions(), ", ")))
-			msg.Error.Data, _ = json.Marshal(map[string]any{"supported": mcpwire.SupportedVersions(), "requested": fr.version})
-			_, _ = w.Write(msg.Encode())
-			return
-		}
-		if principal != nil && auth.Required != nil {
-			fr.filter = &scopeFilter{required: auth.Required, principal: principal}
-			if !fr.filter.check(w, fr, auth) {
-				g.audit(name, principal, fr, "denied: insufficient scope", http.StatusForbidden, 0)
-				return
-			}
-			fr.lists = listRequests(fr)
-		}
-		fr.stateless = fr.isStateless()
-		if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" && !(fr.stateless && eng.stateless()) {
-			// MCP 2025-11-25 transports §"Session Management": requests
-			// other than initialize without a session id get 400.
-			writeError(w, http.StatusBadRequest, fr.requestID(), mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header")
+		r, fr, err := g.admit(w, r, name, eng, auth)
+		if err != nil {
+			g.writeError(w, r, name, err)
 			return
 		}
 		if r.Method != http.MethodPost {
-			eng.serveMCP(w, r, fr)
+			if err := eng.serveMCP(w, r, fr); err != nil {
+				g.writeError(w, r, name, err)
+			}
 			return
 		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		eng.serveMCP(rec, r, fr)
-		g.audit(name, principal, fr, "allowed", rec.status, time.Since(start))
+		if err := eng.serveMCP(rec, r, fr); err != nil {
+			g.writeError(rec, r, name, err)
+		}
+		g.audit(name, Principal(r.Context()), fr, "allowed", rec.status, time.Since(start))
 	})
 }
 
-// writeError writes one JSON-RPC error response with an HTTP status.
-func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(mcpwire.ErrorResponse(id, code, msg).Encode())
+// admit applies the front door checks in order: Host and Origin, the
+// bearer token, method, for POST content type, size and JSON-RPC syntax,
+// protocol version, scopes, and the session header. It returns the request
+// carrying its principal (see Principal).
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name string, eng serverEngine, auth *AuthSpec) (*http.Request, *frontRequest, error) {
+	// MCP 2025-11-25 basic/transports §"Security Warning": validate
+	// Origin (and Host, against DNS rebinding) on every request.
+	if err := g.hosts.check(r); err != nil {
+		return r, nil, refuse(http.StatusForbidden, mcpwire.CodeInvalidRequest, err.Error())
+	}
+	if auth != nil {
+		principal, err := g.authenticate(r, auth)
+		if err != nil {
+			return r, nil, err
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		return r, nil, refuse(http.StatusMethodNotAllowed, mcpwire.CodeInvalidRequest, "method not allowed").withHeader("Allow", "GET, POST, DELETE")
+	}
+	fr := &frontRequest{version: r.Header.Get(mcpwire.HeaderProtocolVersion), sessionID: r.Header.Get(mcpwire.HeaderSessionID)}
+	fr.client = forwarded.ClientAddr(r)
+	if r.Method == http.MethodPost {
+		if err := g.readPOST(w, r, fr); err != nil {
+			return r, nil, err
+		}
+	}
+	if err := checkVersion(fr); err != nil {
+		return r, nil, err
+	}
+	if err := g.checkScopes(r, name, fr, auth); err != nil {
+		return r, nil, err
+	}
+	fr.stateless = fr.isStateless()
+	if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" && !(fr.stateless && eng.stateless()) {
+		// MCP 2025-11-25 transports §"Session Management": requests
+		// other than initialize without a session id get 400.
+		return r, nil, refuse(http.StatusBadRequest, mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header").answering(fr.requestID())
+	}
+	return r, fr, nil
+}
+
+// readPOST reads, bounds and parses a POST body into fr, and checks the
+// standard headers against it.
+func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return refuse(http.StatusUnsupportedMediaType, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return refuse(http.StatusRequestEntityTooLarge, mcpwire.CodeInvalidRequest,
+				fmt.Sprintf("request body exceeds %d bytes", g.opts.MaxBodyBytes))
+		}
+		return refuse(http.StatusBadRequest, mcpwire.CodeParseError, "could not read request body")
+	}
+	// One strict reading (mcpwire.Parse): the scope check, the router,
+	// the audit line and the upstream all get this value, and fr.body,
+	// forwarded as is, was proven to say the same.
+	msgs, batch, err := mcpwire.Parse(body)
+	if err != nil {
+		// Logged with who sent it: repeated ones are someone probing
+		// for a way past the scope check.
+		return refuse(http.StatusBadRequest, mcpwire.ErrorCode(err), err.Error()).because(err)
+	}
+	fr.body, fr.msgs, fr.batch = body, msgs, batch
+	if err := checkStandardHeaders(r.Header, fr); err != nil {
+		return refuse(http.StatusBadRequest, mcpwire.CodeHeaderMismatch, err.Error()).answering(fr.requestID()).because(err)
+	}
+	if fr.isInitialize() && (batch || len(msgs) != 1) {
+		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidRequest, "initialize must be sent alone")
+	}
+	return nil
+}
+
+// checkVersion refuses an MCP-Protocol-Version the gateway does not
+// speak. 2026-07-28 basic/transports: -32022, with what is supported, as
+// the answer to the request.
+func checkVersion(fr *frontRequest) error {
+	if fr.version == "" || mcpwire.IsSupportedVersion(fr.version) {
+		return nil
+	}
+	msg := mcpwire.ErrorResponse(fr.requestID(), mcpwire.CodeUnsupportedVersion,
+		fmt.Sprintf("unsupported MCP-Protocol-Version %q (supported: %s)", fr.version, strings.Join(mcpwire.SupportedVersions(), ", ")))
+	msg.Error.Data, _ = json.Marshal(map[string]any{"supported": mcpwire.SupportedVersions(), "requested": fr.version})
+	return &rpcError{Status: http.StatusBadRequest, Code: msg.Error.Code, Message: msg.Error.Message, Answers: []*mcpwire.Message{msg}}
+}
+
+// checkScopes applies the per-tool scopes of a protected server to fr,
+// and arms the filter of list answers; a refusal is audited.
+func (g *Gateway) checkScopes(r *http.Request, name string, fr *frontRequest, auth *AuthSpec) error {
+	principal := Principal(r.Context())
+	if principal == nil || auth.Required == nil {
+		return nil
+	}
+	fr.filter = &scopeFilter{required: auth.Required, principal: principal}
+	if err := fr.filter.check(fr, auth); err != nil {
+		g.audit(name, principal, fr, "denied: insufficient scope", http.StatusForbidden, 0)
+		return err
+	}
+	fr.lists = listRequests(fr)
+	return nil
 }
 
 // hostPolicy decides which Host and Origin headers are acceptable.

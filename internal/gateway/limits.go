@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/mcpgate/mcpgate/internal/forwarded"
-	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
 
 // Session limits (audit finding 9). A session the gateway holds (bridge:
@@ -58,6 +57,14 @@ type limitError struct {
 	msg    string
 }
 
+// rpcError answers the refused initialize id: 429 or 503 with
+// Retry-After and a JSON-RPC error naming the limit.
+func (e *limitError) rpcError(id json.RawMessage) *rpcError {
+	re := refuse(e.status, CodeSessionLimit, e.msg).answering(id).because(fmt.Errorf("session limit %s reached", e.key))
+	re.Data, _ = json.Marshal(map[string]any{"limit": e.key, "retryAfter": limitRetryAfter})
+	return re.withHeader("Retry-After", strconv.Itoa(limitRetryAfter))
+}
+
 // acquire takes a slot for owner on server, or says which limit is full.
 // The release function returned gives the slot back; it is safe to call
 // more than once.
@@ -96,18 +103,6 @@ func (l *sessionLimits) held(owner string) int {
 	return l.owners[owner]
 }
 
-// write answers the refused initialize: 429 or 503 with Retry-After and a
-// JSON-RPC error naming the limit.
-func (e *limitError) write(w http.ResponseWriter, id json.RawMessage) {
-	w.Header().Set("Retry-After", strconv.Itoa(limitRetryAfter))
-	msg := mcpwire.ErrorResponse(id, CodeSessionLimit, e.msg)
-	msg.Error.Data, _ = json.Marshal(map[string]any{"limit": e.key, "retryAfter": limitRetryAfter})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(e.status)
-	_, _ = w.Write(msg.Encode())
-}
-
 // sessionOwner is whom a new session counts against: the verified user,
 // else (an unprotected server) the client's address.
 func sessionOwner(r *http.Request) string {
@@ -117,16 +112,14 @@ func sessionOwner(r *http.Request) string {
 	return "addr:" + forwarded.ClientAddr(r)
 }
 
-// takeSlot reserves the session slots of an initialize on b; false (after
-// answering) when a limit is full.
-func (b *bridge) takeSlot(w http.ResponseWriter, r *http.Request, id json.RawMessage) (release func(), ok bool) {
+// takeSlot reserves the session slots of an initialize (request id) on
+// b, or says which limit is full.
+func (b *bridge) takeSlot(r *http.Request, id json.RawMessage) (release func(), _ error) {
 	release, lerr := b.g.limits.acquire(b.name, sessionOwner(r))
 	if lerr != nil {
-		b.g.log.Warn("initialize refused: session limit", "server", b.name, "limit", lerr.key, "addr", forwarded.ClientAddr(r), "user", subjectOf(r))
-		lerr.write(w, id)
-		return nil, false
+		return nil, lerr.rpcError(id)
 	}
-	return release, true
+	return release, nil
 }
 
 // freeSlot gives the session's slots back (session.close calls it once).

@@ -51,21 +51,11 @@ var forwardRequestHeaders = []string{
 // Response headers passed back to the client.
 var forwardResponseHeaders = []string{"Content-Type", "Cache-Control", "Retry-After", mcpwire.HeaderProtocolVersion}
 
-func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) {
-	var st sessionState
+func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
 	isInit := r.Method == http.MethodPost && fr.isInitialize()
-	if !isInit && !(fr.stateless && fr.sessionID == "") {
-		var err error
-		st, err = p.g.sealer.open(p.name, fr.sessionID)
-		if err != nil || p.terminated.has(fr.sessionID) || st.Subject != subjectOf(r) {
-			// A session belongs to the user who created it: someone else's
-			// session id is as good as unknown (MCP security best
-			// practices, "Session Hijacking").
-			// MCP transports §"Session Management": unknown or terminated
-			// sessions get 404, which tells the client to start anew.
-			writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "session not found; initialize a new session")
-			return
-		}
+	st, err := p.session(r, fr, isInit)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -75,11 +65,10 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	}
 	ureq, err := http.NewRequestWithContext(ctx, r.Method, p.target, body)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, nil, mcpwire.CodeInternalError, "gateway error")
-		return
+		return errInternal(err)
 	}
-	if !p.prepare(w, r, fr, ureq, st) {
-		return
+	if err := p.prepare(r, fr, ureq, st); err != nil {
+		return err
 	}
 	if r.Method == http.MethodGet {
 		// A standalone stream lives until the client leaves or the gateway
@@ -88,11 +77,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		defer stop()
 		resp, err := p.g.client.Do(ureq)
 		if err != nil {
-			p.upstreamFailed(w, fr, err, false)
-			return
+			return p.upstreamFailed(fr, err, false)
 		}
-		p.relay(w, resp, fr, st, nil)
-		return
+		return p.relay(w, resp, fr, nil)
 	}
 	// The upstream must answer within the timeout; for SSE responses the
 	// clock restarts with every event (see relaySSE).
@@ -100,20 +87,15 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	defer watchdog.Stop()
 	resp, err := p.g.client.Do(ureq)
 	if err != nil {
-		p.upstreamFailed(w, fr, err, ctx.Err() != nil && r.Context().Err() == nil)
-		return
+		return p.upstreamFailed(fr, err, ctx.Err() != nil && r.Context().Err() == nil)
 	}
-	if isInit {
-		st = sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)}
-		if resp.StatusCode == http.StatusOK {
-			sid, err := p.g.sealer.seal(st)
-			if err != nil {
-				_ = resp.Body.Close()
-				writeError(w, http.StatusInternalServerError, nil, mcpwire.CodeInternalError, "gateway error")
-				return
-			}
-			w.Header().Set(mcpwire.HeaderSessionID, sid)
+	if isInit && resp.StatusCode == http.StatusOK {
+		sid, err := p.g.sealer.seal(sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)})
+		if err != nil {
+			_ = resp.Body.Close()
+			return errInternal(err)
 		}
+		w.Header().Set(mcpwire.HeaderSessionID, sid)
 	}
 	if r.Method == http.MethodDelete && (resp.StatusCode < 300 || resp.StatusCode == http.StatusMethodNotAllowed) {
 		p.terminated.add(fr.sessionID)
@@ -121,17 +103,32 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 			// The upstream keeps no session to end; ours ends anyway.
 			_ = resp.Body.Close()
 			w.WriteHeader(http.StatusNoContent)
-			return
+			return nil
 		}
 	}
-	p.relay(w, resp, fr, st, watchdog)
+	return p.relay(w, resp, fr, watchdog)
+}
+
+// session opens the sealed session of a request; initialize and
+// 2026-07-28 requests without a session id have none.
+func (p *passthrough) session(r *http.Request, fr *frontRequest, isInit bool) (sessionState, error) {
+	if isInit || (fr.stateless && fr.sessionID == "") {
+		return sessionState{}, nil
+	}
+	st, err := p.g.sealer.open(p.name, fr.sessionID)
+	if err != nil || p.terminated.has(fr.sessionID) || st.Subject != subjectOf(r) {
+		// A session belongs to the user who created it: someone else's
+		// session id is as good as unknown (MCP security best practices,
+		// "Session Hijacking").
+		return sessionState{}, errSessionNotFound()
+	}
+	return st, nil
 }
 
 // prepare sets the upstream request's headers: the forwarded ones, the
 // configured ones, the upstream's session id, and the caller's upstream
-// credential. It answers the client itself and returns false when the
-// request must not go on.
-func (p *passthrough) prepare(w http.ResponseWriter, r *http.Request, fr *frontRequest, ureq *http.Request, st sessionState) bool {
+// credential. An error says why the request must not go on.
+func (p *passthrough) prepare(r *http.Request, fr *frontRequest, ureq *http.Request, st sessionState) error {
 	copyHeaders(ureq.Header, r.Header, forwardRequestHeaders)
 	for k, vs := range r.Header {
 		if strings.HasPrefix(k, "Mcp-Param-") { // SEP-2575 parameter headers
@@ -145,7 +142,7 @@ func (p *passthrough) prepare(w http.ResponseWriter, r *http.Request, fr *frontR
 		ureq.Header.Set(mcpwire.HeaderSessionID, st.Upstream)
 	}
 	if p.up.Credential == nil {
-		return true
+		return nil
 	}
 	h, v, err := p.up.Credential(Principal(r.Context()))
 	msg, personal := toolErrorText(err)
@@ -153,20 +150,18 @@ func (p *passthrough) prepare(w http.ResponseWriter, r *http.Request, fr *frontR
 	case personal && hasToolCall(fr):
 		// Something the user must do first (connect a service): a tool
 		// error says so where they will read it.
-		writeToolErrors(w, fr, msg)
-		return false
+		return toolErrors(fr, msg)
 	case personal:
 		// Lifecycle and listing requests go on without the user's
 		// credential; only calls need it.
 	case err != nil:
-		p.g.log.Error("upstream credential", "server", p.name, "upstream", p.up.Name, "err", err)
-		writeError(w, http.StatusBadGateway, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
-			fmt.Sprintf("could not obtain a credential for upstream %q", p.up.Name))
-		return false
+		return refuse(http.StatusBadGateway, mcpwire.CodeUpstreamUnavailable,
+			fmt.Sprintf("could not obtain a credential for upstream %q", p.up.Name)).
+			answering(fr.requestID()).because(fmt.Errorf("upstream %q credential: %w", p.up.Name, err))
 	default:
 		ureq.Header.Set(h, v)
 	}
-	return true
+	return nil
 }
 
 // subjectOf is the verified subject of the request ("" when the server is
@@ -187,36 +182,17 @@ func copyHeaders(dst, src http.Header, names []string) {
 }
 
 // relay copies the upstream response to the client: JSON bodies whole, SSE
-// bodies event by event with a flush after each.
-func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *frontRequest, st sessionState, watchdog *time.Timer) {
+// bodies event by event with a flush after each. It returns an error only
+// before anything was written.
+func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *frontRequest, watchdog *time.Timer) error {
 	defer resp.Body.Close()
 	copyHeaders(w.Header(), resp.Header, forwardResponseHeaders)
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	filtering := fr.filter != nil && len(fr.lists) > 0
-	if ct != "text/event-stream" && filtering {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, mcpwire.MaxEventSize))
-		if err != nil {
-			writeError(w, http.StatusBadGateway, nil, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q sent a broken answer", p.up.Name))
-			return
-		}
-		body, ok := fr.filter.filterMessage(fr.lists, body)
-		switch {
-		case !ok && resp.StatusCode/100 != 2:
-			// Not an answer, but the status still matters (404: the
-			// session is gone, start anew); its body stays behind.
-			writeError(w, resp.StatusCode, fr.requestID(), mcpwire.CodeUpstreamUnavailable,
-				fmt.Sprintf("upstream %q answered HTTP %d", p.up.Name, resp.StatusCode))
-			return
-		case !ok:
-			p.refuseAmbiguous(w, fr)
-			return
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
-		return
-	}
-	if ct != "text/event-stream" {
+	switch {
+	case ct != "text/event-stream" && filtering:
+		return p.relayFiltered(w, resp, fr)
+	case ct != "text/event-stream":
 		if resp.ContentLength >= 0 {
 			w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength))
 		}
@@ -225,8 +201,40 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 		if err != nil && watchdog != nil && n == 0 {
 			p.g.log.Warn("upstream body failed", "server", p.name, "err", err)
 		}
-		return
+		return nil
 	}
+	p.relaySSE(w, resp, fr, watchdog, filtering)
+	return nil
+}
+
+// relayFiltered relays a JSON answer to list requests trimmed to the
+// token's scopes.
+func (p *passthrough) relayFiltered(w http.ResponseWriter, resp *http.Response, fr *frontRequest) error {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, mcpwire.MaxEventSize))
+	if err != nil {
+		return refuse(http.StatusBadGateway, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q sent a broken answer", p.up.Name)).
+			because(fmt.Errorf("upstream %q: %w", p.up.Name, err))
+	}
+	body, ok := fr.filter.filterMessage(fr.lists, body)
+	switch {
+	case !ok && resp.StatusCode/100 != 2:
+		// Not an answer, but the status still matters (404: the
+		// session is gone, start anew); its body stays behind.
+		return refuse(resp.StatusCode, mcpwire.CodeUpstreamUnavailable,
+			fmt.Sprintf("upstream %q answered HTTP %d", p.up.Name, resp.StatusCode)).answering(fr.requestID())
+	case !ok:
+		return p.refuseAmbiguous(fr)
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// relaySSE relays an event stream, event by event with a flush after
+// each; requests left unanswered when the upstream times out are answered
+// on the stream, naming the upstream.
+func (p *passthrough) relaySSE(w http.ResponseWriter, resp *http.Response, fr *frontRequest, watchdog *time.Timer, filtering bool) {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
@@ -283,15 +291,9 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 
 // refuseAmbiguous answers the list requests of a POST whose upstream
 // answer the scope filter could not read unambiguously (see filterMessage).
-func (p *passthrough) refuseAmbiguous(w http.ResponseWriter, fr *frontRequest) {
-	p.g.log.Warn("refused an ambiguous upstream answer", "server", p.name, "upstream", p.up.Name)
-	var out []*mcpwire.Message
-	for _, m := range fr.msgs {
-		if m.IsRequest() {
-			out = append(out, ambiguousAnswer(m.ID, p.up.Name))
-		}
-	}
-	writeJSONMessages(w, http.StatusBadGateway, out, fr.batch)
+func (p *passthrough) refuseAmbiguous(fr *frontRequest) error {
+	return answerEach(http.StatusBadGateway, fr, func(m *mcpwire.Message) *mcpwire.Message { return ambiguousAnswer(m.ID, p.up.Name) }).
+		because(fmt.Errorf("upstream %q sent an ambiguous answer", p.up.Name))
 }
 
 // pendingIDs returns the ids of the requests in the client's POST, by id
@@ -317,35 +319,20 @@ func peekEnvelope(data []byte) *mcpwire.Message {
 }
 
 // upstreamFailed answers a client whose upstream could not be reached or
-// timed out, with a JSON-RPC error per request that names the upstream.
-func (p *passthrough) upstreamFailed(w http.ResponseWriter, fr *frontRequest, err error, timedOut bool) {
-	code, msg := mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q is unavailable", p.up.Name)
+// timed out, with a JSON-RPC error per request that names the upstream,
+// under HTTP 200: the gateway answered, and the JSON-RPC error says what
+// went wrong, which every client shows to its user. A POST without
+// requests (or a GET) gets 502 or 504.
+func (p *passthrough) upstreamFailed(fr *frontRequest, err error, timedOut bool) error {
+	status, code, msg := http.StatusBadGateway, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q is unavailable", p.up.Name)
 	if timedOut {
-		code, msg = mcpwire.CodeUpstreamTimeout, fmt.Sprintf("upstream %q did not answer within %s", p.up.Name, p.up.Timeout)
+		status, code, msg = http.StatusGatewayTimeout, mcpwire.CodeUpstreamTimeout, fmt.Sprintf("upstream %q did not answer within %s", p.up.Name, p.up.Timeout)
 	}
-	p.g.log.Warn("upstream request failed", "server", p.name, "upstream", p.up.Name, "err", err, "timeout", timedOut)
-	var out []*mcpwire.Message
-	for _, m := range fr.msgs {
-		if m.IsRequest() {
-			out = append(out, mcpwire.ErrorResponse(m.ID, code, msg))
-		}
+	e := answerEach(http.StatusOK, fr, func(m *mcpwire.Message) *mcpwire.Message { return mcpwire.ErrorResponse(m.ID, code, msg) })
+	if len(e.Answers) == 0 {
+		e = refuse(status, code, msg)
 	}
-	switch {
-	case len(out) == 0:
-		status := http.StatusBadGateway
-		if timedOut {
-			status = http.StatusGatewayTimeout
-		}
-		writeError(w, status, nil, code, msg)
-	case fr.batch:
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(mcpwire.EncodeBatch(out))
-	default:
-		// HTTP 200: the gateway answered; the JSON-RPC error says what
-		// went wrong, which every client shows to its user.
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(out[0].Encode())
-	}
+	return e.because(fmt.Errorf("upstream %q: %w", p.up.Name, err))
 }
 
 // terminatedSet remembers ended session ids so they get 404 even when the

@@ -71,12 +71,12 @@ func (fr *frontRequest) callTargets() []target {
 // check refuses the first request the token's scopes do not cover, with
 // HTTP 403 and an insufficient_scope challenge naming the scope needed, so
 // the client can step up (MCP 2025-11-25 authorization §"Scope Challenge
-// Handling"; RFC 6750 §3.1). It returns false when it answered.
+// Handling"; RFC 6750 §3.1).
 //
 // Notifications are checked as requests are: an upstream may act on a
 // "tools/call" without an id, and whether a message has an id must not
 // decide whether it is checked.
-func (f *scopeFilter) check(w http.ResponseWriter, fr *frontRequest, auth *AuthSpec) bool {
+func (f *scopeFilter) check(fr *frontRequest, auth *AuthSpec) error {
 	for i, m := range fr.msgs {
 		kind, name := fr.callTargets()[i].kind, fr.callTargets()[i].name
 		if kind == "" {
@@ -86,12 +86,16 @@ func (f *scopeFilter) check(w http.ResponseWriter, fr *frontRequest, auth *AuthS
 		if need == "" || f.principal.HasScope(need) {
 			continue
 		}
-		desc := fmt.Sprintf("%s %q needs scope %s", kind, name, need)
-		w.Header().Set("WWW-Authenticate", oauth.BearerChallenge(auth.MetadataURL, need, oauth.InsufficientScope, desc))
-		writeError(w, http.StatusForbidden, m.ID, mcpwire.CodeInsufficientScope, "insufficient scope: "+desc)
-		return false
+		return insufficientScope(m.ID, auth, kind, name, need)
 	}
-	return true
+	return nil
+}
+
+// insufficientScope is the 403 refusing a request for kind name, which
+// needs scope need.
+func insufficientScope(id json.RawMessage, auth *AuthSpec, kind, name, need string) *rpcError {
+	desc := fmt.Sprintf("%s %q needs scope %s", kind, name, need)
+	return refuse(http.StatusForbidden, mcpwire.CodeInsufficientScope, "insufficient scope: "+desc).answering(id).withHeader("WWW-Authenticate", oauth.BearerChallenge(auth.MetadataURL, need, oauth.InsufficientScope, desc))
 }
 
 // listKind maps list methods to the kind of what they list and the field
@@ -233,19 +237,10 @@ func toolErrorMessage(m *mcpwire.Message, msg string) *mcpwire.Message {
 	return mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, msg)
 }
 
-// writeToolErrors answers every request of a POST with msg.
-func writeToolErrors(w http.ResponseWriter, fr *frontRequest, msg string) {
-	var out []*mcpwire.Message
-	for _, m := range fr.msgs {
-		if m.IsRequest() {
-			out = append(out, toolErrorMessage(m, msg))
-		}
-	}
-	if len(out) == 0 {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	writeJSONMessages(w, http.StatusOK, out, fr.batch)
+// toolErrors answers every request of a POST with msg (see
+// toolErrorMessage): what the user must do first, where they will read it.
+func toolErrors(fr *frontRequest, msg string) *rpcError {
+	return answerEach(http.StatusOK, fr, func(m *mcpwire.Message) *mcpwire.Message { return toolErrorMessage(m, msg) })
 }
 
 func hasToolCall(fr *frontRequest) bool {

@@ -84,10 +84,9 @@ func (s *session) post(w http.ResponseWriter, r *http.Request, fr *frontRequest)
 
 // get opens the standalone SSE stream, or resumes any stream of the
 // session after the event named by Last-Event-ID.
-func (s *session) get(w http.ResponseWriter, r *http.Request) {
+func (s *session) get(w http.ResponseWriter, r *http.Request) error {
 	if !acceptsSSE(r) {
-		writeError(w, http.StatusNotAcceptable, nil, mcpwire.CodeInvalidRequest, "GET requires Accept: text/event-stream")
-		return
+		return refuse(http.StatusNotAcceptable, mcpwire.CodeInvalidRequest, "GET requires Accept: text/event-stream")
 	}
 	if last := r.Header.Get(mcpwire.HeaderLastEventID); last != "" {
 		id, seq, err := parseEventID(last)
@@ -102,17 +101,17 @@ func (s *session) get(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 		}
 		if st == nil {
-			writeError(w, http.StatusNotFound, nil, mcpwire.CodeInvalidRequest, "unknown Last-Event-ID")
-			return
+			return refuse(http.StatusNotFound, mcpwire.CodeInvalidRequest, "unknown Last-Event-ID")
 		}
 		s.pump(w, r, st, seq, false)
-		return
+		return nil
 	}
 	st := s.standalone
 	st.mu.Lock()
 	from := st.delivered
 	st.mu.Unlock()
 	s.pump(w, r, st, from, true)
+	return nil
 }
 
 // pump writes a stream's events from sequence number after on, until the
