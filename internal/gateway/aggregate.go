@@ -73,7 +73,10 @@ func (s *session) initResult(results []*mcpwire.Message) (json.RawMessage, strin
 		u := s.ups[0]
 		switch r := results[0]; {
 		case r == nil:
-			return nil, fmt.Sprintf("upstream %q is unavailable: %v", u.spec.Name, u.err)
+			// The cause (a dial error naming the upstream's internal
+			// address, say) was logged by connectAll; the client learns
+			// only which upstream failed.
+			return nil, fmt.Sprintf("upstream %q is unavailable", u.spec.Name)
 		case r.Error != nil:
 			return nil, fmt.Sprintf("upstream %q refused initialize: %s", u.spec.Name, r.Error.Message)
 		}

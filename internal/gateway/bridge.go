@@ -515,9 +515,12 @@ func (s *session) upstreamExited(u *upConn, err error) {
 		}
 	}
 	s.mu.Unlock()
+	if len(owed) > 0 {
+		s.b.g.log.Warn("upstream exited with calls in flight", "server", s.b.name, "upstream", u.spec.Name, "calls", len(owed), "err", err)
+	}
 	for _, gid := range owed {
 		if c := s.take(gid); c != nil {
-			s.fail(c, mcpwire.CodeUpstreamUnavailable, err.Error())
+			s.fail(c, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q is unavailable (it stopped)", u.spec.Name))
 		}
 	}
 }
@@ -542,7 +545,9 @@ func (s *session) reinitialize(u *upConn) {
 // await waits until u can take requests.
 func (s *session) await(ctx context.Context, u *upConn) error {
 	if u.err != nil {
-		return u.err
+		// u.err itself (logged when the upstream failed) may name internal
+		// addresses; the client gets the upstream's name only.
+		return fmt.Errorf("upstream %q is unavailable", u.spec.Name)
 	}
 	u.mu.Lock()
 	ready := u.ready

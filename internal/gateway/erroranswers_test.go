@@ -172,6 +172,14 @@ func TestErrorAnswers(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%q\n", rb)
 	}
+	// No answer carries what only the gateway should know: an upstream's
+	// internal address or the dial error naming it (issue 8: a failed
+	// bridge initialize used to hand both to whoever asked).
+	for _, leak := range []string{"dial tcp", "127.0.0.1:1", "connection refused"} {
+		if strings.Contains(b.String(), leak) {
+			t.Errorf("an error answer leaks %q", leak)
+		}
+	}
 	const golden = "testdata/error_answers.golden"
 	if *update {
 		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
