@@ -96,7 +96,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 	secret := []byte(cfg.SessionKey)
 	flow, err := authflow.New(authflow.Options{
 		Issuer: issuer, Resources: cat.Resources(), Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
-		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cfg)}),
+		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cat)}),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
 		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(),
 		ScopeText: func(res *oauth.Resource, scope string) string {
