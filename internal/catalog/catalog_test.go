@@ -595,3 +595,39 @@ type policyInputView struct {
 	tenants         []string
 	server          string
 }
+
+// TestConcurrentReads: a catalog is shared by every request of its
+// generation; reading it from many goroutines at once changes nothing
+// (run with -race).
+func TestConcurrentReads(t *testing.T) {
+	c := compile(t, tenantsYAML+`
+servers:
+  - name: docs
+    upstream: {url: "http://up/mcp"}
+    scopes: [docs:read]
+    tools: [{match: "*", scope: docs:read}]
+policies:
+  - name: acme
+    when: '"acme" in user.tenantIds'
+    allow: [{servers: ["*"], scopes: ["*"]}]
+`)
+	s := c.Server("docs")
+	done := make(chan []string)
+	for range 8 {
+		go func() {
+			var got []string
+			for range 50 {
+				got = c.Granter().Grant(&c.Users()[0], store.Client{ID: "app"}, s.Resource, nil)
+				_ = s.Auth.Required("tool", "echo")
+				_ = c.ServerSpecs(nil)
+				_, _ = c.TenantGrants("acme", []string{"eng"})
+			}
+			done <- got
+		}()
+	}
+	for range 8 {
+		if got := <-done; !slices.Equal(got, []string{"docs:read"}) {
+			t.Errorf("granted %v", got)
+		}
+	}
+}
