@@ -1,6 +1,8 @@
 // Package app wires a validated configuration into a running mcpgate:
 // the gateway, its HTTP listener, and an orderly shutdown. It owns process
-// lifetime, not protocol: MCP lives in package gateway.
+// lifetime, not protocol (MCP lives in package gateway) and not what is
+// served: each config is compiled by package catalog, and app hands that
+// snapshot to the handlers.
 package app
 
 import (
