@@ -51,9 +51,9 @@ func policyTest(args []string, stdout, stderr io.Writer) int {
 		return ExitInvalidConfig
 	}
 	client := store.Client{ID: *clientID, Name: *clientID}
-	for _, c := range cfg.OAuth.Clients {
+	for _, c := range cat.Clients() {
 		if c.ID == *clientID {
-			client = store.Client{ID: c.ID, Name: c.Name, Group: c.Group, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod}
+			client = c
 		}
 	}
 	var user *store.User
