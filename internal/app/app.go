@@ -1,6 +1,8 @@
 // Package app wires a validated configuration into a running mcpgate:
 // the gateway, its HTTP listener, and an orderly shutdown. It owns process
-// lifetime, not protocol: MCP lives in package gateway.
+// lifetime, not protocol (MCP lives in package gateway) and not what is
+// served: each config is compiled by package catalog, and app hands that
+// snapshot to the handlers.
 package app
 
 import (
@@ -16,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -86,11 +89,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	return a, nil
 }
 
-// generation is everything built from one config: the authorization
-// server, the gateway and the handler that serves both. It is immutable
-// once built; a reload builds a new one and retires this one.
+// generation is everything built from one config: its catalog (what it
+// serves), the authorization server, the gateway and the handler that
+// serves both. It is immutable once built; a reload builds a new one and
+// retires this one.
 type generation struct {
 	cfg      *config.Config
+	catalog  *catalog.Catalog
 	auth     *authServer
 	gateway  *gateway.Gateway
 	handler  http.Handler
@@ -103,23 +108,17 @@ type generation struct {
 // build wires a generation from cfg over the app's store.
 func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error) {
 	log := a.log
-	auth, err := newAuthServer(ctx, cfg, a.store, log, a.keep)
+	cat, err := catalog.Compile(cfg, strings.TrimRight(cfg.PublicURL, "/"))
 	if err != nil {
 		return nil, err
 	}
-	var servers []gateway.ServerSpec
-	for i := range cfg.Servers {
-		s := &cfg.Servers[i]
-		spec := gateway.ServerSpec{Name: s.Name, Path: s.Path, Auth: auth.specs[s.Name]}
-		for _, u := range cfg.ResolvedUpstreams(s) {
-			spec.Upstreams = append(spec.Upstreams, gateway.UpstreamSpec{
-				Name: u.Name, Prefix: u.Prefix, URL: u.URL, Transport: u.Transport, Headers: u.Headers,
-				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: cfg.ServerTimeout(s, &u),
-				Credential: credentialFor(u, strings.TrimRight(cfg.PublicURL, "/"), auth.keys, auth.conns, log, s.Name),
-			})
-		}
-		servers = append(servers, spec)
+	auth, err := newAuthServer(ctx, cfg, cat, a.store, log, a.keep)
+	if err != nil {
+		return nil, err
 	}
+	servers := cat.ServerSpecs(func(server string, u config.Upstream) gateway.CredentialFunc {
+		return credentialFor(u, cat.Issuer(), auth.keys, auth.conns, log, server)
+	})
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
@@ -146,7 +145,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		_ = gw.Close()
 		return nil, err
 	}
-	return &generation{cfg: cfg, auth: auth, gateway: gw, handler: h}, nil
+	return &generation{cfg: cfg, catalog: cat, auth: auth, gateway: gw, handler: h}, nil
 }
 
 // activate makes g the generation that serves new requests and starts its
@@ -222,11 +221,9 @@ func (a *App) PublicURL() string { return a.current().cfg.PublicURL }
 
 // Endpoints returns the MCP URL of every server.
 func (a *App) Endpoints() []string {
-	cfg := a.current().cfg
-	base := strings.TrimRight(cfg.PublicURL, "/")
 	var out []string
-	for _, s := range cfg.Servers {
-		out = append(out, base+s.Path)
+	for _, s := range a.current().catalog.Servers() {
+		out = append(out, s.URI)
 	}
 	return out
 }

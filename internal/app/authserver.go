@@ -11,10 +11,10 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/authflow"
+	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/connections"
 	"github.com/mcpgate/mcpgate/internal/discovery"
-	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/grants"
 	"github.com/mcpgate/mcpgate/internal/idp"
 	"github.com/mcpgate/mcpgate/internal/keys"
@@ -28,30 +28,26 @@ import (
 
 // authServer is the authorization server's parts, wired from the config.
 type authServer struct {
-	resources oauth.Resources
-	specs     map[string]*gateway.AuthSpec // by server name
-	keys      *keys.Manager
-	verifier  *tokens.CachedVerifier
-	access    *access.Checker      // who is cut off
-	store     *layered.Store       // the config's users and clients over the store
-	conns     *connections.Manager // nil without connections
-	mount     []func(*http.ServeMux)
+	catalog  *catalog.Catalog // what this generation serves
+	keys     *keys.Manager
+	verifier *tokens.CachedVerifier
+	access   *access.Checker      // who is cut off
+	store    *layered.Store       // the config's users and clients over the store
+	conns    *connections.Manager // nil without connections
+	mount    []func(*http.ServeMux)
 	// background are jobs that run while the app serves.
 	background []func(context.Context)
 }
 
-// newAuthServer wires the authorization server from cfg; keep holds what
-// a reload carries over from the previous one (nil: nothing).
-func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, keep *kept) (*authServer, error) {
+// newAuthServer wires the authorization server from cfg and its catalog;
+// keep holds what a reload carries over from the previous one (nil:
+// nothing).
+func newAuthServer(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, st store.Store, log *slog.Logger, keep *kept) (*authServer, error) {
 	if keep == nil {
 		keep = newKept(cfg)
 	}
-	issuer := strings.TrimRight(cfg.PublicURL, "/")
-	a := &authServer{resources: oauth.Resources{}, specs: map[string]*gateway.AuthSpec{}}
-	allPatterns, err := a.protect(cfg, issuer)
-	if err != nil {
-		return nil, err
-	}
+	issuer := cat.Issuer()
+	a := &authServer{catalog: cat}
 	v, err := OpenVault(ctx, cfg.Vault, st, log)
 	if err != nil {
 		return nil, err
@@ -66,21 +62,13 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	}
 	mint := tokens.NewIssuer(a.keys.Signing, issuer, &tokens.IssuerOptions{TTL: accessTTL})
 	a.verifier = tokens.NewCachedVerifier(tokens.NewVerifier(a.keys.Lookup, issuer, nil), 50000, nil)
-	if err := a.layer(ctx, cfg, st, keep, log); err != nil {
+	if err := a.layer(ctx, cfg, cat, st, keep, log); err != nil {
 		return nil, err
 	}
 	st = a.store // from here on, everything sees the config's entries over the store
 
-	granter, _, err := newGranter(cfg)
-	if err != nil {
-		return nil, err
-	}
-	allPatterns = append(allPatterns, cfg.OAuth.Registration.RedirectURIs...)
-	union, err := registration.ParseAllowlist(allPatterns)
-	if err != nil {
-		return nil, fmt.Errorf("redirect_uris: %w", err)
-	}
-	fed, fedFlow, err := newFederation(ctx, cfg, st, log)
+	granter, union := cat.Granter(), cat.RedirectAllowlist()
+	fed, fedFlow, err := newFederation(ctx, cfg, cat, st, log)
 	if err != nil {
 		return nil, err
 	}
@@ -107,27 +95,24 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 	}
 	secret := []byte(cfg.SessionKey)
 	flow, err := authflow.New(authflow.Options{
-		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
-		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cfg)}),
+		Issuer: issuer, Resources: cat.Resources(), Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
+		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cat)}),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
-		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(cfg, issuer),
+		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(),
 		ScopeText: func(res *oauth.Resource, scope string) string {
-			if s := cfg.ServerByName(res.ServerName); s != nil {
-				return s.ScopeDescriptions[scope]
-			}
-			return ""
+			return cat.ScopeDescription(res.ServerName, scope)
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	tok := grants.New(grants.Options{
-		Issuer: issuer, Resources: a.resources, Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
+		Issuer: issuer, Resources: cat.Resources(), Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
 		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Access: a.access, RefreshUser: refreshUser, Logger: log,
 		KeysFetcher: strangersFetch, OperatorKeysFetcher: operatorFetch, TouchClient: touchClient(st),
 	})
-	tok.SetExchanges(exchangeRules(cfg, issuer))
-	tok.SetIntrospection(introspectionRules(cfg, issuer))
+	tok.SetExchanges(cat.ExchangeRules())
+	tok.SetIntrospection(cat.IntrospectionRules())
 	if a.conns != nil {
 		a.conns.SetAccess(a.access.CheckUser)
 		tok.SetConnectionTokens(a.conns.Token)
@@ -138,7 +123,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st store.Store, log 
 		a.mount = append(a.mount, pages.Mount)
 	}
 	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
-	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: a.resources, Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})
+	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: cat.Resources(), Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})
 	a.mount = append(a.mount, flow.Mount, tok.Mount, disc.Mount)
 	if registrationOn {
 		policy := cfg.OAuth.Registration.Policy
@@ -164,33 +149,6 @@ func (a *authServer) revokedToken(c *tokens.Claims) bool {
 	return a.access.Check(context.Background(), access.FromClaims(c)) != nil
 }
 
-// protect registers every server with auth: oauth as a protected
-// resource (RFC 8707 / RFC 9728) with its gateway-side checks, and returns
-// every redirect URI pattern the servers allow.
-func (a *authServer) protect(cfg *config.Config, issuer string) ([]string, error) {
-	var patterns []string
-	for i := range cfg.Servers {
-		s := &cfg.Servers[i]
-		if s.Auth != config.AuthOAuth {
-			continue
-		}
-		allow, err := registration.ParseAllowlist(s.RedirectURIs)
-		if err != nil {
-			return nil, fmt.Errorf("server %q: redirect_uris: %w", s.Name, err)
-		}
-		patterns = append(patterns, s.RedirectURIs...)
-		uri := issuer + s.Path
-		meta := discovery.MetadataURL(issuer, s.Path)
-		a.resources[uri] = &oauth.Resource{URI: uri, ServerName: s.Name, Scopes: s.Scopes, AllowsRedirect: allow.Allows, MetadataURL: meta}
-		required, err := toolScopes(s)
-		if err != nil {
-			return nil, err
-		}
-		a.specs[s.Name] = &gateway.AuthSpec{Resource: uri, MetadataURL: meta, Scopes: s.Scopes, Required: required}
-	}
-	return patterns, nil
-}
-
 // verify checks an access token for audience with cached keys only.
 func (a *authServer) verify(token, audience string) (*tokens.Claims, error) {
 	return a.verifier.Verify(token, audience)
@@ -209,54 +167,14 @@ func (c *clientSource) Client(ctx context.Context, id string) (store.Client, err
 	return c.store.GetClient(ctx, id)
 }
 
-// exchangeRules turns each server's token_exchange into the grant's
-// rules: the server presents a token issued for it (its resource, or the
-// identity audience of its upstreams) and may get one for the audiences
-// listed.
-func exchangeRules(cfg *config.Config, issuer string) map[string]grants.ExchangeRule {
-	rules := map[string]grants.ExchangeRule{}
-	for i := range cfg.Servers {
-		s := &cfg.Servers[i]
-		if s.TokenExchange == nil {
-			continue
-		}
-		subjects := []string{issuer + s.Path}
-		for _, u := range cfg.ResolvedUpstreams(s) {
-			if u.Credentials.Mode == "identity" {
-				aud := u.Credentials.Audience
-				if aud == "" {
-					aud = u.URL
-				}
-				subjects = append(subjects, aud)
-			}
-		}
-		r := rules[s.TokenExchange.Client]
-		r.SubjectAudiences = appendNew(r.SubjectAudiences, subjects...)
-		r.Audiences = appendNew(r.Audiences, s.TokenExchange.Audiences...)
-		r.Connections = appendNew(r.Connections, s.TokenExchange.Connections...)
-		r.TTL = s.TokenExchange.TTL.Std()
-		rules[s.TokenExchange.Client] = r
-	}
-	return rules
-}
-
 // consentConnections tells the consent page which connections a server's
 // upstreams use, and whether the user has connected each.
-func (a *authServer) consentConnections(cfg *config.Config, issuer string) func(context.Context, store.User, string) []web.ConnectionLine {
+func (a *authServer) consentConnections() func(context.Context, store.User, string) []web.ConnectionLine {
 	if a.conns == nil {
 		return nil
 	}
-	needs := map[string][]string{} // resource -> connection names
-	for i := range cfg.Servers {
-		s := &cfg.Servers[i]
-		for _, u := range cfg.ResolvedUpstreams(s) {
-			if u.Credentials.Mode == "connection" {
-				needs[issuer+s.Path] = appendNew(needs[issuer+s.Path], u.Credentials.Connection)
-			}
-		}
-	}
 	return func(ctx context.Context, user store.User, resource string) []web.ConnectionLine {
-		names := needs[resource]
+		names := a.catalog.Connections(resource)
 		if len(names) == 0 {
 			return nil
 		}

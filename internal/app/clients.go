@@ -1,7 +1,7 @@
 package app
 
 // Wiring of what concerns clients nobody registered: the guarded fetchers,
-// the expiry of unused registrations, and introspection entitlements.
+// and the expiry of unused registrations.
 
 import (
 	"context"
@@ -34,22 +34,6 @@ func clientFetchers(cfg *config.Config) (strangers, operator *safefetch.Fetcher,
 	}
 	operator, err = safefetch.New(&safefetch.Options{Allow: everywhere, AllowHTTP: true})
 	return strangers, operator, err
-}
-
-// introspectionRules maps each configured client's introspect entries
-// (server names, "*") to the audiences it may introspect tokens for.
-func introspectionRules(cfg *config.Config, issuer string) map[string][]string {
-	rules := map[string][]string{}
-	for _, c := range cfg.OAuth.Clients {
-		for _, name := range c.Introspect {
-			if name == "*" {
-				rules[c.ID] = append(rules[c.ID], "*")
-			} else if s := cfg.ServerByName(name); s != nil {
-				rules[c.ID] = append(rules[c.ID], issuer+s.Path)
-			}
-		}
-	}
-	return rules
 }
 
 // touchClient records clients' use when the store can (store.ClientActivity).

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/authflow"
+	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/grants"
 	"github.com/mcpgate/mcpgate/internal/idp/oidc"
@@ -26,8 +26,8 @@ type federation struct {
 
 // newFederation builds a provider per tenant with an oidc block; nil when
 // no tenant has one.
-func newFederation(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*federation, *authflow.Federation, error) {
-	issuer := strings.TrimRight(cfg.PublicURL, "/")
+func newFederation(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, st store.Store, log *slog.Logger) (*federation, *authflow.Federation, error) {
+	issuer := cat.Issuer()
 	f := &federation{providers: map[string]*oidc.Provider{}, store: st, log: log}
 	var realms []oidc.RealmConfig
 	for _, t := range cfg.Tenants {
@@ -35,13 +35,8 @@ func newFederation(ctx context.Context, cfg *config.Config, st store.Store, log 
 			continue
 		}
 		mapping := map[string]oidc.Grants{}
-		for _, m := range []map[string]config.Grants{t.Groups, t.OIDC.Groups} {
-			for g, gr := range m {
-				cur := mapping[g]
-				cur.Roles = appendNew(cur.Roles, gr.Roles...)
-				cur.Permissions = appendNew(cur.Permissions, gr.Permissions...)
-				mapping[g] = cur
-			}
+		for g, gr := range cat.GroupMapping(t.Name) {
+			mapping[g] = oidc.Grants{Roles: gr.Roles, Permissions: gr.Permissions}
 		}
 		p, err := oidc.New(ctx, oidc.Config{Name: t.Name, Tenant: t.Name, Issuer: t.OIDC.Issuer, ClientID: t.OIDC.ClientID,
 			ClientSecret: t.OIDC.ClientSecret, Scopes: t.OIDC.Scopes, RedirectURL: issuer + "/oauth/callback/" + t.Name,

@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/access"
+	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/store/layered"
@@ -15,9 +17,13 @@ import (
 // stored already read. Unlike a starting server it changes nothing about
 // which config entries count as removed.
 func OpenAccess(ctx context.Context, cfg *config.Config, st store.Store) (*layered.Store, *access.Checker, error) {
-	ac := access.New(st, &access.Options{Refresh: cfg.OAuth.RevocationRefresh.Std(), MaxTokenAge: maxTokenAge(cfg)})
+	cat, err := catalog.Compile(cfg, strings.TrimRight(cfg.PublicURL, "/"))
+	if err != nil {
+		return nil, nil, err
+	}
+	ac := access.New(st, &access.Options{Refresh: cfg.OAuth.RevocationRefresh.Std(), MaxTokenAge: cat.MaxTokenAge()})
 	if err := ac.Reload(ctx); err != nil {
 		return nil, nil, fmt.Errorf("access state: %w", err)
 	}
-	return layered.New(st, ConfigUsers(cfg), ConfigClients(cfg.OAuth.Clients), ac.Disabled), ac, nil
+	return layered.New(st, cat.Users(), cat.Clients(), ac.Disabled), ac, nil
 }

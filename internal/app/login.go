@@ -1,26 +1,16 @@
 package app
 
 import (
-	"github.com/mcpgate/mcpgate/internal/config"
-	"golang.org/x/crypto/bcrypt"
+	"github.com/mcpgate/mcpgate/internal/catalog"
+	"github.com/mcpgate/mcpgate/internal/idp"
 )
 
-// dummyLike picks the configured user hash that costs the most to check,
-// for the directory's dummy comparison: an unknown username then costs
-// at least what a configured user's wrong password does.
-func dummyLike(cfg *config.Config) string {
-	best, bestCost := "", -1
-	for _, u := range cfg.Users {
-		cost, err := bcrypt.Cost([]byte(u.PasswordHash))
-		if err != nil {
-			if best == "" && u.PasswordHash != "" {
-				best = u.PasswordHash // argon2id: its parameters are copied
-			}
-			continue
-		}
-		if cost > bestCost {
-			best, bestCost = u.PasswordHash, cost
-		}
+// dummyLike is the declared users' costliest hash, which the directory's
+// dummy comparison copies (idp.CostliestHash).
+func dummyLike(cat *catalog.Catalog) string {
+	var hashes []string
+	for _, u := range cat.Users() {
+		hashes = append(hashes, u.PasswordHash)
 	}
-	return best
+	return idp.CostliestHash(hashes...)
 }

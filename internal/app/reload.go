@@ -104,7 +104,7 @@ func (a *App) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	// Only a config that built becomes the declared state: what it no
 	// longer declares is cut off, then its users and clients are served.
-	if err := g.auth.reloadDeclared(ctx, cfg, a.keep.base, a.log); err != nil {
+	if err := g.auth.reloadDeclared(ctx, g.catalog, a.keep.base, a.log); err != nil {
 		_ = g.gateway.Close()
 		return fmt.Errorf("users and clients: %w", err)
 	}

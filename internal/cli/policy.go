@@ -8,9 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mcpgate/mcpgate/internal/app"
+	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/config"
-	"github.com/mcpgate/mcpgate/internal/policy"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
 
@@ -41,20 +40,25 @@ func policyTest(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportConfigError(stderr, err)
 	}
+	cat, err := catalog.Compile(cfg, strings.TrimRight(cfg.PublicURL, "/"))
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpgate:", err)
+		return ExitInvalidConfig
+	}
 	srv := cfg.ServerByName(*serverName)
 	if srv == nil {
 		fmt.Fprintf(stderr, "mcpgate: unknown server %q\n", *serverName)
 		return ExitInvalidConfig
 	}
 	client := store.Client{ID: *clientID, Name: *clientID}
-	for _, c := range cfg.OAuth.Clients {
+	for _, c := range cat.Clients() {
 		if c.ID == *clientID {
-			client = store.Client{ID: c.ID, Name: c.Name, Group: c.Group, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod}
+			client = c
 		}
 	}
 	var user *store.User
 	if *userArg != "" {
-		u, err := resolvePolicyUser(cfg, *userArg)
+		u, err := resolvePolicyUser(cfg, cat, *userArg)
 		if err != nil {
 			fmt.Fprintln(stderr, "mcpgate:", err)
 			return ExitInvalidConfig
@@ -65,21 +69,8 @@ func policyTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "no policies configured: every scope of %s (%s) may be granted\n", srv.Name, strings.Join(srv.Scopes, " "))
 		return ExitOK
 	}
-	specs := make([]policy.Spec, 0, len(cfg.Policies))
-	for _, p := range cfg.Policies {
-		s := policy.Spec{Name: p.Name, When: p.When}
-		for _, a := range p.Allow {
-			s.Allow = append(s.Allow, policy.Allow{Servers: a.Servers, Scopes: a.Scopes})
-		}
-		specs = append(specs, s)
-	}
-	set, probs := policy.Compile(specs)
-	if len(probs) > 0 {
-		fmt.Fprintln(stderr, "mcpgate: policies:", probs[0])
-		return ExitInvalidConfig
-	}
-	in := app.PolicyInput(user, client, srv)
-	d := set.Grant(in, strings.Fields(*scope), srv.Scopes)
+	in := catalog.PolicyInput(user, client, srv)
+	d := cat.Policies().Grant(in, strings.Fields(*scope), srv.Scopes)
 	who := "machine client " + client.ID
 	if user != nil {
 		who = fmt.Sprintf("user %s (tenant %q, groups %v, permissions %v) via client %s", user.ID, user.Tenant, user.Groups, user.Permissions, client.ID)
@@ -107,7 +98,7 @@ func policyTest(args []string, stdout, stderr io.Writer) int {
 	return ExitOK
 }
 
-func resolvePolicyUser(cfg *config.Config, arg string) (*store.User, error) {
+func resolvePolicyUser(cfg *config.Config, cat *catalog.Catalog, arg string) (*store.User, error) {
 	var pu policyUser
 	switch {
 	case strings.HasPrefix(arg, "@"):
@@ -132,7 +123,7 @@ func resolvePolicyUser(cfg *config.Config, arg string) (*store.User, error) {
 			return nil, fmt.Errorf("no configured user %q (pass @FILE or inline JSON for others)", arg)
 		}
 	}
-	roles, perms := app.TenantGrants(cfg, pu.Tenant, pu.Groups)
+	roles, perms := cat.TenantGrants(pu.Tenant, pu.Groups)
 	u := &store.User{ID: pu.Sub, Email: pu.Email, Tenant: pu.Tenant, Groups: pu.Groups,
 		Roles: appendUnique(pu.Roles, roles), Permissions: appendUnique(pu.Permissions, perms)}
 	return u, nil
