@@ -7,6 +7,7 @@ package discovery
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -33,9 +34,18 @@ type Handler struct{ o Options }
 func New(o Options) *Handler { return &Handler{o: o} }
 
 // Mount registers the routes.
+//
+// An issuer with a path (public_url https://host/gate behind a proxy that
+// strips /gate) is also served where RFC 8414 §3.1 puts its metadata: the
+// well-known segment between host and path
+// (/.well-known/oauth-authorization-server/gate), and at the OpenID path
+// with the issuer path appended (RFC 8414 §5), which the TypeScript SDK
+// tries first; a proxy that forwards /.well-known/ unchanged reaches them.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", h.asMetadata)
 	mux.HandleFunc("GET /.well-known/openid-configuration", h.asMetadata)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server/", h.asMetadataAtIssuerPath)
+	mux.HandleFunc("GET /.well-known/openid-configuration/", h.asMetadataAtIssuerPath)
 	mux.HandleFunc("GET /oauth/jwks", h.jwks)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", h.resourceMetadata)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.resourceMetadata)
@@ -115,10 +125,40 @@ func (h *Handler) asMetadata(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, doc)
 }
 
+// issuerPath is the path of the issuer without a trailing slash ("" for
+// an issuer at the root of its host).
+func (h *Handler) issuerPath() string {
+	u, err := url.Parse(h.o.Issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// asMetadataAtIssuerPath serves the metadata at the path-inserted
+// well-known URLs (RFC 8414 §3.1), for this issuer's path only.
+func (h *Handler) asMetadataAtIssuerPath(w http.ResponseWriter, r *http.Request) {
+	p := h.issuerPath()
+	rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.EscapedPath(), "/.well-known/oauth-authorization-server"), "/.well-known/openid-configuration")
+	if p == "" || rest != p {
+		http.NotFound(w, r)
+		return
+	}
+	h.asMetadata(w, r)
+}
+
 func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_ = json.NewEncoder(w).Encode(h.o.JWKS())
+}
+
+// lookup finds the resource base+suffix, with or without a trailing slash.
+func (h *Handler) lookup(base, suffix string) *oauth.Resource {
+	if res := h.o.Resources[base+suffix]; res != nil {
+		return res
+	}
+	return h.o.Resources[base+strings.TrimSuffix(suffix, "/")]
 }
 
 // resourceMetadata is RFC 9728 §3: one document per protected server at
@@ -134,9 +174,12 @@ func (h *Handler) resourceMetadata(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		res = h.o.Resources[strings.TrimRight(h.o.Issuer, "/")+suffix]
-		if res == nil {
-			res = h.o.Resources[strings.TrimRight(h.o.Issuer, "/")+strings.TrimSuffix(suffix, "/")]
+		res = h.lookup(strings.TrimRight(h.o.Issuer, "/"), suffix)
+		if res == nil && h.issuerPath() != "" {
+			// RFC 9728 §3.1: the well-known segment goes between host and
+			// path, so for an issuer with a path the suffix starts with it
+			// (reached through a proxy that forwards /.well-known/ as is).
+			res = h.lookup(strings.TrimSuffix(strings.TrimRight(h.o.Issuer, "/"), h.issuerPath()), suffix)
 		}
 	}
 	if res == nil {

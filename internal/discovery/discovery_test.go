@@ -83,3 +83,56 @@ func TestMetadataDocuments(t *testing.T) {
 		t.Errorf("scopes_supported = %s", s)
 	}
 }
+
+// TestIssuerWithPath: with public_url https://as.example/gate (behind a
+// proxy that strips /gate), the metadata is also where RFC 8414 §3.1 and
+// RFC 9728 §3.1 put it — the well-known segment between host and path —
+// which is where the TypeScript SDK looks first; nothing else answers.
+func TestIssuerWithPath(t *testing.T) {
+	jwks := func() jose.JSONWebKeySet { return jose.JSONWebKeySet{} }
+	res := &oauth.Resource{URI: "https://as.example/gate/mcp/x", ServerName: "x", Scopes: []string{"a"}}
+	withPath := New(Options{Issuer: "https://as.example/gate", Resources: oauth.Resources{res.URI: res}, JWKS: jwks})
+	rootRes := &oauth.Resource{URI: "https://as.example/mcp/x", ServerName: "x"}
+	atRoot := New(Options{Issuer: "https://as.example", Resources: oauth.Resources{rootRes.URI: rootRes}, JWKS: jwks})
+	for _, tc := range []struct {
+		h        *Handler
+		path     string
+		want     int
+		resource string // for resource metadata
+	}{
+		{withPath, "/.well-known/oauth-authorization-server", 200, ""},
+		{withPath, "/.well-known/oauth-authorization-server/gate", 200, ""},
+		{withPath, "/.well-known/openid-configuration/gate", 200, ""},
+		{withPath, "/.well-known/openid-configuration", 200, ""},
+		{withPath, "/.well-known/oauth-authorization-server/other", 404, ""},
+		{withPath, "/.well-known/oauth-authorization-server/gate/x", 404, ""},
+		{withPath, "/.well-known/oauth-protected-resource/mcp/x", 200, res.URI},
+		{withPath, "/.well-known/oauth-protected-resource/gate/mcp/x", 200, res.URI},
+		{withPath, "/.well-known/oauth-protected-resource/gate/mcp/y", 404, ""},
+		{withPath, "/.well-known/oauth-protected-resource/gate/gate/mcp/x", 404, ""},
+		{atRoot, "/.well-known/oauth-authorization-server/gate", 404, ""},
+		{atRoot, "/.well-known/oauth-protected-resource/mcp/x", 200, rootRes.URI},
+	} {
+		mux := http.NewServeMux()
+		tc.h.Mount(mux)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if rec.Code != tc.want {
+			t.Errorf("issuer %s: GET %s: %d, want %d", tc.h.o.Issuer, tc.path, rec.Code, tc.want)
+			continue
+		}
+		if tc.want != 200 {
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if tc.resource != "" && doc["resource"] != tc.resource {
+			t.Errorf("GET %s: resource %v, want %s", tc.path, doc["resource"], tc.resource)
+		}
+		if tc.resource == "" && doc["issuer"] != tc.h.o.Issuer {
+			t.Errorf("GET %s: issuer %v, want %s", tc.path, doc["issuer"], tc.h.o.Issuer)
+		}
+	}
+}

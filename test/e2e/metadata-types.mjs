@@ -22,9 +22,10 @@
 // mcpfixture, E2E_FIXTURE_URL). E2E_MCPGATE names another binary to test (e.g. an old build).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { OUT, TOOLS, WORK, assert, check, env, info, main, must, run, waitFor, waitOutput } from './lib.mjs';
+import { OUT, TOOLS, WORK, assert, check, defer, env, info, main, must, run, waitFor, waitOutput } from './lib.mjs';
 
 const FIXTURE_URL = env('E2E_FIXTURE_URL');
 const MCPGATE = path.resolve(process.env.E2E_MCPGATE || 'bin/mcpgate');
@@ -122,7 +123,7 @@ const basic = (id, secret) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${
 // ---------------------------------------------------------------------------
 const MACHINE = 'md-machine';
 /** Servers: {name, scopes?, auth?, tenant?}. Options: registration policy, cimd off, tenants. */
-function configYAML(name, { servers, registration = 'open', cimd = true, tenants = false }) {
+function configYAML(name, { servers, registration = 'open', cimd = true, tenants = false, publicURL }) {
   const dir = path.join(WORK, `md-${name}`);
   fs.mkdirSync(dir, { recursive: true });
   const lines = [
@@ -130,6 +131,7 @@ function configYAML(name, { servers, registration = 'open', cimd = true, tenants
     'listen: 127.0.0.1:0',
     `store: {sqlite: "${path.join(dir, 'mcpgate.db')}"}`,
   ];
+  if (publicURL) lines.push(`public_url: ${publicURL}`);
   if (tenants) {
     // Federated sign-in: discovery of the tenant's IdP is lazy, so an address nobody
     // listens on is enough to publish what a federated deployment publishes.
@@ -157,10 +159,38 @@ function configYAML(name, { servers, registration = 'open', cimd = true, tenants
 }
 
 async function startGate(name, cfg) {
+  // An issuer with a path: a proxy at public_url strips the path on its way to mcpgate and
+  // forwards /.well-known/ as it is (what RFC 8414 §3.1 / RFC 9728 §3.1 clients ask for).
+  const proxy = cfg.issuerPath ? await startPrefixProxy(cfg.issuerPath) : undefined;
+  if (proxy) cfg.publicURL = `${proxy.origin}${cfg.issuerPath}`;
   const file = configYAML(name, cfg);
   const gw = run(`md-mcpgate-${name}`, MCPGATE, ['serve', '--config', file]);
-  const m = await waitOutput(gw, /^authorization server: (http:\/\/127\.0\.0\.1:\d+)$/m, 20000, 'both');
+  const m = await waitOutput(gw, /^authorization server: (http:\/\/127\.0\.0\.1:\d+\S*)$/m, 20000, 'both');
+  if (proxy) proxy.target = (await waitOutput(gw, /^mcpgate listening on (http:\/\/127\.0\.0\.1:\d+)$/m, 5000, 'both'))[1];
   return { gw, issuer: m[1] };
+}
+
+/** startPrefixProxy(prefix): a loopback reverse proxy; set .target before use. */
+async function startPrefixProxy(prefix) {
+  const proxy = { target: undefined };
+  const srv = http.createServer((req, res) => {
+    let p = req.url;
+    if (p.startsWith(`${prefix}/`)) p = p.slice(prefix.length);
+    else if (!p.startsWith('/.well-known/')) {
+      res.writeHead(404).end('not behind the prefix');
+      return;
+    }
+    const up = http.request(`${proxy.target}${p}`, { method: req.method, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', (err) => res.writeHead(502).end(String(err)));
+    req.pipe(up);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  defer(() => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }));
+  proxy.origin = `http://127.0.0.1:${srv.address().port}`;
+  return proxy;
 }
 
 // ---------------------------------------------------------------------------
@@ -198,6 +228,24 @@ async function checkDeployment(name, cfg) {
     validate(body, ['OpenIdProviderDiscoveryMetadataSchema', 'OAuthMetadataSchema']);
     asChecks(body);
   });
+  if (cfg.issuerPath) {
+    // RFC 8414 §3.1 (and §5 for the OpenID path): the well-known segment between host and path.
+    const origin = new URL(issuer).origin;
+    for (const wk of ['oauth-authorization-server', 'openid-configuration']) {
+      await check(`${name}: issuer with a path: /.well-known/${wk}${cfg.issuerPath} (RFC 8414 §3.1) passes the schemas`, async () => {
+        const { body } = await getJSON(`${origin}/.well-known/${wk}${cfg.issuerPath}`);
+        validate(body, wk === 'openid-configuration' ? ['OpenIdProviderDiscoveryMetadataSchema'] : ['OAuthMetadataSchema']);
+        asChecks(body);
+      });
+    }
+    for (const s of protectedServers) {
+      await check(`${name}: issuer with a path: resource metadata of ${s.name} at the RFC 9728 §3.1 URL`, async () => {
+        const { body } = await getJSON(`${origin}/.well-known/oauth-protected-resource${cfg.issuerPath}/mcp/${s.name}`);
+        validate(body, ['OAuthProtectedResourceMetadataSchema']);
+        assert(body.resource === `${issuer}/mcp/${s.name}`, `resource ${body.resource}`);
+      });
+    }
+  }
   await check(`${name}: the SDK's discoverAuthorizationServerMetadata accepts the issuer`, async () => {
     const md = await SDK_CLIENT.discoverAuthorizationServerMetadata(issuer);
     assert(md?.issuer === issuer, `discovered ${JSON.stringify(md)?.slice(0, 200)}`);
@@ -431,5 +479,10 @@ await main(async () => {
   await checkDeployment('single-scoped', {
     servers: [{ name: 'demo', scopes: ['mcp:tools'] }],
     registration: 'allowlisted',
+  });
+  // public_url with a path (https://host/gate behind a proxy that strips it).
+  await checkDeployment('issuer-path', {
+    servers: [{ name: 'scoped', scopes: ['mcp:tools'] }, { name: 'plain' }],
+    registration: 'open', issuerPath: '/gate',
   });
 });
