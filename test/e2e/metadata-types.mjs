@@ -16,7 +16,10 @@
 // Documents: /.well-known/oauth-authorization-server, /.well-known/openid-configuration,
 // /.well-known/oauth-protected-resource (bare and /mcp/<name>), the JWKS (which must verify an
 // access token with `jose` and hold no private key material), DCR responses, token responses
-// and error responses of the token, registration and introspection endpoints.
+// (client_credentials; authorization_code and refresh_token through the SDK's own
+// startAuthorization / exchangeAuthorization / refreshAuthorization, with a person signing in
+// and consenting over plain HTTP), introspection responses (RFC 7662 types) and error responses
+// of the token, registration and introspection endpoints.
 //
 // It starts its own mcpgate for each of several configurations (the upstream is the suite's
 // mcpfixture, E2E_FIXTURE_URL). E2E_MCPGATE names another binary to test (e.g. an old build).
@@ -122,6 +125,8 @@ const basic = (id, secret) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${
 // The configurations
 // ---------------------------------------------------------------------------
 const MACHINE = 'md-machine';
+// The demo account of examples/quickstart (bcrypt of "demo-password"), as in scripts/e2e.sh.
+const USER = { username: 'md-demo', password: 'demo-password', hash: '$2a$10$xreFS6xzxJ2xCdQJOe.hz.R12v/jNPh0flsU/N0FZApStjcxzaJeu' };
 /** Servers: {name, scopes?, auth?, tenant?}. Options: registration policy, cimd off, tenants. */
 function configYAML(name, { servers, registration = 'open', cimd = true, tenants = false, publicURL }) {
   const dir = path.join(WORK, `md-${name}`);
@@ -140,7 +145,9 @@ function configYAML(name, { servers, registration = 'open', cimd = true, tenants
       '    domains: [tenant-a.example]',
       `    oidc: {issuer: "http://127.0.0.1:9", client_id: mcpgate, client_secret: "${SECRET}"}`);
   }
-  lines.push('oauth:',
+  lines.push('users:',
+    `  - {username: ${USER.username}, email: md-demo@example.com, password_hash: "${USER.hash}"}`,
+    'oauth:',
     `  registration: {policy: ${registration}}`,
     `  client_metadata_documents: {disabled: ${!cimd}}`,
     '  clients:',
@@ -391,6 +398,17 @@ async function checkDeployment(name, cfg) {
       });
     }
   }
+  if (cfg.issuerPath) {
+    // The sign-in and consent pages post to /oauth/login and /oauth/consent at the host's root,
+    // outside the public_url path, so a browser cannot sign in behind a path prefix (found by
+    // this test; internal/web/templates, not a published document): noted, not run.
+    info(`NOTE ${name}: sign-in forms post to /oauth/login outside ${cfg.issuerPath}; code flow not checked here`);
+  } else if (cfg.registration !== 'disabled' && as) {
+    for (const s of protectedServers.filter((x) => !x.tenant)) {
+      await check(`${name}: authorization_code and refresh_token responses for ${s.name} pass OAuthTokensSchema (the SDK's exchange and refresh)`,
+        () => checkCodeFlow(issuer, as, `${issuer}/mcp/${s.name}`, s.scopes));
+    }
+  }
   if (cfg.registration === 'disabled') {
     await check(`${name}: registration disabled: POST /oauth/register is refused`, async () => {
       const resp = await fetch(`${issuer}/oauth/register`, json({ redirect_uris: ['http://127.0.0.1:33418/callback'] }));
@@ -428,6 +446,92 @@ async function checkDeployment(name, cfg) {
   }
   if (cfg.reload) await checkReload(name, cfg, issuer, gw);
   await gw.stop();
+}
+
+/** A fetch that keeps each raw JSON response body, to walk what the SDK parsed. */
+function recordingFetch() {
+  const bodies = [];
+  const fetchFn = async (url, init) => {
+    const resp = await fetch(url, init);
+    bodies.push(await resp.clone().text());
+    return resp;
+  };
+  return { fetchFn, bodies };
+}
+
+const unescapeHTML = (v) => v.replace(/&(#(\d+)|#x([0-9a-f]+)|amp|lt|gt|quot|apos);/gi, (_, e, d, x) =>
+  d ? String.fromCodePoint(Number(d)) : x ? String.fromCodePoint(parseInt(x, 16)) :
+    ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[e.toLowerCase()]);
+
+/**
+ * signIn(authorizationURL, redirectURI): what a person does in the browser, over plain HTTP
+ * (cookies kept, forms posted): signs in as USER and allows; returns the code at redirectURI.
+ */
+async function signIn(authorizationURL, redirectURI) {
+  const cookies = new Map();
+  let req = { url: String(authorizationURL), init: {} };
+  for (let step = 0; step < 12; step++) {
+    const headers = { ...(req.init.headers || {}), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+    const resp = await fetch(req.url, { ...req.init, headers, redirect: 'manual' });
+    for (const c of resp.headers.getSetCookie()) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      cookies.set(kv.slice(0, i).trim(), kv.slice(i + 1));
+    }
+    const text = await resp.text();
+    const loc = resp.headers.get('location');
+    const next = loc ? new URL(loc, req.url).href
+      : (text.match(/<meta http-equiv="refresh" content="0; url=([^"]+)"/) || [])[1];
+    if (next) {
+      const u = new URL(unescapeHTML(next), req.url);
+      if (u.href.startsWith(redirectURI)) {
+        assert(!u.searchParams.get('error'), `error=${u.searchParams.get('error')} ${u.searchParams.get('error_description')}`);
+        const code = u.searchParams.get('code');
+        assert(code, `no code at ${u.href}`);
+        return code;
+      }
+      req = { url: u.href, init: {} };
+      continue;
+    }
+    assert(resp.status === 200, `${req.url}: HTTP ${resp.status}: ${text.slice(0, 200)}`);
+    const form = text.match(/<form method="post" action="(\/oauth\/(?:login|consent))">([\s\S]*?)<\/form>/);
+    assert(form, `${req.url}: neither a sign-in nor a consent form: ${text.replace(/\s+/g, ' ').slice(0, 300)}`);
+    const fields = new URLSearchParams();
+    for (const [, k, v] of form[2].matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields.set(k, unescapeHTML(v));
+    if (form[1] === '/oauth/consent') fields.set('decision', 'allow');
+    else {
+      fields.set('username', USER.username);
+      if (/type="password"/.test(form[2])) fields.set('password', USER.password);
+    }
+    req = { url: new URL(form[1], req.url).href,
+      init: { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: fields.toString() } };
+  }
+  throw new Error('no code after 12 steps');
+}
+
+/**
+ * checkCodeFlow: a client as the SDK runs it (registerClient, startAuthorization, a person
+ * signing in, exchangeAuthorization, refreshAuthorization); each raw token response walked.
+ */
+async function checkCodeFlow(issuer, metadata, resource, scopes) {
+  const redirectUrl = 'http://127.0.0.1:33418/callback';
+  const clientInformation = await SDK_CLIENT.registerClient(issuer, { metadata, clientMetadata: {
+    redirect_uris: [redirectUrl], client_name: 'Metadata Types (code flow)', token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] } });
+  const { authorizationUrl, codeVerifier } = await SDK_CLIENT.startAuthorization(issuer, { metadata, clientInformation,
+    redirectUrl, scope: scopes?.join(' '), resource: new URL(resource) });
+  const code = await signIn(authorizationUrl, redirectUrl);
+  const rec = recordingFetch();
+  const tokens = await SDK_CLIENT.exchangeAuthorization(issuer, { metadata, clientInformation, authorizationCode: code,
+    codeVerifier, redirectUri: redirectUrl, resource: new URL(resource), fetchFn: rec.fetchFn });
+  assert(tokens.refresh_token, 'no refresh token');
+  await SDK_CLIENT.refreshAuthorization(issuer, { metadata, clientInformation, refreshToken: tokens.refresh_token,
+    resource: new URL(resource), fetchFn: rec.fetchFn });
+  assert(rec.bodies.length === 2, `${rec.bodies.length} token responses`);
+  for (const [i, raw] of rec.bodies.entries()) {
+    const body = validate(JSON.parse(raw), ['OAuthTokensSchema']);
+    if (scopes) assert(scopes.every((x) => body.scope?.split(' ').includes(x)), `${i ? 'refresh' : 'code'}: scope ${body.scope}`);
+  }
 }
 
 /**
