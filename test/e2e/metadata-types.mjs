@@ -67,6 +67,7 @@ async function loadReaders() {
 let READERS;
 let SDK_CLIENT; // the SDK's client/auth.js: discovery, registration, error parsing as clients run them
 let JOSE;
+let CLIENT_JWK; // a public key for a private_key_jwt registration
 
 /** emptyMembers(v): where v holds null, [], {} or '' (each a member that should have been left out). */
 function emptyMembers(v, at = '$') {
@@ -158,7 +159,9 @@ function configYAML(name, { servers, registration = 'open', cimd = true, tenants
     if (s.scopes) extra.push(`scopes: [${s.scopes.join(', ')}]`);
     if (s.auth) extra.push(`auth: ${s.auth}`);
     if (s.tenant) extra.push(`tenant: ${s.tenant}`);
-    lines.push(`  - {name: ${s.name}, upstream: {url: "${FIXTURE_URL}"}${extra.map((e) => `, ${e}`).join('')}}`);
+    // an aggregating server: one endpoint over the servers named in s.hub
+    const upstream = s.hub ? `upstreams: [${s.hub.map((h) => `{server: ${h}}`).join(', ')}]` : `upstream: {url: "${FIXTURE_URL}"}`;
+    lines.push(`  - {name: ${s.name}, ${upstream}${extra.map((e) => `, ${e}`).join('')}}`);
   }
   const file = path.join(OUT, `md-${name}.yaml`);
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
@@ -298,6 +301,17 @@ async function checkDeployment(name, cfg) {
       assert(scope === undefined || scope.trim() !== '', `empty scope parameter (header ${resp.headers.get('www-authenticate')})`);
       if (s.scopes) assert(scope && s.scopes.every((x) => scope.split(' ').includes(x)), `scope ${scope}`);
     });
+    await check(`${name}: the 401 for a bad token of ${s.name} says invalid_token and names its metadata`, async () => {
+      const resp = await fetch(`${issuer}/mcp/${s.name}`, { ...json({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+        headers: { 'content-type': 'application/json', authorization: 'Bearer not-a-token' } });
+      await resp.body?.cancel();
+      assert(resp.status === 401, `HTTP ${resp.status}`);
+      const { resourceMetadataUrl, scope, error } = SDK_CLIENT.extractWWWAuthenticateParams(resp);
+      const header = resp.headers.get('www-authenticate');
+      assert(error === 'invalid_token', `error ${error} (header ${header})`);
+      assert(resourceMetadataUrl?.href === url, `resource_metadata ${resourceMetadataUrl} (header ${header})`);
+      assert(scope === undefined || scope.trim() !== '', `empty scope parameter (header ${header})`);
+    });
   }
   // docs/authorization.md: the bare URL answers only when exactly one server is protected.
   await check(`${name}: bare /.well-known/oauth-protected-resource ${protectedServers.length === 1 ? 'is the one server\'s document' : 'is 404 with several servers'}`, async () => {
@@ -334,12 +348,14 @@ async function checkDeployment(name, cfg) {
     await check(`${name}: introspection responses (active, inactive) have RFC 7662 §2.2 types and no empty member`, async () => {
       const introspect = (token) => getJSON(`${issuer}/oauth/introspect`,
         { ...form({ token }), headers: { ...form({}).headers, authorization: basic(MACHINE, SECRET) } });
+      let noted = false;
       for (const t of tokens) {
         const { body: on } = await introspect(t.token);
         // `"scope": ""` for a token without scopes is a string as RFC 7662 asks, and no client
         // reads introspection, so it is noted rather than failed (internal/grants/revoke.go
         // writes the member unconditionally; the access token itself leaves it out).
-        if (on.scope === '') info(`NOTE ${name}: introspection of a token without scopes has "scope": "" (better left out)`);
+        if (on.scope === '' && !noted) info(`NOTE ${name}: introspection of a token without scopes has "scope": "" (better left out)`);
+        noted ||= on.scope === '';
         const problems = emptyMembers(on).filter((p) => p !== '$.scope is an empty string');
         assert(!problems.length, problems.join(' | '));
         assert(on.active === true, `active ${on.active}`);
@@ -388,6 +404,7 @@ async function checkDeployment(name, cfg) {
     const bodies = {
       'minimal (redirect_uris only)': { redirect_uris: [redirect] },
       'Claude Code-style (native, no scope)': { redirect_uris: ['http://localhost/callback'], application_type: 'native', client_name: 'Claude Code', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
+      'private_key_jwt with jwks': { redirect_uris: [redirect], client_name: 'Keyed', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [CLIENT_JWK] }, grant_types: ['authorization_code'], response_types: ['code'] },
       'every optional member': { redirect_uris: [redirect], client_name: 'Full', client_uri: 'https://client.example/', logo_uri: 'https://client.example/logo.png', tos_uri: 'https://client.example/tos', policy_uri: 'https://client.example/policy', contacts: ['ops@client.example'], software_id: 'md-test', software_version: '1.0', scope: allScopes.join(' ') || undefined, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code'], response_types: ['code'] },
     };
     for (const [what, reg] of Object.entries(bodies)) {
@@ -563,13 +580,15 @@ await main(async () => {
     READERS = await loadReaders();
     SDK_CLIENT = await load('@modelcontextprotocol/sdk/dist/esm/client/auth.js');
     JOSE = await load('jose/dist/webapi/index.js');
+    const { publicKey } = await JOSE.generateKeyPair('ES256');
+    CLIENT_JWK = { ...(await JOSE.exportJWK(publicKey)), kid: 'md-client', alg: 'ES256', use: 'sig' };
     info(`readers: ${READERS.map((r) => r.name).join('; ')}; jose ${pkgVersion('jose')}`);
   });
 
   // Several servers: scoped, unscoped (issue 9), an open one next to them and a tenant's.
   await checkDeployment('mixed', {
     servers: [{ name: 'scoped', scopes: ['mcp:tools', 'mcp:admin'] }, { name: 'plain' }, { name: 'open', auth: 'none' },
-      { name: 'tenant-tools', scopes: ['files:read'], tenant: 'tenant-a' }],
+      { name: 'tenant-tools', scopes: ['files:read'], tenant: 'tenant-a' }, { name: 'hub', hub: ['plain', 'scoped'] }],
     registration: 'open', tenants: true,
   });
   // The issue's case: the only protected server declares no scopes; nothing to register with.
