@@ -49,6 +49,31 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oauth/jwks", h.jwks)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/", h.resourceMetadata)
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.resourceMetadata)
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/",
+		"/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/oauth/jwks",
+		"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/"} {
+		mux.HandleFunc("OPTIONS "+p, preflight)
+	}
+}
+
+// corsHeaders lets browser-based clients (the MCP Inspector's web UI) read
+// the public documents from any origin: they hold nothing secret and are
+// never sent with credentials.
+func corsHeaders(w http.ResponseWriter) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+}
+
+// preflight answers a browser's CORS preflight for the documents. The
+// TypeScript SDK sends MCP-Protocol-Version with its discovery requests,
+// which is not a CORS-safelisted header, so a browser asks first; without
+// an answer it fails and the SDK retries without the header. Only GET and
+// that header are allowed, never credentials (Fetch standard, CORS protocol).
+func preflight(w http.ResponseWriter, r *http.Request) {
+	corsHeaders(w)
+	w.Header().Set("Access-Control-Allow-Methods", "GET")
+	w.Header().Set("Access-Control-Allow-Headers", "MCP-Protocol-Version")
+	w.Header().Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // MetadataURL is the RFC 9728 §3.1 metadata URL of a resource: the
@@ -60,7 +85,7 @@ func MetadataURL(issuer, path string) string {
 func writeDoc(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Header().Set("Access-Control-Allow-Origin", "*") // browser-based clients (Inspector) read these
+	corsHeaders(w)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
@@ -149,6 +174,7 @@ func (h *Handler) asMetadataAtIssuerPath(w http.ResponseWriter, r *http.Request)
 
 func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
+	corsHeaders(w)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_ = json.NewEncoder(w).Encode(h.o.JWKS())
 }

@@ -136,3 +136,36 @@ func TestIssuerWithPath(t *testing.T) {
 		}
 	}
 }
+
+// TestCORS: a browser-based client (the Inspector's web UI) may read every
+// document from any origin, including the JWKS, and its preflight for the
+// SDK's MCP-Protocol-Version header is answered (GET and that header only).
+func TestCORS(t *testing.T) {
+	jwks := func() jose.JSONWebKeySet { return jose.JSONWebKeySet{} }
+	res := &oauth.Resource{URI: "https://as.example/mcp/x", ServerName: "x"}
+	mux := http.NewServeMux()
+	New(Options{Issuer: "https://as.example", Resources: oauth.Resources{res.URI: res}, JWKS: jwks}).Mount(mux)
+	paths := []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration",
+		"/.well-known/oauth-protected-resource/mcp/x", "/.well-known/oauth-protected-resource", "/oauth/jwks"}
+	for _, p := range paths {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, p, nil)
+		req.Header.Set("Origin", "http://localhost:6274")
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("GET %s: %d, Access-Control-Allow-Origin %q", p, rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+		rec = httptest.NewRecorder()
+		req = httptest.NewRequest(http.MethodOptions, p, nil)
+		req.Header.Set("Origin", "http://localhost:6274")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "mcp-protocol-version")
+		mux.ServeHTTP(rec, req)
+		h := rec.Header()
+		if rec.Code != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+			h.Get("Access-Control-Allow-Methods") != "GET" || h.Get("Access-Control-Allow-Headers") != "MCP-Protocol-Version" ||
+			h.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("OPTIONS %s: %d %v", p, rec.Code, h)
+		}
+	}
+}

@@ -327,6 +327,25 @@ async function checkDeployment(name, cfg) {
     assert(JSON.stringify(body) === JSON.stringify(prms[protectedServers[0].name]), `differs from /mcp/${protectedServers[0].name}'s: ${JSON.stringify(body)}`);
   });
 
+  // A browser-based client (the Inspector's web UI) reads the documents cross-origin; the SDK's
+  // MCP-Protocol-Version header makes the browser send a CORS preflight first.
+  await check(`${name}: the documents and the JWKS are readable cross-origin, preflight included`, async () => {
+    const origin = 'http://localhost:6274';
+    const urls = [`${issuer}/.well-known/oauth-authorization-server`, `${issuer}/.well-known/openid-configuration`,
+      `${issuer}/oauth/jwks`, ...protectedServers.map((s) => `${issuer}/.well-known/oauth-protected-resource/mcp/${s.name}`)];
+    for (const u of urls) {
+      const pre = await fetch(u, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET',
+        'access-control-request-headers': 'mcp-protocol-version' } });
+      await pre.body?.cancel();
+      assert(pre.ok && pre.headers.get('access-control-allow-origin') === '*' &&
+        /mcp-protocol-version/i.test(pre.headers.get('access-control-allow-headers') || ''),
+      `preflight ${u}: HTTP ${pre.status}, allow-origin ${pre.headers.get('access-control-allow-origin')}, allow-headers ${pre.headers.get('access-control-allow-headers')}`);
+      const get = await fetch(u, { headers: { origin, 'mcp-protocol-version': '2025-11-25' } });
+      await get.body?.cancel();
+      assert(get.ok && get.headers.get('access-control-allow-origin') === '*', `GET ${u}: HTTP ${get.status}, allow-origin ${get.headers.get('access-control-allow-origin')}`);
+    }
+  });
+
   // Token responses (RFC 6749 §5.1) for each protected server; the JWKS verifies them.
   const tokens = [];
   for (const s of protectedServers) {
