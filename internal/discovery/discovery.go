@@ -76,8 +76,11 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// MetadataURL is the RFC 9728 §3.1 metadata URL of a resource: the
-// well-known segment inserted between host and path.
+// MetadataURL is the metadata URL of a resource, named in its 401
+// challenges: the well-known segment inserted between the issuer and the
+// server's path. For an issuer at its host's root that is the RFC 9728 §3.1
+// URL; for one with a path (behind a proxy that strips it) it stays under
+// that path, which such a proxy forwards — the §3.1 form is served too.
 func MetadataURL(issuer, path string) string {
 	return strings.TrimRight(issuer, "/") + "/.well-known/oauth-protected-resource" + path
 }

@@ -480,6 +480,21 @@ async function checkDeployment(name, cfg) {
       assert(!/Invalid OAuth error response/.test(err?.message), `the SDK's parseErrorResponse: ${err?.message}`);
     });
   }
+  if (cfg.registration !== 'disabled') {
+    // RFC 7591 §3.2.2 / RFC 6749 §5.2: the rate limit's refusal is an error document too.
+    await check(`${name}: registration past its rate limit: 429 with Retry-After and an error the SDK parses`, async () => {
+      for (let i = 0; i < 80; i++) {
+        const resp = await fetch(`${issuer}/oauth/register`, json({ redirect_uris: ['http://127.0.0.1:33418/callback'] }));
+        const text = await resp.text();
+        if (resp.status === 201) continue;
+        assert(resp.status === 429, `HTTP ${resp.status}: ${text.slice(0, 200)}`);
+        assert(/^\d+$/.test(resp.headers.get('retry-after') || ''), `Retry-After ${resp.headers.get('retry-after')}`);
+        validate(JSON.parse(text), ['OAuthErrorResponseSchema', 'OAuthClientRegistrationErrorSchema']);
+        return;
+      }
+      throw new Error('80 registrations, none refused');
+    });
+  }
   if (cfg.reload) await checkReload(name, cfg, issuer, gw);
   await gw.stop();
 }
