@@ -61,12 +61,15 @@ async function loadReaders() {
   for (const r of readers) {
     for (const s of SCHEMAS) assert(typeof r.schemas[s]?.safeParse === 'function', `${r.name} has no ${s}`);
   }
+  MCP_REMOTE_DISCOVER = readers[1].schemas.discoverOAuthServerInfo;
+  assert(typeof MCP_REMOTE_DISCOVER === 'function', 'mcp-remote exports no discoverOAuthServerInfo');
   return readers;
 }
 
 let READERS;
 let SDK_CLIENT; // the SDK's client/auth.js: discovery, registration, error parsing as clients run them
 let JOSE;
+let MCP_REMOTE_DISCOVER; // mcp-remote's own discovery: probe, 401, resource metadata, AS metadata
 let CLIENT_JWK; // a public key for a private_key_jwt registration
 
 /** emptyMembers(v): where v holds null, [], {} or '' (each a member that should have been left out). */
@@ -300,6 +303,13 @@ async function checkDeployment(name, cfg) {
       assert(resourceMetadataUrl?.href === url, `resource_metadata ${resourceMetadataUrl} (header ${resp.headers.get('www-authenticate')})`);
       assert(scope === undefined || scope.trim() !== '', `empty scope parameter (header ${resp.headers.get('www-authenticate')})`);
       if (s.scopes) assert(scope && s.scopes.every((x) => scope.split(' ').includes(x)), `scope ${scope}`);
+    });
+    await check(`${name}: mcp-remote's own discoverOAuthServerInfo finds ${s.name}'s metadata and its issuer`, async () => {
+      const d = await MCP_REMOTE_DISCOVER(`${issuer}/mcp/${s.name}`);
+      assert(d.protectedResourceMetadata?.resource === `${issuer}/mcp/${s.name}`, `resource metadata ${JSON.stringify(d.protectedResourceMetadata)}`);
+      assert(d.authorizationServerUrl === issuer && d.authorizationServerMetadata?.issuer === issuer,
+        `authorization server ${d.authorizationServerUrl}: ${JSON.stringify(d.authorizationServerMetadata)?.slice(0, 200)}`);
+      assert(s.scopes ? d.wwwAuthenticateScope : d.wwwAuthenticateScope === undefined, `challenge scope ${JSON.stringify(d.wwwAuthenticateScope)}`);
     });
     await check(`${name}: the 401 for a bad token of ${s.name} says invalid_token and names its metadata`, async () => {
       const resp = await fetch(`${issuer}/mcp/${s.name}`, { ...json({ jsonrpc: '2.0', id: 1, method: 'ping' }),
