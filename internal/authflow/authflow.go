@@ -180,6 +180,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: "The authorization request could not be read."}
 	}
 	q := r.Form
+	// RFC 6749 §3.1: no parameter twice. Shown here, not redirected: a
+	// repeated redirect_uri or client_id leaves the redirect untrusted.
+	if name := oauth.RepeatedParameter(q, "resource"); name != "" {
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request",
+			Message: "The authorization request repeats the parameter " + name + "."}
+	}
 	// Errors about the client or its redirect URI are shown here, never
 	// redirected (RFC 6749 §4.1.2.1): the redirect URI is not trusted yet.
 	clientID := q.Get("client_id")
@@ -220,6 +226,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		return back(oauth.InvalidRequest, "code_challenge_method must be S256")
 	case !validChallenge(q.Get("code_challenge")):
 		return back(oauth.InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)")
+	case len(q["resource"]) > 1:
+		// RFC 8707 §2 allows several; a token here has one audience.
+		return back(oauth.InvalidTarget, "one resource per authorization")
 	case res == nil:
 		return back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
 	case !slices.Contains(client.GrantTypes, "authorization_code") && len(client.GrantTypes) > 0:

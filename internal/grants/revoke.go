@@ -20,6 +20,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded")
 	}
+	if oerr := oauth.SingleValued(r.PostForm); oerr != nil {
+		return oerr
+	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {
 		return oerr
@@ -113,6 +116,9 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		return oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded")
+	}
+	if oerr := oauth.SingleValued(r.PostForm); oerr != nil {
+		return oerr
 	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {

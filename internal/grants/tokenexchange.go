@@ -60,9 +60,9 @@ func (h *Handler) tokenExchange(r *http.Request, client store.Client) (*exchange
 	if t := r.PostFormValue("requested_token_type"); t != "" && t != TokenTypeAccess {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "only access tokens can be requested")
 	}
-	audience := r.PostFormValue("audience")
-	if audience == "" {
-		audience = r.PostFormValue("resource")
+	audience, oerr := exchangeTarget(r)
+	if oerr != nil {
+		return nil, oerr
 	}
 	name, isConn := strings.CutPrefix(audience, ConnectionAudience)
 	if isConn {
@@ -129,4 +129,22 @@ func joinScopes(s []string) string {
 		out += v
 	}
 	return out
+}
+
+// exchangeTarget is the one audience of a token-exchange request: RFC 8693
+// §2.1 lets audience and resource each repeat, but a token here has one
+// audience, so more than one distinct target is invalid_target rather
+// than a silent pick of the first.
+func exchangeTarget(r *http.Request) (string, *oauth.Error) {
+	var target string
+	for _, v := range append(slices.Clone(r.PostForm["audience"]), r.PostForm["resource"]...) {
+		if v == "" {
+			continue
+		}
+		if target != "" && v != target {
+			return "", oauth.Errorf(oauth.InvalidTarget, "one audience per exchanged token")
+		}
+		target = v
+	}
+	return target, nil
 }
