@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/idp"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/registration"
@@ -59,8 +60,14 @@ type Options struct {
 	Connections func(ctx context.Context, user store.User, resource string) []web.ConnectionLine
 	// ScopeText describes scopes in words on the consent page.
 	ScopeText func(resource *oauth.Resource, scope string) string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Access is the cut-off predicate; a sign-in it refuses (one made
+	// before the user was disabled or their grants revoked) is none.
+	// nil: the store's Disabled flag only.
+	Access interface {
+		Check(ctx context.Context, s access.Subject) error
+	}
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler serves the authorization endpoint and its pages.
@@ -162,6 +169,18 @@ type request struct {
 type signIn struct {
 	UserID   string `json:"u"`
 	AuthTime int64  `json:"t"`
+	// At is AuthTime in nanoseconds: a cut-off in the same second as a
+	// sign-in must tell which came first.
+	At int64 `json:"n,omitempty"`
+}
+
+// signedInAt is when the sign-in happened (AuthTime, for a cookie sealed
+// before At existed).
+func (si signIn) signedInAt() time.Time {
+	if si.At != 0 {
+		return time.Unix(0, si.At)
+	}
+	return time.Unix(si.AuthTime, 0)
 }
 
 const requestTTL = 15 * time.Minute
@@ -347,6 +366,12 @@ func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
 	if err != nil || u.Disabled {
 		return store.User{}, false
 	}
+	// The cut-off predicate holds for sign-ins as for tokens: a browser
+	// signed in before a disable or a user-wide revocation is signed out,
+	// also once the user is enabled again (they sign in anew).
+	if h.o.Access != nil && h.o.Access.Check(r.Context(), access.Subject{UserID: u.ID, IssuedAt: si.signedInAt()}) != nil {
+		return store.User{}, false
+	}
 	return u, true
 }
 
@@ -446,7 +471,8 @@ func (h *Handler) CSRF() *web.CSRF { return h.csrf }
 
 // signIn sets the sealed sign-in cookie.
 func (h *Handler) signIn(w http.ResponseWriter, user store.User) error {
-	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: h.o.Now().Unix()}, h.o.SessionTTL, "")
+	now := h.o.Now()
+	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: now.Unix(), At: now.UnixNano()}, h.o.SessionTTL, "")
 	if err != nil {
 		return web.SomethingWrong(fmt.Errorf("seal the sign-in cookie: %w", err))
 	}
