@@ -60,14 +60,14 @@ type Options struct {
 	Connections func(ctx context.Context, user store.User, resource string) []web.ConnectionLine
 	// ScopeText describes scopes in words on the consent page.
 	ScopeText func(resource *oauth.Resource, scope string) string
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Access is the cut-off predicate; a sign-in it refuses (one made
 	// before the user was disabled or their grants revoked) is none.
 	// nil: the store's Disabled flag only.
 	Access interface {
 		Check(ctx context.Context, s access.Subject) error
 	}
-	Logger *slog.Logger
-	Now    func() time.Time
 }
 
 // Handler serves the authorization endpoint and its pages.
