@@ -362,14 +362,19 @@ func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
 	if h.sessions.Open(ck.Value, "", &si) != nil {
 		return store.User{}, false
 	}
-	u, err := h.o.Store.GetUser(r.Context(), si.UserID)
+	return h.mayUse(r.Context(), si.UserID, si.signedInAt())
+}
+
+// mayUse returns the user as stored now, if a sign-in of theirs made at
+// signedIn still counts. The cut-off predicate holds for sign-ins as for
+// tokens: a browser signed in before a disable or a user-wide revocation
+// is signed out, also once the user is enabled again (they sign in anew).
+func (h *Handler) mayUse(ctx context.Context, userID string, signedIn time.Time) (store.User, bool) {
+	u, err := h.o.Store.GetUser(ctx, userID)
 	if err != nil || u.Disabled {
 		return store.User{}, false
 	}
-	// The cut-off predicate holds for sign-ins as for tokens: a browser
-	// signed in before a disable or a user-wide revocation is signed out,
-	// also once the user is enabled again (they sign in anew).
-	if h.o.Access != nil && h.o.Access.Check(r.Context(), access.Subject{UserID: u.ID, IssuedAt: si.signedInAt()}) != nil {
+	if h.o.Access != nil && h.o.Access.Check(ctx, access.Subject{UserID: u.ID, IssuedAt: signedIn}) != nil {
 		return store.User{}, false
 	}
 	return u, true
