@@ -248,6 +248,12 @@ func TestRegisterErrors(t *testing.T) {
 		{name: "array", body: `[]`, code: oauth.InvalidClientMetadata},
 		{name: "null", body: `null`, code: oauth.InvalidClientMetadata},
 		{name: "trailing data", body: `{} {}`, code: oauth.InvalidClientMetadata},
+		// One reading per document (RFC 7493 §2.3): a repeated member is
+		// refused, not resolved as encoding/json does (last wins).
+		{name: "repeated redirect_uris", body: `{"redirect_uris":["https://app.example/cb"],"redirect_uris":["https://evil.example/cb"]}`, code: oauth.InvalidClientMetadata, descHas: "redirect_uris"},
+		{name: "repeated grant_types", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["client_credentials"],"grant_types":["authorization_code"]}`, code: oauth.InvalidClientMetadata, descHas: "grant_types"},
+		{name: "repeated null member", body: `{"redirect_uris":["https://app.example/cb"],"scope":null,"scope":"admin"}`, code: oauth.InvalidClientMetadata, descHas: "scope"},
+		{name: "repeated member in jwks", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[],"keys":[{"kty":"EC"}]}}`, code: oauth.InvalidClientMetadata, descHas: "keys"},
 		{name: "form content type", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "application/x-www-form-urlencoded", code: oauth.InvalidClientMetadata},
 		{name: "text/plain", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "text/plain", code: oauth.InvalidClientMetadata},
 		{name: "redirect_uris missing", body: `{"client_name":"x"}`, code: oauth.InvalidRedirectURI},
