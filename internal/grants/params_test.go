@@ -68,3 +68,36 @@ func TestRepeatedParametersRefused(t *testing.T) {
 		t.Errorf("exchange naming one target twice: %d %v", code, out)
 	}
 }
+
+// TestExchangeNeverMintsForOurServers: an operator who lists one of the
+// gateway's own protected servers in a server's token_exchange.audiences
+// (a slip: the list is for downstream APIs) let that server's upstream
+// turn a user's token for it into a token for the other server, with
+// the first server's scopes: no consent for the second server, no policy
+// evaluated for it. Tokens for the gateway's servers come only from the
+// grants that ask the user and the policy; an exchange naming one is
+// invalid_target whatever the rule lists.
+func TestExchangeNeverMintsForOurServers(t *testing.T) {
+	const other = "https://as.example/mcp/admin"
+	clients := clientMap{
+		"demo-server": {ID: "demo-server", Kind: store.ClientStatic, SecretHash: secretHash(), TokenEndpointAuthMethod: "client_secret_basic",
+			GrantTypes: []string{"client_credentials"}},
+	}
+	rule := ExchangeRule{SubjectAudiences: []string{testResource}, Audiences: []string{other, testResource, "https://api.example"}}
+	e := newEnv(t, clients, func(o *Options) {
+		o.Resources[other] = o.Resources[testResource]
+		o.Exchanges = map[string]ExchangeRule{"demo-server": rule}
+	})
+	subject := e.minted(t, "someone", "mcp:read mcp:write")
+	for _, aud := range []string{other, testResource} {
+		code, out := e.post(t, "/oauth/token", url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {subject},
+			"subject_token_type": {TokenTypeAccess}, "audience": {aud}}, "demo-server", testSecret)
+		if code != http.StatusBadRequest || out["error"] != "invalid_target" || out["access_token"] != nil {
+			t.Errorf("exchange for the gateway's server %s: %d %v, want 400 invalid_target", aud, code, out)
+		}
+	}
+	if code, out := e.post(t, "/oauth/token", url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {subject},
+		"subject_token_type": {TokenTypeAccess}, "audience": {"https://api.example"}}, "demo-server", testSecret); code != http.StatusOK {
+		t.Errorf("exchange for a downstream API: %d %v", code, out)
+	}
+}

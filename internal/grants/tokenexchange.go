@@ -69,6 +69,13 @@ func (h *Handler) tokenExchange(r *http.Request, client store.Client) (*exchange
 		if !slices.Contains(rule.Connections, name) || h.o.ConnectionToken == nil {
 			return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens of connection %q", name)
 		}
+	} else if _, ours := h.o.Resources[audience]; ours {
+		// A token for one of this gateway's servers is issued only by
+		// the grants that ask the user and evaluate that server's policy;
+		// an exchange would carry another server's scopes over, whatever
+		// the rule (a config slip) lists.
+		h.log.Warn("token exchange for a server of this gateway refused", "client", client.ID, "audience", audience)
+		return nil, oauth.Errorf(oauth.InvalidTarget, "tokens for %q come from the authorization flow, not from an exchange", audience)
 	} else if !slices.Contains(rule.Audiences, audience) {
 		// RFC 8693 §2.2.2: an audience the client may not have.
 		return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens for %q", audience)
