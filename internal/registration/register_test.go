@@ -80,7 +80,10 @@ func register(t *testing.T, mux http.Handler, body string, header map[string]str
 	req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range header {
-		req.Header.Set(k, v)
+		req.Header.Del(k)
+		for _, line := range strings.Split(v, "\n") { // several lines: several headers
+			req.Header.Add(k, line)
+		}
 	}
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
@@ -342,6 +345,8 @@ func TestRegisterPolicies(t *testing.T) {
 		{name: "token scheme case-insensitive", policy: PolicyToken, body: body, auth: "bearer " + tok, status: 201},
 		{name: "token second of two", policy: PolicyToken, body: body, auth: "Bearer other-token", status: 201},
 		{name: "token checked before the body", policy: PolicyToken, body: `{`, status: 401, challenge: "Bearer"},
+		// One reading: of two Authorization headers, which one counts?
+		{name: "two Authorization headers", policy: PolicyToken, body: body, auth: "Bearer " + tok + "\nBearer nope", status: 401, challenge: `Bearer error="invalid_token"`},
 		// Issue 8, finding 2: even an initial access token does not make a
 		// self-registered client a machine client.
 		{name: "client_credentials with token", policy: PolicyToken, body: ccBody, auth: "Bearer " + tok, status: 400},
