@@ -136,6 +136,10 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) error {
 			Cause:   fmt.Errorf("federated sign-in at %s failed: %w", name, err)}
 	}
 	user := id.User(h.o.Now())
+	if own := f.Realms.OwnAddress(name, user.Email); own != user.Email {
+		h.log.Warn("e-mail address in another tenant's domain dropped", "provider", name, "user", user.ID)
+		user.Email = own
+	}
 	if tok != nil && tok.RefreshToken != "" && f.Seal != nil {
 		if sealed, err := f.Seal(tok.RefreshToken); err == nil {
 			user.UpstreamToken = sealed
