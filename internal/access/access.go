@@ -209,11 +209,16 @@ func (c *Checker) put(ctx context.Context, e store.AccessEntry) error {
 	return nil
 }
 
-// RevokeToken refuses the access token with this jti until exp (RFC 7009).
+// RevokeToken refuses the access token with this jti (RFC 7009), which
+// expires at exp, and every token minted from it (ParentJTI). Those are
+// minted while it is valid and live up to MaxTokenAge, so possibly past
+// exp: the revocation is kept until exp + MaxTokenAge, or a child would
+// work again once its parent's entry was swept.
 func (c *Checker) RevokeToken(ctx context.Context, jti string, exp time.Time) error {
 	if jti == "" {
 		return errors.New("access: revoke token: empty jti")
 	}
+	exp = exp.Add(c.o.MaxTokenAge)
 	if err := c.put(ctx, store.AccessEntry{Kind: store.AccessRevokedToken, ID: jti, At: c.o.Now(), ExpiresAt: exp}); err != nil {
 		return err
 	}

@@ -263,3 +263,38 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestRevokedParentOutlivesItsChildren: a token exchanged from (or an
+// identity token minted for) an access token may outlive it: it is minted
+// while the parent is valid and lives its own TTL, up to MaxTokenAge.
+// Revoking the parent must refuse the child for as long as the child can
+// live; a revocation kept only until the parent's own expiry was swept
+// away while the child was still valid, and the child worked again.
+func TestRevokedParentOutlivesItsChildren(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t0}
+	st := openStore(t)
+	opts := &Options{Now: clk.now, MaxTokenAge: time.Hour}
+	c := New(st, opts)
+	parentExp := t0.Add(5 * time.Minute)
+	// Minted a minute before the parent expires, alive for 30 more.
+	child := Subject{UserID: "alice", ClientID: "app", JTI: "exchanged", ParentJTI: "j1", IssuedAt: parentExp.Add(-time.Minute)}
+	if err := c.RevokeToken(ctx, "j1", parentExp); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = parentExp.Add(10 * time.Minute) // the parent has expired; the child has not
+	c.Sweep(ctx)
+	if err := c.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(ctx, child); !errors.Is(err, ErrRevoked) {
+		t.Errorf("the child of a revoked token, after the parent expired: %v, want ErrRevoked", err)
+	}
+	fresh := New(st, opts)
+	if err := fresh.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Check(ctx, child); !errors.Is(err, ErrRevoked) {
+		t.Errorf("another replica: %v, want ErrRevoked", err)
+	}
+}

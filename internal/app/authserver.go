@@ -98,7 +98,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 		Issuer: issuer, Resources: cat.Resources(), Clients: clients, Granter: granter, Store: st, Federation: fedFlow,
 		Directory: idp.NewDirectory(st, keep.loginLimiter(cfg), &idp.DirectoryOptions{DummyLike: dummyLike(cat)}),
 		Secret:    secret, SecureCookies: strings.HasPrefix(issuer, "https://"),
-		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(),
+		CodeTTL: cfg.OAuth.CodeTTL.Std(), Logger: log, Connections: a.consentConnections(), Access: a.access,
 		ScopeText: func(res *oauth.Resource, scope string) string {
 			return cat.ScopeDescription(res.ServerName, scope)
 		},

@@ -18,6 +18,7 @@ import (
 
 // federation holds the tenants' identity providers.
 type federation struct {
+	realms    oidc.Realms // which tenant owns which e-mail domain
 	providers map[string]*oidc.Provider
 	box       *seal.Box // seals providers' refresh tokens at rest
 	store     store.Store
@@ -55,6 +56,7 @@ func newFederation(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 	if err != nil {
 		return nil, nil, err
 	}
+	f.realms = r
 	f.box, err = seal.New([]byte(cfg.SessionKey), "identity provider refresh token")
 	if err != nil {
 		return nil, nil, err
@@ -89,6 +91,7 @@ func (f *federation) refreshUser(ctx context.Context, u store.User) (store.User,
 		return u, fmt.Errorf("%w: provider answered for another subject", grants.ErrUserRefused)
 	}
 	fresh := id.User(time.Now())
+	fresh.Email = f.realms.OwnAddress(u.Source, fresh.Email) // as at sign-in
 	fresh.UpstreamToken = u.UpstreamToken
 	if tok != nil && tok.RefreshToken != "" && tok.RefreshToken != rt {
 		if sealed, err := f.box.Seal(tok.RefreshToken, 0, ""); err == nil {

@@ -90,6 +90,14 @@ func startCalendar(t *testing.T) (string, *syncBuf) {
 // fills, and the browser comes back to consent.
 func fedAuthorize(t *testing.T, idp *testidp.Server, b *browser, authURL, email, password string) *url.URL {
 	t.Helper()
+	// Back at our callback: it signs in and shows consent; b finishes.
+	return b.authorize(fedToCallback(t, idp, b, authURL, email, password).String())
+}
+
+// fedToCallback walks to the IdP and back, returning the callback URL
+// the IdP sends the browser to.
+func fedToCallback(t *testing.T, idp *testidp.Server, b *browser, authURL, email, password string) *url.URL {
+	t.Helper()
 	resp, err := b.client.Get(authURL)
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +125,7 @@ func fedAuthorize(t *testing.T, idp *testidp.Server, b *browser, authURL, email,
 	if err != nil {
 		t.Fatalf("IdP login: %v", err)
 	}
-	// Back at our callback: it signs in and shows consent; b finishes.
-	return b.authorize(back.String())
+	return back
 }
 
 var continueRE = regexp.MustCompile(`<a href="([^"]+)">Continue</a>`)

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/access"
 	"github.com/mcpgate/mcpgate/internal/idp"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/registration"
@@ -61,6 +62,12 @@ type Options struct {
 	ScopeText func(resource *oauth.Resource, scope string) string
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Access is the cut-off predicate; a sign-in it refuses (one made
+	// before the user was disabled or their grants revoked) is none.
+	// nil: the store's Disabled flag only.
+	Access interface {
+		Check(ctx context.Context, s access.Subject) error
+	}
 }
 
 // Handler serves the authorization endpoint and its pages.
@@ -162,6 +169,18 @@ type request struct {
 type signIn struct {
 	UserID   string `json:"u"`
 	AuthTime int64  `json:"t"`
+	// At is AuthTime in nanoseconds: a cut-off in the same second as a
+	// sign-in must tell which came first.
+	At int64 `json:"n,omitempty"`
+}
+
+// signedInAt is when the sign-in happened (AuthTime, for a cookie sealed
+// before At existed).
+func (si signIn) signedInAt() time.Time {
+	if si.At != 0 {
+		return time.Unix(0, si.At)
+	}
+	return time.Unix(si.AuthTime, 0)
 }
 
 const requestTTL = 15 * time.Minute
@@ -180,6 +199,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: "The authorization request could not be read."}
 	}
 	q := r.Form
+	// RFC 6749 §3.1: no parameter twice. Shown here, not redirected: a
+	// repeated redirect_uri or client_id leaves the redirect untrusted.
+	if name := oauth.RepeatedParameter(q, "resource"); name != "" {
+		return &web.PageError{Status: http.StatusBadRequest, Title: "Invalid request",
+			Message: "The authorization request repeats the parameter " + name + "."}
+	}
 	// Errors about the client or its redirect URI are shown here, never
 	// redirected (RFC 6749 §4.1.2.1): the redirect URI is not trusted yet.
 	clientID := q.Get("client_id")
@@ -220,6 +245,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		return back(oauth.InvalidRequest, "code_challenge_method must be S256")
 	case !validChallenge(q.Get("code_challenge")):
 		return back(oauth.InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)")
+	case len(q["resource"]) > 1:
+		// RFC 8707 §2 allows several; a token here has one audience.
+		return back(oauth.InvalidTarget, "one resource per authorization")
 	case res == nil:
 		return back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
 	case !slices.Contains(client.GrantTypes, "authorization_code") && len(client.GrantTypes) > 0:
@@ -334,8 +362,19 @@ func (h *Handler) currentUser(r *http.Request) (store.User, bool) {
 	if h.sessions.Open(ck.Value, "", &si) != nil {
 		return store.User{}, false
 	}
-	u, err := h.o.Store.GetUser(r.Context(), si.UserID)
+	return h.mayUse(r.Context(), si.UserID, si.signedInAt())
+}
+
+// mayUse returns the user as stored now, if a sign-in of theirs made at
+// signedIn still counts. The cut-off predicate holds for sign-ins as for
+// tokens: a browser signed in before a disable or a user-wide revocation
+// is signed out, also once the user is enabled again (they sign in anew).
+func (h *Handler) mayUse(ctx context.Context, userID string, signedIn time.Time) (store.User, bool) {
+	u, err := h.o.Store.GetUser(ctx, userID)
 	if err != nil || u.Disabled {
+		return store.User{}, false
+	}
+	if h.o.Access != nil && h.o.Access.Check(ctx, access.Subject{UserID: u.ID, IssuedAt: signedIn}) != nil {
 		return store.User{}, false
 	}
 	return u, true
@@ -437,7 +476,8 @@ func (h *Handler) CSRF() *web.CSRF { return h.csrf }
 
 // signIn sets the sealed sign-in cookie.
 func (h *Handler) signIn(w http.ResponseWriter, user store.User) error {
-	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: h.o.Now().Unix()}, h.o.SessionTTL, "")
+	now := h.o.Now()
+	cookie, err := h.sessions.Seal(signIn{UserID: user.ID, AuthTime: now.Unix(), At: now.UnixNano()}, h.o.SessionTTL, "")
 	if err != nil {
 		return web.SomethingWrong(fmt.Errorf("seal the sign-in cookie: %w", err))
 	}

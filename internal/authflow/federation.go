@@ -136,6 +136,10 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) error {
 			Cause:   fmt.Errorf("federated sign-in at %s failed: %w", name, err)}
 	}
 	user := id.User(h.o.Now())
+	if own := f.Realms.OwnAddress(name, user.Email); own != user.Email {
+		h.log.Warn("e-mail address in another tenant's domain dropped", "provider", name, "user", user.ID)
+		user.Email = own
+	}
 	if tok != nil && tok.RefreshToken != "" && f.Seal != nil {
 		if sealed, err := f.Seal(tok.RefreshToken); err == nil {
 			user.UpstreamToken = sealed
@@ -143,6 +147,14 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := h.saveUser(r.Context(), user); err != nil {
 		return web.SomethingWrong(fmt.Errorf("store federated user: %w", err))
+	}
+	// The IdP vouches for who they are, not for whether mcpgate still
+	// lets them in: a user an admin disabled here gets no sign-in and no
+	// code, whatever their company's IdP says.
+	if _, ok := h.mayUse(r.Context(), user.ID, h.o.Now()); !ok {
+		return &web.PageError{Status: http.StatusForbidden, Title: "Sign-in not allowed",
+			Message: "Your account may not use this gateway. Ask your administrator.",
+			Cause:   fmt.Errorf("federated sign-in of cut-off user %s at %s refused", user.ID, name)}
 	}
 	if err := h.signIn(w, user); err != nil {
 		return err

@@ -38,6 +38,15 @@ func TestFlowErrorsOnTheWire(t *testing.T) {
 		{name: "plain PKCE", url: authorize(func(q url.Values) { q.Set("code_challenge_method", "plain") }), status: 302, code: "invalid_request"},
 		{name: "unknown resource", url: authorize(func(q url.Values) { q.Set("resource", "https://other.example/mcp") }), status: 302, code: "invalid_target"},
 		{name: "unknown scope", url: authorize(func(q url.Values) { q.Set("scope", "admin") }), status: 302, code: "invalid_scope"},
+		// RFC 6749 §3.1: a parameter twice is refused on a page, never
+		// redirected (which redirect_uri would be trusted?).
+		{name: "repeated redirect_uri", url: authorize(func(q url.Values) { q.Add("redirect_uri", "https://evil.example/cb") }), status: 400, page: "repeats the parameter redirect_uri"},
+		{name: "repeated client_id", url: authorize(func(q url.Values) { q.Add("client_id", "nobody") }), status: 400, page: "repeats the parameter client_id"},
+		{name: "repeated code_challenge_method", url: authorize(func(q url.Values) { q.Add("code_challenge_method", "plain") }), status: 400, page: "repeats the parameter code_challenge_method"},
+		{name: "repeated scope", url: authorize(func(q url.Values) { q.Add("scope", "write") }), status: 400, page: "repeats the parameter scope"},
+		{name: "repeated state", url: authorize(func(q url.Values) { q.Add("state", "other") }), status: 400, page: "repeats the parameter state"},
+		{name: "two resources", url: authorize(func(q url.Values) { q.Add("resource", "https://other.example/mcp") }), status: 302, code: "invalid_target"},
+		{name: "parameter in query and body", method: http.MethodPost, url: authorize(func(url.Values) {}), form: url.Values{"client_id": {"a"}}, status: 400, page: "repeats the parameter client_id"},
 		{name: "prompt=none signed out", url: authorize(func(q url.Values) { q.Set("prompt", "none") }), status: 302, code: "login_required"},
 		{name: "login form without CSRF", method: http.MethodPost, url: e.base + "/oauth/login", form: url.Values{"username": {"bob"}}, status: 403, page: "was not sent from this site"},
 		{name: "consent signed out", method: http.MethodPost, url: e.base + "/oauth/consent", form: url.Values{"decision": {"allow"}}, status: 401, page: "Your sign-in expired"},

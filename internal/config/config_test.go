@@ -267,6 +267,21 @@ func TestProblems(t *testing.T) {
 			{"servers[1].upstreams[0].credentials.mode", 6, "referenced server's credentials"},
 			{"servers[1].upstreams[1].credentials.value", 7, "need a value"},
 		}},
+		// A token handed to an upstream must never be valid at the gateway.
+		{"upstream token audiences naming our own servers", y(
+			"public_url: https://gw.example",
+			"oauth:",
+			"  clients: [{id: srv, secret: 'a-secret-of-24-characters', grant_types: [client_credentials]}]",
+			"servers:",
+			"  - name: admin",
+			"    upstream: {url: 'https://admin.internal'}",
+			"  - name: a",
+			"    upstream: {url: 'https://a.internal', credentials: {mode: identity, audience: 'https://gw.example/mcp/admin'}}",
+			"    token_exchange: {client: srv, audiences: ['https://api.example', 'https://gw.example/mcp/a/']}",
+		), nil, []want{
+			{"servers[1].upstream.credentials.audience", 8, "is server admin of this gateway"},
+			{"servers[1].token_exchange.audiences[1]", 9, "is server a of this gateway"},
+		}},
 		{"users and clients", y(
 			"store: {sqlite: a.db, postgres: 'postgres://x'}",
 			"users:",

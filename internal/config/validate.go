@@ -55,6 +55,7 @@ func (c *Config) validate() Problems {
 	v.clientLimits()
 	v.identity()
 	v.connections()
+	v.ownAudiences()
 	return v.problems
 }
 

@@ -30,6 +30,12 @@ func (h *Handler) authenticateClient(r *http.Request) (store.Client, *oauth.Erro
 	unauthorized := func(desc string) *oauth.Error {
 		return &oauth.Error{Code: oauth.InvalidClient, Description: desc, Status: http.StatusUnauthorized}
 	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// One reading of the credentials: net/http reads the first
+		// Authorization header, a proxy in front may read another
+		// (RFC 9110 §11.6.2 defines one value, not a list).
+		return store.Client{}, oauth.Errorf(oauth.InvalidRequest, "send one Authorization header")
+	}
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	postSecret := r.PostFormValue("client_secret")
 	assertion := r.PostFormValue("client_assertion")

@@ -48,6 +48,10 @@ func TestEndpointErrorsOnTheWire(t *testing.T) {
 		{"introspect by a self-registered client", "/oauth/introspect", url.Values{"token": {"x"}}, basic("dyn", testSecret), 403, "unauthorized_client", ""},
 		{"introspect without client", "/oauth/introspect", url.Values{"token": {"x"}}, "", 401, "invalid_client", `Basic realm="mcpgate"`},
 		{"token without grant_type", "/oauth/token", url.Values{}, basic("op", testSecret), 400, "invalid_request", ""},
+		// One reading of the credentials: two Authorization headers are
+		// refused, not resolved to the first (as net/http does).
+		{"token with two Authorization headers", "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, basic("op", testSecret) + "\n" + basic("dyn", testSecret), 400, "invalid_request", ""},
+		{"introspect with two Authorization headers", "/oauth/introspect", url.Values{"token": {"x"}}, basic("op", testSecret) + "\n" + basic("op", testSecret), 400, "invalid_request", ""},
 		{"token with an unknown grant_type", "/oauth/token", url.Values{"grant_type": {"password"}}, basic("op", testSecret), 400, "unsupported_grant_type", ""},
 		{"token exchange by a client without a rule", "/oauth/token", url.Values{"grant_type": {GrantTokenExchange}}, basic("op", testSecret), 400, "unauthorized_client", ""},
 		{"client_credentials by a self-registered public client", "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"pub-dyn"}}, "", 400, "unauthorized_client", ""},
@@ -57,7 +61,9 @@ func TestEndpointErrorsOnTheWire(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+tc.path, strings.NewReader(tc.form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if tc.auth != "" {
-				req.Header.Set("Authorization", tc.auth)
+				for _, a := range strings.Split(tc.auth, "\n") { // several lines: several headers
+					req.Header.Add("Authorization", a)
+				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -150,6 +150,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return oauth.Errorf(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
 	}
+	if oerr := oauth.SingleValued(r.PostForm, "resource", "audience"); oerr != nil {
+		return oerr
+	}
 	if len(r.URL.Query()) > 0 {
 		// Credentials never travel in the query (OAuth 2.1 §3.2).
 		r.Form = r.PostForm

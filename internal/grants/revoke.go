@@ -20,6 +20,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded")
 	}
+	if oerr := oauth.SingleValued(r.PostForm); oerr != nil {
+		return oerr
+	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {
 		return oerr
@@ -29,7 +32,11 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) error {
 		return oauth.Errorf(oauth.InvalidRequest, "token is required")
 	}
 	now := h.o.Now()
-	if strings.HasPrefix(token, "mgr_") || r.PostFormValue("token_type_hint") == "refresh_token" {
+	// The token's shape says what it is; token_type_hint is ignored. It is
+	// only a hint, and a lookup that trusted it missed an access token sent
+	// as refresh_token, answering 200 without revoking (RFC 7009 §2.1: a
+	// server must search the other types too).
+	if strings.HasPrefix(token, "mgr_") {
 		if rt, err := h.o.Store.GetRefreshToken(r.Context(), tokens.HashSecret(token)); err == nil && rt.ClientID == client.ID {
 			if err := h.o.Store.RevokeRefreshFamily(r.Context(), rt.FamilyID, now); err != nil {
 				return &oauth.Error{Code: oauth.ServerError, Description: "could not revoke", Status: 500, Cause: err}
@@ -113,6 +120,9 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		return oauth.Errorf(oauth.InvalidRequest, "the request body must be form-encoded")
+	}
+	if oerr := oauth.SingleValued(r.PostForm); oerr != nil {
+		return oerr
 	}
 	client, oerr := h.authenticateClient(r)
 	if oerr != nil {

@@ -60,15 +60,22 @@ func (h *Handler) tokenExchange(r *http.Request, client store.Client) (*exchange
 	if t := r.PostFormValue("requested_token_type"); t != "" && t != TokenTypeAccess {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "only access tokens can be requested")
 	}
-	audience := r.PostFormValue("audience")
-	if audience == "" {
-		audience = r.PostFormValue("resource")
+	audience, oerr := exchangeTarget(r)
+	if oerr != nil {
+		return nil, oerr
 	}
 	name, isConn := strings.CutPrefix(audience, ConnectionAudience)
 	if isConn {
 		if !slices.Contains(rule.Connections, name) || h.o.ConnectionToken == nil {
 			return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens of connection %q", name)
 		}
+	} else if _, ours := h.o.Resources[audience]; ours {
+		// A token for one of this gateway's servers is issued only by
+		// the grants that ask the user and evaluate that server's policy;
+		// an exchange would carry another server's scopes over, whatever
+		// the rule (a config slip) lists.
+		h.log.Warn("token exchange for a server of this gateway refused", "client", client.ID, "audience", audience)
+		return nil, oauth.Errorf(oauth.InvalidTarget, "tokens for %q come from the authorization flow, not from an exchange", audience)
 	} else if !slices.Contains(rule.Audiences, audience) {
 		// RFC 8693 §2.2.2: an audience the client may not have.
 		return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens for %q", audience)
@@ -129,4 +136,22 @@ func joinScopes(s []string) string {
 		out += v
 	}
 	return out
+}
+
+// exchangeTarget is the one audience of a token-exchange request: RFC 8693
+// §2.1 lets audience and resource each repeat, but a token here has one
+// audience, so more than one distinct target is invalid_target rather
+// than a silent pick of the first.
+func exchangeTarget(r *http.Request) (string, *oauth.Error) {
+	var target string
+	for _, v := range append(slices.Clone(r.PostForm["audience"]), r.PostForm["resource"]...) {
+		if v == "" {
+			continue
+		}
+		if target != "" && v != target {
+			return "", oauth.Errorf(oauth.InvalidTarget, "one audience per exchanged token")
+		}
+		target = v
+	}
+	return target, nil
 }

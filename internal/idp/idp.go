@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,13 +120,32 @@ func (d *Directory) Authenticate(ctx context.Context, username, password, addr s
 const maxKeyUsername = 256
 
 // limiterKey is the throttling key of a sign-in attempt: the username
-// (case-folded, bounded) from one client address.
+// (case-folded, bounded) from one client address bucket (addrBucket).
 func limiterKey(username, addr string) string {
 	u := strings.ToLower(username)
 	if len(u) > maxKeyUsername {
 		u = u[:maxKeyUsername]
 	}
-	return u + "\x00" + addr
+	return u + "\x00" + addrBucket(addr)
+}
+
+// addrBucket is the unit of one client's addresses: an IPv4 address
+// itself (also written IPv4-mapped), an IPv6 address's /64. A single
+// host or subscriber is routinely given a whole /64 (RFC 6177) and can
+// use any address in it, so keying on the full IPv6 address would give
+// one guesser 2^64 fresh budgets. Registration buckets the same way.
+// Anything unparsable is kept as written.
+func addrBucket(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // dummyHash returns a hash of a random password with the algorithm and

@@ -123,6 +123,42 @@ func TestGuessingFromOneAddressDoesNotLockTheUserOut(t *testing.T) {
 	}
 }
 
+// TestGuessingFromOneIPv6PrefixIsOneAddress: a guesser holding an IPv6
+// /64 (what one host or subscriber is usually given) cannot get a fresh
+// budget per address by rotating inside it, nor by writing its IPv4
+// address IPv4-mapped or with a zone; another /64 is another address.
+func TestGuessingFromOneIPv6PrefixIsOneAddress(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	dir := users{"alice": {ID: "alice", Username: "alice", PasswordHash: mustHash(t, "alice-pw", bcrypt.MinCost)}}
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		guesses []string // one failure from each
+		then    string   // locked from here
+	}{
+		{"rotating in one /64", []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:2:a:b:c:d", "2001:db8:1:2::5"}, "2001:db8:1:2::6"},
+		{"zone and case", []string{"fe80::1%eth0", "fe80::2%eth1", "FE80::3", "fe80::4", "fe80::5%1"}, "fe80::6"},
+		{"IPv4-mapped", []string{"198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407", "198.51.100.7", "::ffff:198.51.100.7"}, "198.51.100.7"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDirectory(dir, NewLimiter(len(tc.guesses), 15*time.Minute, clock), &DirectoryOptions{DummyLike: "$2a$04$"})
+			for i, addr := range tc.guesses {
+				if _, err := d.Authenticate(ctx, "alice", "wrong", addr); !errors.Is(err, ErrBadCredentials) {
+					t.Fatalf("guess %d from %s: %v", i+1, addr, err)
+				}
+			}
+			if _, err := d.Authenticate(ctx, "alice", "alice-pw", tc.then); !errors.Is(err, ErrLocked) {
+				t.Errorf("from %s after %d guesses in its bucket: %v, want ErrLocked", tc.then, len(tc.guesses), err)
+			}
+			if u, err := d.Authenticate(ctx, "alice", "alice-pw", "2001:db8:1:3::1"); err != nil || u.ID != "alice" {
+				t.Errorf("alice from another /64: %v", err)
+			}
+		})
+	}
+}
+
 // TestLimiterBackoff: the delay doubles with every failure past the free
 // ones, up to the maximum; a quiet key is forgotten.
 func TestLimiterBackoff(t *testing.T) {

@@ -251,6 +251,9 @@ func (r *Resolver) parseDocument(clientID string, body []byte) (store.Client, er
 		return store.Client{}, &ResolveError{ClientID: clientID, Reason: reason, Detail: detail, Err: cause}
 	}
 	fields, err := decodeObject(body)
+	if errors.Is(err, errRepeatedMember) {
+		return fail(ErrInvalidDocument, err.Error(), nil)
+	}
 	if err != nil {
 		return fail(ErrInvalidDocument, "the document is not a JSON object", nil)
 	}

@@ -229,6 +229,14 @@ func TestResolveErrors(t *testing.T) {
 		{name: "password grant", h: withDoc(map[string]any{"grant_types": []string{"password"}}), reason: ErrInvalidDocument},
 		{name: "client_credentials public", h: withDoc(map[string]any{"grant_types": []string{"authorization_code", "client_credentials"}}), reason: ErrInvalidDocument},
 		{name: "not JSON", h: func(w http.ResponseWriter, _ *http.Request, _ string) { serveJSON(w, []byte("<html>")) }, reason: ErrInvalidDocument},
+		// One reading per document: the first client_id another reader
+		// would take is not the URL's.
+		{name: "repeated client_id", h: func(w http.ResponseWriter, _ *http.Request, id string) {
+			serveJSON(w, []byte(`{"client_id":"https://evil.example/client.json","client_id":"`+id+`","redirect_uris":["https://app.example/cb"]}`))
+		}, reason: ErrInvalidDocument, descHas: `"client_id" appears more than once`},
+		{name: "repeated redirect_uris", h: func(w http.ResponseWriter, _ *http.Request, id string) {
+			serveJSON(w, []byte(`{"client_id":"`+id+`","redirect_uris":["https://evil.example/cb"],"redirect_uris":["https://app.example/cb"]}`))
+		}, reason: ErrInvalidDocument},
 		{name: "JSON array", h: func(w http.ResponseWriter, _ *http.Request, _ string) { serveJSON(w, []byte("[]")) }, reason: ErrInvalidDocument},
 		{name: "wrong content type", h: func(w http.ResponseWriter, _ *http.Request, id string) {
 			w.Header().Set("Content-Type", "text/html")

@@ -81,6 +81,9 @@ func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 	if m == nil {
 		return nil, errors.New("the body is not a JSON object")
 	}
+	if err := uniqueMembers(data); err != nil {
+		return nil, err
+	}
 	for k, v := range m {
 		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 			delete(m, k) // null = absent

@@ -306,6 +306,10 @@ func (h *Handler) checkToken(r *http.Request) (ok bool, desc string) {
 	if auth == "" {
 		return false, ""
 	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// One reading: which of several would a proxy in front have read?
+		return false, "send one Authorization header"
+	}
 	scheme, tok, found := strings.Cut(auth, " ")
 	tok = strings.TrimLeft(tok, " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") || tok == "" {

@@ -80,7 +80,10 @@ func register(t *testing.T, mux http.Handler, body string, header map[string]str
 	req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range header {
-		req.Header.Set(k, v)
+		req.Header.Del(k)
+		for _, line := range strings.Split(v, "\n") { // several lines: several headers
+			req.Header.Add(k, line)
+		}
 	}
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
@@ -248,6 +251,12 @@ func TestRegisterErrors(t *testing.T) {
 		{name: "array", body: `[]`, code: oauth.InvalidClientMetadata},
 		{name: "null", body: `null`, code: oauth.InvalidClientMetadata},
 		{name: "trailing data", body: `{} {}`, code: oauth.InvalidClientMetadata},
+		// One reading per document (RFC 7493 §2.3): a repeated member is
+		// refused, not resolved as encoding/json does (last wins).
+		{name: "repeated redirect_uris", body: `{"redirect_uris":["https://app.example/cb"],"redirect_uris":["https://evil.example/cb"]}`, code: oauth.InvalidClientMetadata, descHas: "redirect_uris"},
+		{name: "repeated grant_types", body: `{"redirect_uris":["https://app.example/cb"],"grant_types":["client_credentials"],"grant_types":["authorization_code"]}`, code: oauth.InvalidClientMetadata, descHas: "grant_types"},
+		{name: "repeated null member", body: `{"redirect_uris":["https://app.example/cb"],"scope":null,"scope":"admin"}`, code: oauth.InvalidClientMetadata, descHas: "scope"},
+		{name: "repeated member in jwks", body: `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[],"keys":[{"kty":"EC"}]}}`, code: oauth.InvalidClientMetadata, descHas: "keys"},
 		{name: "form content type", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "application/x-www-form-urlencoded", code: oauth.InvalidClientMetadata},
 		{name: "text/plain", body: `{"redirect_uris":["https://app.example/cb"]}`, contentType: "text/plain", code: oauth.InvalidClientMetadata},
 		{name: "redirect_uris missing", body: `{"client_name":"x"}`, code: oauth.InvalidRedirectURI},
@@ -336,6 +345,8 @@ func TestRegisterPolicies(t *testing.T) {
 		{name: "token scheme case-insensitive", policy: PolicyToken, body: body, auth: "bearer " + tok, status: 201},
 		{name: "token second of two", policy: PolicyToken, body: body, auth: "Bearer other-token", status: 201},
 		{name: "token checked before the body", policy: PolicyToken, body: `{`, status: 401, challenge: "Bearer"},
+		// One reading: of two Authorization headers, which one counts?
+		{name: "two Authorization headers", policy: PolicyToken, body: body, auth: "Bearer " + tok + "\nBearer nope", status: 401, challenge: `Bearer error="invalid_token"`},
 		// Issue 8, finding 2: even an initial access token does not make a
 		// self-registered client a machine client.
 		{name: "client_credentials with token", policy: PolicyToken, body: ccBody, auth: "Bearer " + tok, status: 400},

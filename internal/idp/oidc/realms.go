@@ -80,3 +80,15 @@ func (r Realms) Lookup(email string) (provider string, ok bool) {
 	provider, ok = r.byDomain[domain]
 	return provider, ok
 }
+
+// OwnAddress returns email as provider may assert it: unchanged, unless
+// its domain belongs to another provider's tenant, then "". An IdP speaks
+// for its own tenant; an address in a domain another tenant owns would
+// show as that tenant's person (consent page, policies on user.email,
+// the CLI's e-mail lookup). Addresses in domains nobody claims are kept.
+func (r Realms) OwnAddress(provider, email string) string {
+	if owner, ok := r.Lookup(email); ok && owner != provider {
+		return ""
+	}
+	return email
+}

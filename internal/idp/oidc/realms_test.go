@@ -129,3 +129,27 @@ func TestClaimExtraction(t *testing.T) {
 		t.Errorf("User() = %+v", u)
 	}
 }
+
+// TestOwnAddress: a provider keeps addresses in its own domains and in
+// domains nobody claims, and loses those another tenant owns, however
+// they are written.
+func TestOwnAddress(t *testing.T) {
+	r, err := NewRealms([]RealmConfig{{Domains: []string{"a.example"}, Provider: "a"}, {Domains: []string{"b.example"}, Provider: "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ provider, email, want string }{
+		{"a", "sam@a.example", "sam@a.example"},
+		{"a", "sam@elsewhere.example", "sam@elsewhere.example"},
+		{"a", "", ""},
+		{"a", "ceo@b.example", ""},
+		{"a", "CEO@B.EXAMPLE", ""},
+		{"a", " ceo@b.example ", ""},
+		{"a", "x@y@b.example", ""},
+		{"b", "ceo@b.example", "ceo@b.example"},
+	} {
+		if got := r.OwnAddress(tc.provider, tc.email); got != tc.want {
+			t.Errorf("OwnAddress(%q, %q) = %q, want %q", tc.provider, tc.email, got, tc.want)
+		}
+	}
+}
