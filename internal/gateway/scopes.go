@@ -24,8 +24,23 @@ type scopeFilter struct {
 }
 
 func (f *scopeFilter) allows(kind, name string) bool {
-	need := f.required(kind, name)
-	return need == "" || f.principal.HasScope(need)
+	return f.missing(kind, name) == ""
+}
+
+// missing returns a scope the token lacks for kind name, or "". A
+// resource is checked under every reading of its URI (uriReadings): the
+// upstream may read any of them.
+func (f *scopeFilter) missing(kind, name string) string {
+	readings := []string{name}
+	if kind == "resource" {
+		readings = uriReadings(name)
+	}
+	for _, n := range readings {
+		if need := f.required(kind, n); need != "" && !f.principal.HasScope(need) {
+			return need
+		}
+	}
+	return ""
 }
 
 // callTarget returns what a message touches, for the methods that touch
@@ -82,8 +97,8 @@ func (f *scopeFilter) check(fr *frontRequest, auth *AuthSpec) error {
 		if kind == "" {
 			continue
 		}
-		need := f.required(kind, name)
-		if need == "" || f.principal.HasScope(need) {
+		need := f.missing(kind, name)
+		if need == "" {
 			continue
 		}
 		return insufficientScope(m.ID, auth, kind, name, need)
