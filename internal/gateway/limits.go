@@ -19,9 +19,8 @@ import (
 // back when the session ends, however it ends: DELETE, idle expiry, the
 // gateway closing, or every upstream of the session failing for good.
 //
-// Passthrough servers keep no session state in the gateway (the session
-// lives in the upstream and travels sealed in the id), so they take no
-// slot.
+// Passthrough sessions live in the upstream (their state travels sealed
+// in the id) but take slots in the same limits: see limits_passthrough.go.
 
 // CodeSessionLimit is the JSON-RPC error code of an initialize refused
 // by a session limit (implementation-defined server error range).

@@ -36,6 +36,7 @@ func TestResourceURIReadings(t *testing.T) {
 			Scopes: []string{"mcp:read", "mcp:admin"}, Required: rules(prefix)}
 	}
 	up, _ := recordingUpstream(t, "a", "http")
+	up.Transport = "" // Streamable HTTP: the passthrough engine
 	up2, _ := recordingUpstream(t, "b", "http")
 	_, base := newTestGateway(t, []ServerSpec{
 		{Name: "pass", Upstreams: []UpstreamSpec{up}, Auth: auth("/mcp/pass", "")},
