@@ -203,7 +203,10 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 	defer resp.Body.Close()
 	copyHeaders(w.Header(), resp.Header, forwardResponseHeaders)
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	filtering := fr.filter != nil && len(fr.lists) > 0
+	// A GET stream answers no request of its own, but a resumed one
+	// replays answers to earlier POSTs: filter those by their shape
+	// (fr.lists is nil then; see filterMessage).
+	filtering := fr.filter != nil && (len(fr.lists) > 0 || resp.Request.Method == http.MethodGet)
 	switch {
 	case ct != "text/event-stream" && filtering:
 		return p.relayFiltered(w, resp, fr)
