@@ -347,6 +347,9 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name string, eng
 	if err := g.checkScopes(r, name, fr, auth); err != nil {
 		return r, nil, err
 	}
+	if err := checkNotifications(fr); err != nil {
+		return r, nil, err
+	}
 	fr.stateless = fr.isStateless()
 	if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" && !(fr.stateless && eng.stateless()) {
 		// MCP 2025-11-25 transports §"Session Management": requests
@@ -388,6 +391,24 @@ func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequ
 	}
 	if fr.isInitialize() && (batch || len(msgs) != 1) {
 		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidRequest, "initialize must be sent alone")
+	}
+	return nil
+}
+
+// checkNotifications refuses a notification that is not one MCP defines
+// ("notifications/..."): a "tools/call" without an id is a request with
+// its id left off, which an upstream may still run, and an aggregated
+// server sends notifications to every upstream with their names
+// unprefixed, so a call notification named for one upstream's tool would
+// reach the same-named tool of every upstream, past the rules that apply
+// to their prefixed names. The scope check has already refused one the
+// token may not make (a 403 says which scope); this refuses the rest.
+func checkNotifications(fr *frontRequest) error {
+	for _, m := range fr.msgs {
+		if m.IsNotification() && !strings.HasPrefix(m.Method, "notifications/") {
+			return refuse(http.StatusBadRequest, mcpwire.CodeInvalidRequest,
+				fmt.Sprintf("%q is not a notification: a request needs an id", m.Method))
+		}
 	}
 	return nil
 }
