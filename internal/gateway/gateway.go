@@ -386,6 +386,9 @@ func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequ
 		return refuse(http.StatusBadRequest, mcpwire.ErrorCode(err), err.Error()).because(err)
 	}
 	fr.body, fr.msgs, fr.batch = body, msgs, batch
+	if err := checkLookalikes(fr); err != nil {
+		return err
+	}
 	if err := checkStandardHeaders(r.Header, fr); err != nil {
 		return refuse(http.StatusBadRequest, mcpwire.CodeHeaderMismatch, err.Error()).answering(fr.requestID()).because(err)
 	}
