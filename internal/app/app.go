@@ -125,6 +125,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,
 		SessionsPerUser:    cfg.Limits.SessionsPerUser,
+		MaxBatch:           cfg.Limits.MaxBatch,
 		SessionSecret:      []byte(cfg.SessionKey),
 		PublicURL:          cfg.PublicURL,
 		AllowedHosts:       cfg.AllowedHosts,

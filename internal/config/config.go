@@ -106,6 +106,8 @@ type Limits struct {
 	IdleTimeout       Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes bounds a request's headers; default 64 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBatch bounds the messages of one JSON-RPC batch; default 100.
+	MaxBatch int `yaml:"max_batch"`
 }
 
 // Log configures logging.

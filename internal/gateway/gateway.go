@@ -64,6 +64,9 @@ type Options struct {
 	// SessionsPerUser bounds one user's live bridge sessions across all
 	// servers (default 20; see limits.go).
 	SessionsPerUser int
+	// MaxBatch bounds the messages of one JSON-RPC batch (default 100):
+	// each request becomes a pending call upstream.
+	MaxBatch int
 	// SessionSecret derives the key that seals session ids; replicas that
 	// share it can continue each other's sessions. Empty: random per process.
 	SessionSecret []byte
@@ -129,6 +132,9 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
 	}
 	if o.SessionIdleTimeout <= 0 {
 		o.SessionIdleTimeout = 30 * time.Minute
@@ -384,6 +390,11 @@ func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequ
 		// Logged with who sent it: repeated ones are someone probing
 		// for a way past the scope check.
 		return refuse(http.StatusBadRequest, mcpwire.ErrorCode(err), err.Error()).because(err)
+	}
+	if len(msgs) > g.opts.MaxBatch {
+		return refuse(http.StatusRequestEntityTooLarge, mcpwire.CodeInvalidRequest,
+			fmt.Sprintf("a batch of %d messages exceeds limits.max_batch (%d)", len(msgs), g.opts.MaxBatch)).
+			because(fmt.Errorf("batch of %d messages", len(msgs)))
 	}
 	fr.body, fr.msgs, fr.batch = body, msgs, batch
 	if err := checkLookalikes(fr); err != nil {

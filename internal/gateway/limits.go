@@ -33,6 +33,9 @@ const limitRetryAfter = 30
 // DefaultSessionsPerUser is Options.SessionsPerUser when unset.
 const DefaultSessionsPerUser = 20
 
+// DefaultMaxBatch is Options.MaxBatch when unset.
+const DefaultMaxBatch = 100
+
 // sessionLimits counts live sessions per owner and per server.
 type sessionLimits struct {
 	perUser, perServer int
