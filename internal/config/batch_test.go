@@ -31,3 +31,30 @@ func TestMaxBatchKey(t *testing.T) {
 		}
 	}
 }
+
+// TestInitializesPerMinuteKey: limits.initializes_per_minute defaults to
+// 30 and must be within 1..100000.
+func TestInitializesPerMinuteKey(t *testing.T) {
+	const server = "\nservers: [{name: s, auth: none, upstream: {url: \"http://127.0.0.1:1/mcp\"}}]\n"
+	for _, tc := range []struct {
+		limits string
+		want   int
+		err    bool
+	}{
+		{"", DefaultInitializesPerMinute, false},
+		{"limits: {initializes_per_minute: 5}", 5, false},
+		{"limits: {initializes_per_minute: -1}", 0, true},
+		{"limits: {initializes_per_minute: 100001}", 0, true},
+	} {
+		c, err := Parse([]byte(tc.limits+server), "t.yaml", nil)
+		if tc.err {
+			if err == nil || !strings.Contains(err.Error(), "limits.initializes_per_minute") {
+				t.Errorf("%q: error %v, want one naming limits.initializes_per_minute", tc.limits, err)
+			}
+			continue
+		}
+		if err != nil || c.Limits.InitsPerMinute != tc.want {
+			t.Errorf("%q: initializes_per_minute %v, err %v; want %d", tc.limits, c, err, tc.want)
+		}
+	}
+}

@@ -23,6 +23,10 @@ const (
 	// MCP 2025-06-18 and later send no batches at all.
 	DefaultMaxBatch = 100
 	MaxMaxBatch     = 10000
+	// DefaultInitializesPerMinute bounds session churn per user: each
+	// initialize may start a process.
+	DefaultInitializesPerMinute = 30
+	MaxInitializesPerMinute     = 100000
 )
 
 // hardeningDefaults fills the limits and proxy settings left unset.
@@ -46,6 +50,9 @@ func (c *Config) hardeningDefaults() {
 	if l.MaxBatch == 0 {
 		l.MaxBatch = DefaultMaxBatch
 	}
+	if l.InitsPerMinute == 0 {
+		l.InitsPerMinute = DefaultInitializesPerMinute
+	}
 }
 
 // hardening checks the limits and trusted_proxies.
@@ -64,6 +71,11 @@ func (v *validator) hardening() {
 	if l.MaxBatch != 0 || v.written("limits.max_batch") {
 		if l.MaxBatch <= 0 || l.MaxBatch > MaxMaxBatch {
 			v.add("limits.max_batch", "must be between 1 and %d, got %d", MaxMaxBatch, l.MaxBatch)
+		}
+	}
+	if l.InitsPerMinute != 0 || v.written("limits.initializes_per_minute") {
+		if l.InitsPerMinute <= 0 || l.InitsPerMinute > MaxInitializesPerMinute {
+			v.add("limits.initializes_per_minute", "must be between 1 and %d, got %d", MaxInitializesPerMinute, l.InitsPerMinute)
 		}
 	}
 	v.duration("limits.read_header_timeout", l.ReadHeaderTimeout)

@@ -64,6 +64,9 @@ type Options struct {
 	// SessionsPerUser bounds one user's live bridge sessions across all
 	// servers (default 20; see limits.go).
 	SessionsPerUser int
+	// InitsPerMinute bounds how fast one user (or, unprotected,
+	// client address) may start sessions (default 30; limits_rate.go).
+	InitsPerMinute int
 	// MaxBatch bounds the messages of one JSON-RPC batch (default 100):
 	// each request becomes a pending call upstream.
 	MaxBatch int
@@ -158,6 +161,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
 	g.limits = newSessionLimits(o.SessionsPerUser, o.MaxSessions)
+	g.limits.rate = newInitRate(o.InitsPerMinute)
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
