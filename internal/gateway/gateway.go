@@ -372,9 +372,13 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name string, eng
 // readPOST reads, bounds and parses a POST body into fr, and checks the
 // standard headers against it.
 func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return refuse(http.StatusUnsupportedMediaType, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
+	if ct := r.Header.Values("Content-Type"); len(ct) > 0 {
+		// One header, and UTF-8 (RFC 8259 §8.1): the body is read as
+		// UTF-8 here, and an upstream honouring "charset=iso-8859-1"
+		// would read the non-ASCII names of the same bytes differently.
+		mt, params, err := mime.ParseMediaType(ct[0])
+		if cs, ok := params["charset"]; len(ct) != 1 || err != nil || mt != "application/json" || ok && !strings.EqualFold(cs, "utf-8") {
+			return refuse(http.StatusUnsupportedMediaType, mcpwire.CodeInvalidRequest, "Content-Type must be application/json (UTF-8)")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))

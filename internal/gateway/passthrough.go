@@ -150,6 +150,11 @@ func (p *passthrough) prepare(r *http.Request, fr *frontRequest, ureq *http.Requ
 			ureq.Header[k] = vs
 		}
 	}
+	if r.Method == http.MethodPost {
+		// What the front door read (readPOST), said plainly: the
+		// client's own spelling of the media type stays behind.
+		ureq.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range p.up.Headers {
 		ureq.Header.Set(k, v)
 	}
