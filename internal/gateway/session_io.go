@@ -279,7 +279,7 @@ func (s *session) clientResponse(m *mcpwire.Message) {
 func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessage) {
 	switch {
 	case m.IsResponse():
-		if c := s.take(mcpwire.IDKey(m.ID)); c != nil {
+		if c := s.takeFrom(idx, mcpwire.IDKey(m.ID)); c != nil {
 			s.answer(c, m)
 		}
 	case m.IsRequest():
