@@ -67,6 +67,10 @@ type Options struct {
 	// InitsPerMinute bounds how fast one user (or, unprotected,
 	// client address) may start sessions (default 30; limits_rate.go).
 	InitsPerMinute int
+	// MaxInFlight bounds the calls one bridge session has waiting on its
+	// upstreams (default 256); past it, a request is answered at once
+	// with a JSON-RPC error.
+	MaxInFlight int
 	// MaxBatch bounds the messages of one JSON-RPC batch (default 100):
 	// each request becomes a pending call upstream.
 	MaxBatch int
@@ -135,6 +139,9 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch

@@ -37,6 +37,12 @@ const DefaultSessionsPerUser = 20
 // DefaultMaxBatch is Options.MaxBatch when unset.
 const DefaultMaxBatch = 100
 
+// DefaultMaxInFlight is Options.MaxInFlight when unset. A client that
+// sends requests and hangs up leaves each call pending (an entry, a timer,
+// a send to the upstream) until the upstream answers or times out; the
+// cap bounds what one session can pile up that way.
+const DefaultMaxInFlight = 256
+
 // sessionLimits counts live sessions per owner and per server.
 type sessionLimits struct {
 	perUser, perServer int
