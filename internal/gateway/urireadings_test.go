@@ -92,3 +92,18 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// FuzzURIReadings checks that reading any string as a URI never panics,
+// always keeps the URI as written as the first reading (the bytes
+// forwarded), and yields at most one other reading.
+func FuzzURIReadings(f *testing.F) {
+	for _, s := range []string{"file:///secret/x", "FILE://LOCALHOST/%2e%2e/a", "b+file:////x/../y?q=%2F#f", "%", "a:", ":", "//x", "urn:x:y", "file:///a/b/", "%252e%252e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		r := uriReadings(uri)
+		if len(r) == 0 || r[0] != uri || len(r) > 2 {
+			t.Fatalf("readings of %q: %q", uri, r)
+		}
+	})
+}
