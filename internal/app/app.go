@@ -125,6 +125,8 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,
 		SessionsPerUser:    cfg.Limits.SessionsPerUser,
+		MaxBatch:           cfg.Limits.MaxBatch,
+		InitsPerMinute:     cfg.Limits.InitsPerMinute,
 		SessionSecret:      []byte(cfg.SessionKey),
 		PublicURL:          cfg.PublicURL,
 		AllowedHosts:       cfg.AllowedHosts,

@@ -106,6 +106,11 @@ type Limits struct {
 	IdleTimeout       Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes bounds a request's headers; default 64 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBatch bounds the messages of one JSON-RPC batch; default 100.
+	MaxBatch int `yaml:"max_batch"`
+	// InitsPerMinute bounds how fast one user (anonymous callers:
+	// per client address) starts sessions; default 30.
+	InitsPerMinute int `yaml:"initializes_per_minute"`
 }
 
 // Log configures logging.

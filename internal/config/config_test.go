@@ -681,6 +681,8 @@ func TestExampleDefaults(t *testing.T) {
 		ReadBodyTimeout:    Duration(60 * time.Second),
 		IdleTimeout:        Duration(2 * time.Minute),
 		MaxHeaderBytes:     64 << 10,
+		MaxBatch:           100,
+		InitsPerMinute:     30,
 	}
 	if c.Limits != wantLimits {
 		t.Errorf("limits = %+v, want %+v", c.Limits, wantLimits)

@@ -18,6 +18,15 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 	MaxMaxHeaderBytes        = 16 << 20
 	MinMaxHeaderBytes        = 4 << 10
+	// DefaultMaxBatch bounds a JSON-RPC batch: each request of one becomes
+	// a pending call (a goroutine and a timer in a bridge session), and
+	// MCP 2025-06-18 and later send no batches at all.
+	DefaultMaxBatch = 100
+	MaxMaxBatch     = 10000
+	// DefaultInitializesPerMinute bounds session churn per user: each
+	// initialize may start a process.
+	DefaultInitializesPerMinute = 30
+	MaxInitializesPerMinute     = 100000
 )
 
 // hardeningDefaults fills the limits and proxy settings left unset.
@@ -38,6 +47,12 @@ func (c *Config) hardeningDefaults() {
 	if l.MaxHeaderBytes == 0 {
 		l.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if l.MaxBatch == 0 {
+		l.MaxBatch = DefaultMaxBatch
+	}
+	if l.InitsPerMinute == 0 {
+		l.InitsPerMinute = DefaultInitializesPerMinute
+	}
 }
 
 // hardening checks the limits and trusted_proxies.
@@ -51,6 +66,16 @@ func (v *validator) hardening() {
 	if l.MaxHeaderBytes != 0 || v.written("limits.max_header_bytes") {
 		if l.MaxHeaderBytes < MinMaxHeaderBytes || l.MaxHeaderBytes > MaxMaxHeaderBytes {
 			v.add("limits.max_header_bytes", "must be between %d and %d, got %d", MinMaxHeaderBytes, MaxMaxHeaderBytes, l.MaxHeaderBytes)
+		}
+	}
+	if l.MaxBatch != 0 || v.written("limits.max_batch") {
+		if l.MaxBatch <= 0 || l.MaxBatch > MaxMaxBatch {
+			v.add("limits.max_batch", "must be between 1 and %d, got %d", MaxMaxBatch, l.MaxBatch)
+		}
+	}
+	if l.InitsPerMinute != 0 || v.written("limits.initializes_per_minute") {
+		if l.InitsPerMinute <= 0 || l.InitsPerMinute > MaxInitializesPerMinute {
+			v.add("limits.initializes_per_minute", "must be between 1 and %d, got %d", MaxInitializesPerMinute, l.InitsPerMinute)
 		}
 	}
 	v.duration("limits.read_header_timeout", l.ReadHeaderTimeout)

@@ -265,6 +265,7 @@ func (v *validator) serverUpstreams(s *Server, p string) {
 			prefixes[prefix] = j
 		}
 	}
+	v.prefixesApart(p, prefixes)
 }
 
 // upstream checks one upstream of server s at path p; single is true for

@@ -463,6 +463,21 @@ func (s *session) take(gid string) *call {
 	return c
 }
 
+// takeFrom is take for an answer that upstream idx sent: only a call
+// sent to that upstream. Gateway ids are sequential within a session, so
+// without this one upstream of an aggregated server could answer, with
+// made-up results, the calls (and the gateway's own initialize and list
+// requests) sent to another.
+func (s *session) takeFrom(idx int, gid string) *call {
+	s.mu.Lock()
+	c := s.pending[gid]
+	s.mu.Unlock()
+	if c == nil || c.up != idx {
+		return nil
+	}
+	return s.take(gid)
+}
+
 func (s *session) timeout(gid string) {
 	c := s.take(gid)
 	if c == nil {

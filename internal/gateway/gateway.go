@@ -64,6 +64,16 @@ type Options struct {
 	// SessionsPerUser bounds one user's live bridge sessions across all
 	// servers (default 20; see limits.go).
 	SessionsPerUser int
+	// InitsPerMinute bounds how fast one user (or, unprotected,
+	// client address) may start sessions (default 30; limits_rate.go).
+	InitsPerMinute int
+	// MaxInFlight bounds the calls one bridge session has waiting on its
+	// upstreams (default 256); past it, a request is answered at once
+	// with a JSON-RPC error.
+	MaxInFlight int
+	// MaxBatch bounds the messages of one JSON-RPC batch (default 100):
+	// each request becomes a pending call upstream.
+	MaxBatch int
 	// SessionSecret derives the key that seals session ids; replicas that
 	// share it can continue each other's sessions. Empty: random per process.
 	SessionSecret []byte
@@ -130,6 +140,12 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
 	if o.SessionIdleTimeout <= 0 {
 		o.SessionIdleTimeout = 30 * time.Minute
 	}
@@ -152,6 +168,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
 	g.limits = newSessionLimits(o.SessionsPerUser, o.MaxSessions)
+	g.limits.rate = newInitRate(o.InitsPerMinute)
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -347,6 +364,9 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name string, eng
 	if err := g.checkScopes(r, name, fr, auth); err != nil {
 		return r, nil, err
 	}
+	if err := checkNotifications(fr); err != nil {
+		return r, nil, err
+	}
 	fr.stateless = fr.isStateless()
 	if !(r.Method == http.MethodPost && fr.isInitialize()) && fr.sessionID == "" && !(fr.stateless && eng.stateless()) {
 		// MCP 2025-11-25 transports §"Session Management": requests
@@ -359,9 +379,13 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name string, eng
 // readPOST reads, bounds and parses a POST body into fr, and checks the
 // standard headers against it.
 func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return refuse(http.StatusUnsupportedMediaType, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
+	if ct := r.Header.Values("Content-Type"); len(ct) > 0 {
+		// One header, and UTF-8 (RFC 8259 §8.1): the body is read as
+		// UTF-8 here, and an upstream honouring "charset=iso-8859-1"
+		// would read the non-ASCII names of the same bytes differently.
+		mt, params, err := mime.ParseMediaType(ct[0])
+		if cs, ok := params["charset"]; len(ct) != 1 || err != nil || mt != "application/json" || ok && !strings.EqualFold(cs, "utf-8") {
+			return refuse(http.StatusUnsupportedMediaType, mcpwire.CodeInvalidRequest, "Content-Type must be application/json (UTF-8)")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
@@ -382,12 +406,38 @@ func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequ
 		// for a way past the scope check.
 		return refuse(http.StatusBadRequest, mcpwire.ErrorCode(err), err.Error()).because(err)
 	}
+	if len(msgs) > g.opts.MaxBatch {
+		return refuse(http.StatusRequestEntityTooLarge, mcpwire.CodeInvalidRequest,
+			fmt.Sprintf("a batch of %d messages exceeds limits.max_batch (%d)", len(msgs), g.opts.MaxBatch)).
+			because(fmt.Errorf("batch of %d messages", len(msgs)))
+	}
 	fr.body, fr.msgs, fr.batch = body, msgs, batch
+	if err := checkLookalikes(fr); err != nil {
+		return err
+	}
 	if err := checkStandardHeaders(r.Header, fr); err != nil {
 		return refuse(http.StatusBadRequest, mcpwire.CodeHeaderMismatch, err.Error()).answering(fr.requestID()).because(err)
 	}
 	if fr.isInitialize() && (batch || len(msgs) != 1) {
 		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidRequest, "initialize must be sent alone")
+	}
+	return nil
+}
+
+// checkNotifications refuses a notification that is not one MCP defines
+// ("notifications/..."): a "tools/call" without an id is a request with
+// its id left off, which an upstream may still run, and an aggregated
+// server sends notifications to every upstream with their names
+// unprefixed, so a call notification named for one upstream's tool would
+// reach the same-named tool of every upstream, past the rules that apply
+// to their prefixed names. The scope check has already refused one the
+// token may not make (a 403 says which scope); this refuses the rest.
+func checkNotifications(fr *frontRequest) error {
+	for _, m := range fr.msgs {
+		if m.IsNotification() && !strings.HasPrefix(m.Method, "notifications/") {
+			return refuse(http.StatusBadRequest, mcpwire.CodeInvalidRequest,
+				fmt.Sprintf("%q is not a notification: a request needs an id", m.Method))
+		}
 	}
 	return nil
 }

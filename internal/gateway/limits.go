@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/forwarded"
 )
@@ -19,9 +20,8 @@ import (
 // back when the session ends, however it ends: DELETE, idle expiry, the
 // gateway closing, or every upstream of the session failing for good.
 //
-// Passthrough servers keep no session state in the gateway (the session
-// lives in the upstream and travels sealed in the id), so they take no
-// slot.
+// Passthrough sessions live in the upstream (their state travels sealed
+// in the id) but take slots in the same limits: see limits_passthrough.go.
 
 // CodeSessionLimit is the JSON-RPC error code of an initialize refused
 // by a session limit (implementation-defined server error range).
@@ -34,9 +34,19 @@ const limitRetryAfter = 30
 // DefaultSessionsPerUser is Options.SessionsPerUser when unset.
 const DefaultSessionsPerUser = 20
 
+// DefaultMaxBatch is Options.MaxBatch when unset.
+const DefaultMaxBatch = 100
+
+// DefaultMaxInFlight is Options.MaxInFlight when unset. A client that
+// sends requests and hangs up leaves each call pending (an entry, a timer,
+// a send to the upstream) until the upstream answers or times out; the
+// cap bounds what one session can pile up that way.
+const DefaultMaxInFlight = 256
+
 // sessionLimits counts live sessions per owner and per server.
 type sessionLimits struct {
 	perUser, perServer int
+	rate               *initRate // initializes per owner per minute (limits_rate.go)
 
 	mu      sync.Mutex
 	owners  map[string]int
@@ -55,14 +65,19 @@ type limitError struct {
 	status int
 	key    string // the config key that sets the limit
 	msg    string
+	retry  int // Retry-After in seconds; 0: limitRetryAfter
 }
 
 // rpcError answers the refused initialize id: 429 or 503 with
 // Retry-After and a JSON-RPC error naming the limit.
 func (e *limitError) rpcError(id json.RawMessage) *rpcError {
+	retry := limitRetryAfter
+	if e.retry > 0 {
+		retry = e.retry
+	}
 	re := refuse(e.status, CodeSessionLimit, e.msg).answering(id).because(fmt.Errorf("session limit %s reached", e.key))
-	re.Data, _ = json.Marshal(map[string]any{"limit": e.key, "retryAfter": limitRetryAfter})
-	return re.withHeader("Retry-After", strconv.Itoa(limitRetryAfter))
+	re.Data, _ = json.Marshal(map[string]any{"limit": e.key, "retryAfter": retry})
+	return re.withHeader("Retry-After", strconv.Itoa(retry))
 }
 
 // acquire takes a slot for owner on server, or says which limit is full.
@@ -78,6 +93,11 @@ func (l *sessionLimits) acquire(server, owner string) (release func(), _ *limitE
 	if l.owners[owner] >= l.perUser {
 		return nil, &limitError{status: http.StatusTooManyRequests, key: "limits.sessions_per_user",
 			msg: fmt.Sprintf("too many open sessions (limit %d): end unused sessions (HTTP DELETE) or try again later", l.perUser)}
+	}
+	if l.rate != nil {
+		if wait, ok := l.rate.allow(owner, time.Now()); !ok {
+			return nil, rateError(l.rate.perMinute, wait)
+		}
 	}
 	l.servers[server]++
 	l.owners[owner]++

@@ -25,6 +25,7 @@ type passthrough struct {
 	up         UpstreamSpec
 	target     string
 	terminated *terminatedSet
+	live       *liveSessions // sessions opened here, for the session limits
 }
 
 func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
@@ -33,7 +34,8 @@ func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server %q: bad upstream URL", spec.Name)
 	}
-	return &passthrough{g: g, name: spec.Name, up: up, target: up.URL, terminated: newTerminatedSet(100000, 24*time.Hour)}, nil
+	return &passthrough{g: g, name: spec.Name, up: up, target: up.URL, terminated: newTerminatedSet(100000, 24*time.Hour),
+		live: newLiveSessions(g.opts.SessionIdleTimeout)}, nil
 }
 
 func (p *passthrough) close() {}
@@ -57,6 +59,16 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	if err != nil {
 		return err
 	}
+	var release func() // the slot of a new session (limits_passthrough.go)
+	if isInit {
+		if release, err = p.reserveInit(r, fr); err != nil {
+			return err
+		}
+	} else if fr.sessionID != "" {
+		defer p.live.use(fr.sessionID)()
+	}
+	status, sid := 0, ""
+	defer func() { p.settle(r, fr, status, sid, release) }()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var body io.Reader
@@ -79,6 +91,7 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		if err != nil {
 			return p.upstreamFailed(fr, err, false)
 		}
+		status = resp.StatusCode
 		return p.relay(w, resp, fr, nil)
 	}
 	// The upstream must answer within the timeout; for SSE responses the
@@ -89,13 +102,15 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	if err != nil {
 		return p.upstreamFailed(fr, err, ctx.Err() != nil && r.Context().Err() == nil)
 	}
+	status = resp.StatusCode
 	if isInit && resp.StatusCode == http.StatusOK {
-		sid, err := p.g.sealer.seal(sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)})
+		sealed, err := p.g.sealer.seal(sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)})
 		if err != nil {
 			_ = resp.Body.Close()
 			return errInternal(err)
 		}
-		w.Header().Set(mcpwire.HeaderSessionID, sid)
+		w.Header().Set(mcpwire.HeaderSessionID, sealed)
+		sid = sealed
 	}
 	if r.Method == http.MethodDelete && (resp.StatusCode < 300 || resp.StatusCode == http.StatusMethodNotAllowed) {
 		p.terminated.add(fr.sessionID)
@@ -134,6 +149,11 @@ func (p *passthrough) prepare(r *http.Request, fr *frontRequest, ureq *http.Requ
 		if strings.HasPrefix(k, "Mcp-Param-") { // SEP-2575 parameter headers
 			ureq.Header[k] = vs
 		}
+	}
+	if r.Method == http.MethodPost {
+		// What the front door read (readPOST), said plainly: the
+		// client's own spelling of the media type stays behind.
+		ureq.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range p.up.Headers {
 		ureq.Header.Set(k, v)
@@ -188,7 +208,10 @@ func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *fron
 	defer resp.Body.Close()
 	copyHeaders(w.Header(), resp.Header, forwardResponseHeaders)
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	filtering := fr.filter != nil && len(fr.lists) > 0
+	// A GET stream answers no request of its own, but a resumed one
+	// replays answers to earlier POSTs: filter those by their shape
+	// (fr.lists is nil then; see filterMessage).
+	filtering := fr.filter != nil && (len(fr.lists) > 0 || resp.Request.Method == http.MethodGet)
 	switch {
 	case ct != "text/event-stream" && filtering:
 		return p.relayFiltered(w, resp, fr)

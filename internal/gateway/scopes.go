@@ -24,8 +24,23 @@ type scopeFilter struct {
 }
 
 func (f *scopeFilter) allows(kind, name string) bool {
-	need := f.required(kind, name)
-	return need == "" || f.principal.HasScope(need)
+	return f.missing(kind, name) == ""
+}
+
+// missing returns a scope the token lacks for kind name, or "". A
+// resource is checked under every reading of its URI (uriReadings): the
+// upstream may read any of them.
+func (f *scopeFilter) missing(kind, name string) string {
+	readings := []string{name}
+	if kind == "resource" {
+		readings = uriReadings(name)
+	}
+	for _, n := range readings {
+		if need := f.required(kind, n); need != "" && !f.principal.HasScope(need) {
+			return need
+		}
+	}
+	return ""
 }
 
 // callTarget returns what a message touches, for the methods that touch
@@ -82,8 +97,8 @@ func (f *scopeFilter) check(fr *frontRequest, auth *AuthSpec) error {
 		if kind == "" {
 			continue
 		}
-		need := f.required(kind, name)
-		if need == "" || f.principal.HasScope(need) {
+		need := f.missing(kind, name)
+		if need == "" {
 			continue
 		}
 		return insufficientScope(m.ID, auth, kind, name, need)
@@ -174,7 +189,8 @@ func listRequests(fr *frontRequest) map[string]string {
 }
 
 // filterMessage rewrites the answers to lists (by request id) in data,
-// one message or a batch. It returns ok false when data must not reach
+// one message or a batch; with lists nil, every answer shaped like a list
+// (listMethodOf). It returns ok false when data must not reach
 // the client: it is not strictly JSON-RPC (so the filter cannot be sure
 // what the client would read) or a list in it is ambiguous.
 func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) ([]byte, bool) {
@@ -184,8 +200,19 @@ func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) ([]byt
 	}
 	changed := false
 	for i, m := range msgs {
+		if !m.IsResponse() || m.Result == nil {
+			continue
+		}
 		method, ok := lists[mcpwire.IDKey(m.ID)]
-		if !ok || !m.IsResponse() || m.Result == nil {
+		if lists == nil {
+			if method, ok = listMethodOf(m.Result); method == "" && ok {
+				continue
+			}
+		}
+		if !ok {
+			if lists == nil {
+				return nil, false
+			}
 			continue
 		}
 		res, ok := f.filterResult(method, m.Result)
@@ -207,6 +234,30 @@ func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) ([]byt
 	default:
 		return msgs[0].Encode(), true
 	}
+}
+
+// listMethodOf tells, by its shape, which list a result answers, for
+// answers the gateway cannot match to a request it saw: events an
+// upstream replays on a GET stream resumed with Last-Event-ID (MCP
+// 2025-11-25 transports §"Resumability and Redelivery") answer requests
+// of an earlier POST. A result carrying a list's items member is
+// filtered as that list; "" and ok true: no list; ok false: it carries
+// more than one, or a case variant, and must not pass.
+func listMethodOf(result json.RawMessage) (method string, ok bool) {
+	for m, lf := range listFields {
+		vals, err := mcpwire.Members(result, lf.items)
+		if err != nil {
+			return "", false
+		}
+		if vals[0] == nil {
+			continue
+		}
+		if method != "" {
+			return "", false
+		}
+		method = m
+	}
+	return method, true
 }
 
 // ambiguousAnswer answers list requests whose upstream answer the filter

@@ -178,6 +178,14 @@ func (s *session) clientRequest(st *stream, m *mcpwire.Message, filter *scopeFil
 // the answer is relayed to st under the client's id.
 func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.RawMessage, filter *scopeFilter) {
 	u := s.ups[idx]
+	s.mu.Lock()
+	busy := len(s.pending) >= s.b.g.opts.MaxInFlight
+	s.mu.Unlock()
+	if busy {
+		st.push(mcpwire.ErrorResponse(m.ID, CodeSessionLimit,
+			fmt.Sprintf("too many requests in flight in this session (limit %d); try again when some are answered", s.b.g.opts.MaxInFlight)).Encode(), true)
+		return
+	}
 	c := &call{clientID: m.ID, up: idx, st: st}
 	if m.ProgressToken != nil {
 		c.token = mcpwire.IDKey(m.ProgressToken)
@@ -279,7 +287,7 @@ func (s *session) clientResponse(m *mcpwire.Message) {
 func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessage) {
 	switch {
 	case m.IsResponse():
-		if c := s.take(mcpwire.IDKey(m.ID)); c != nil {
+		if c := s.takeFrom(idx, mcpwire.IDKey(m.ID)); c != nil {
 			s.answer(c, m)
 		}
 	case m.IsRequest():
