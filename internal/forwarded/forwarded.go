@@ -226,3 +226,23 @@ func ClientAddr(r *http.Request) string {
 	}
 	return r.RemoteAddr
 }
+
+// Bucket is the unit of one client's addresses, for anything counted per
+// client (sign-in throttling, registration rate limits): an IPv4 address
+// itself (also when written IPv4-mapped), an IPv6 address's /64. A single
+// host or subscriber is routinely given a whole /64 (RFC 6177) and can use
+// any address in it, so counting per full IPv6 address would give one
+// client 2^64 fresh budgets. An unparsable address gives the zero Prefix
+// (IsValid false); the caller decides what such addresses share.
+func Bucket(addr string) netip.Prefix {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
+}

@@ -11,11 +11,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/mcpgate/mcpgate/internal/forwarded"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -129,23 +129,14 @@ func limiterKey(username, addr string) string {
 	return u + "\x00" + addrBucket(addr)
 }
 
-// addrBucket is the unit of one client's addresses: an IPv4 address
-// itself (also written IPv4-mapped), an IPv6 address's /64. A single
-// host or subscriber is routinely given a whole /64 (RFC 6177) and can
-// use any address in it, so keying on the full IPv6 address would give
-// one guesser 2^64 fresh budgets. Registration buckets the same way.
-// Anything unparsable is kept as written.
+// addrBucket is the unit of one client's addresses (forwarded.Bucket: an
+// IPv4 address itself, an IPv6 address's /64), as registration counts
+// them; anything unparsable is kept as written.
 func addrBucket(addr string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
+	if p := forwarded.Bucket(addr); p.IsValid() {
+		return p.String()
 	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	return addr
 }
 
 // dummyHash returns a hash of a random password with the algorithm and

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/mcpgate/mcpgate/internal/forwarded"
 )
 
 // Defaults of the registration limits (issue 8, finding 9: anonymous DCR
@@ -91,17 +93,7 @@ func RemoteAddr(r *http.Request) string {
 	return host
 }
 
-// addrKey is the bucket of an address: itself for IPv4, its /64 for IPv6;
-// an unparsable address shares one bucket with every other.
-func addrKey(s string) netip.Prefix {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
-	return p
-}
+// addrKey is the bucket of an address (forwarded.Bucket: itself for IPv4,
+// its /64 for IPv6); an unparsable address shares one bucket with every
+// other.
+func addrKey(s string) netip.Prefix { return forwarded.Bucket(s) }
