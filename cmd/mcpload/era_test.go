@@ -53,7 +53,11 @@ func recordingFixture(t *testing.T) (*httptest.Server, func() ([]seenCall, int))
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, func() ([]seenCall, int) { mu.Lock(); defer mu.Unlock(); return append([]seenCall(nil), calls...), inits }
+	return srv, func() ([]seenCall, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]seenCall(nil), calls...), inits
+	}
 }
 
 // TestEras: -era 2026-07-28 sends stateless calls (no session, no
