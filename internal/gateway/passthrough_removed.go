@@ -28,7 +28,8 @@ var removedIn20260728 = map[string]bool{"resources/subscribe": true, "resources/
 // strictly (mcpwire.Members) all the same, so the answer names the
 // request the client sent.
 func removedMethod(version string, body []byte, parseErr error) *rpcError {
-	if version < mcpwire.Version20260728 || !errors.Is(parseErr, mcpwire.ErrInvalidParams) {
+	// An unsupported revision gets -32022 from checkVersion instead.
+	if version < mcpwire.Version20260728 || !mcpwire.IsSupportedVersion(version) || !errors.Is(parseErr, mcpwire.ErrInvalidParams) {
 		return nil
 	}
 	v, err := mcpwire.Members(body, "id", "method")

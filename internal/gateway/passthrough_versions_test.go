@@ -182,6 +182,8 @@ func TestRemovedMethods2026(t *testing.T) {
 		{"unsubscribe", "2026-07-28", "resources/unsubscribe", "{" + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
 		{"subscribe with uri", "2026-07-28", "resources/subscribe", `{"uri":"test://x",` + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
 		{"tools/call without name", "2026-07-28", "tools/call", "{" + meta26 + "}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
+		{"unsupported revision", "v999.0.0", "resources/subscribe", "{}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
+		{"session era", "2025-11-25", "resources/subscribe", "{}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := rawPost(t, url, map[string]string{"MCP-Protocol-Version": tc.version, "Mcp-Method": tc.method},
