@@ -21,7 +21,12 @@ import (
 func BenchmarkPassthroughEras(b *testing.B) {
 	ms := fixture.NewServer(&fixture.Options{Name: "f"})
 	up := httptest.NewServer(fixture.NewStreamableHandler(ms, nil))
-	defer up.Close()
+	defer func() {
+		up.Close()
+		for ss := range ms.Sessions() {
+			ss.Close()
+		}
+	}()
 	g, err := New([]ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{{Name: "f", URL: up.URL + "/mcp", Timeout: 10 * time.Second}}}},
 		&Options{SessionsPerUser: 1000, InitsPerMinute: 100000})
 	if err != nil {
