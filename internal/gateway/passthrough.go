@@ -102,9 +102,13 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	defer watchdog.Stop()
 	if isListen(fr) {
 		// A subscription lives, once acknowledged, until the client
-		// leaves or the gateway drains (passthrough_listen.go).
-		stop := context.AfterFunc(p.g.base, cancel)
-		defer stop()
+		// leaves or the gateway drains, and holds a session slot
+		// meanwhile (passthrough_listen.go).
+		done, err := p.holdListen(r, fr, cancel)
+		if err != nil {
+			return err
+		}
+		defer done()
 	}
 	resp, err := p.g.client.Do(ureq)
 	if err != nil {

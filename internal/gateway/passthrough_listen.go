@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -22,6 +24,12 @@ import (
 //   - the upstream timeout applies until the acknowledgement (an upstream
 //     that never acknowledges is answered -32011 like any request), and
 //     not after: an idle subscription is not a slow answer;
+//   - an open subscription holds a session slot of its owner and server
+//     (limits.sessions_per_user, limits.max_sessions, and the start rate
+//     limits.initializes_per_minute), as the session whose GET stream it
+//     replaces would: each costs the upstream a stream and a connection,
+//     and without a cap one token could open them until the upstream (or
+//     the gateway) falls over. The slot is given back when the stream ends;
 //   - the stream ends when the client leaves or the gateway drains; on a
 //     drain the gateway ends the subscription gracefully itself (the
 //     result, naming the subscription) so the client listens anew,
@@ -39,6 +47,25 @@ const (
 	methodUpdated      = "notifications/resources/updated"
 	metaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
 )
+
+// holdListen takes the session slot of a subscriptions/listen stream and
+// ends the stream (cancel) when the gateway drains. done gives the slot
+// back.
+func (p *passthrough) holdListen(r *http.Request, fr *frontRequest, cancel context.CancelFunc) (done func(), _ error) {
+	release, lerr := p.g.limits.acquire(p.name, sessionOwner(r))
+	if lerr != nil {
+		if lerr.key == "limits.sessions_per_user" {
+			lerr.msg = strings.Replace(lerr.msg, "too many open sessions", "too many open sessions and subscriptions", 1) +
+				" (a subscriptions/listen stream holds a slot until it ends)"
+		}
+		return nil, lerr.rpcError(fr.requestID())
+	}
+	stop := context.AfterFunc(p.g.base, cancel)
+	return func() {
+		stop()
+		release()
+	}, nil
+}
 
 // isListen reports whether fr is one subscriptions/listen request.
 func isListen(fr *frontRequest) bool {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +29,22 @@ func post26(t *testing.T, url, token, method, params string) *http.Response {
 	if params == "" {
 		params = "{" + meta26 + "}"
 	}
-	return rawPost(t, url, hdr, `{"jsonrpc":"2.0","id":"L1","method":"`+method+`","params":`+params+`}`)
+	// Bounded: a stream that should have been refused ends the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":"L1","method":"`+method+`","params":`+params+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
 
 // listenParams is a subscriptions/listen params object.
@@ -254,4 +270,42 @@ func TestListenScopes(t *testing.T) {
 			t.Fatalf("events = %q, want the secret update too", got)
 		}
 	})
+}
+
+// TestListenHoldsSlot: an open subscription holds one of its owner's
+// session slots (limits.sessions_per_user) until its stream ends; past
+// the limit, a listen gets 429 with Retry-After before the upstream sees
+// it.
+func TestListenHoldsSlot(t *testing.T) {
+	lu := newListenUpstream(t, 5*time.Second, []timedEvent{{0, ack(`{"toolsListChanged":true}`)}})
+	auth := &AuthSpec{Resource: "http://x/mcp/p", MetadataURL: "http://x/m/mcp/p", Required: func(string, string) string { return "" }}
+	g, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{lu.spec}, Auth: auth}},
+		&Options{Verify: fakeVerify, SessionsPerUser: 1})
+	url := base + "/mcp/p"
+	first := post26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	sc := bufio.NewScanner(first.Body)
+	for sc.Scan() && !strings.Contains(sc.Text(), "acknowledged") {
+	}
+	if n := g.limits.held("user:alice"); n != 1 {
+		t.Fatalf("an open subscription holds %d slots, want 1", n)
+	}
+	second := post26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	code, msg := jsonrpcError(t, second)
+	if second.StatusCode != http.StatusTooManyRequests || code != CodeSessionLimit || second.Header.Get("Retry-After") == "" ||
+		!strings.Contains(msg, "subscriptions") {
+		t.Errorf("second listen: HTTP %d, code %d %q; want 429, %d naming subscriptions", second.StatusCode, code, msg, CodeSessionLimit)
+	}
+	if n := lu.listens.Load(); n != 1 {
+		t.Errorf("the upstream saw %d listens, want 1", n)
+	}
+	first.Body.Close() // the client leaves: the slot comes back
+	for deadline := time.Now().Add(5 * time.Second); g.limits.held("user:alice") != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot was not given back")
+		}
+	}
+	third := post26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	if got := readEvents(t, third, 1, 5*time.Second); len(got) != 1 || !strings.Contains(got[0], "acknowledged") {
+		t.Fatalf("listen after the first ended: %q", got)
+	}
 }

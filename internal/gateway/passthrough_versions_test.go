@@ -190,7 +190,7 @@ func TestRemovedMethods2026(t *testing.T) {
 				fmt.Sprintf(`{"jsonrpc":"2.0","id":"r1","method":%q,"params":%s}`, tc.method, tc.params))
 			body, _ := io.ReadAll(resp.Body)
 			var m struct {
-				ID    json.RawMessage `json:"id"`
+				ID    json.RawMessage    `json:"id"`
 				Error struct{ Code int } `json:"error"`
 			}
 			_ = json.Unmarshal(body, &m)
