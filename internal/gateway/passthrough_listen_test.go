@@ -141,7 +141,7 @@ func readEvents(t *testing.T, resp *http.Response, n int, deadline time.Duration
 // (an idle subscription is not a slow answer), and its events reach the
 // client as the upstream sent them, subscription ids and all.
 func TestListenOutlivesUpstreamTimeout(t *testing.T) {
-	const timeout = 150 * time.Millisecond
+	const timeout = 400 * time.Millisecond // ample for the acknowledgement, sent at once
 	lu := newListenUpstream(t, timeout, []timedEvent{
 		{0, ack(`{"toolsListChanged":true}`)},
 		{3 * timeout, note("notifications/tools/list_changed", "")},
