@@ -65,7 +65,7 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
 		return nil, oauth.Errorf(oauth.InvalidGrant, "policy no longer grants any scope; sign in again")
 	}
-	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
+	if asked := oauth.WithoutOfflineAccess(oauth.ParseScope(r.PostFormValue("scope"))); len(asked) > 0 {
 		// A refresh may narrow the scope, never widen it (RFC 6749 §6).
 		for _, s := range asked {
 			if !slices.Contains(oauth.ParseScope(cur.Scope), s) {
