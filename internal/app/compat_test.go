@@ -54,7 +54,7 @@ const (
 // How a row sends the resource indicator (RFC 8707).
 const (
 	resVerbatim = "as published"           // the "resource" of the protected resource metadata
-	resSlash    = "as published + `/`"     // the same with a trailing "/"
+	resSlash    = "URL typed with a `/`"   // the user's URL has a trailing "/", and the client echoes it
 	resOmit     = "omitted (all requests)" // on authorize, token and refresh (Codex)
 )
 
@@ -124,7 +124,7 @@ var compatRows = []compatRow{
 	{Client: "ChatGPT", Gate: gwOne, Reg: regCIMD, Auth: "none",
 		Registered: []string{"https://chatgpt.com/connector_platform_oauth_redirect"}, Redirect: "https://chatgpt.com/connector_platform_oauth_redirect",
 		Scope: scope(""), Resource: resSlash,
-		Does: "empty `scope=` = no scope; a trailing slash names the same server, the token's audience is the canonical URI"},
+		Does: "empty `scope=` = no scope; the URL with a trailing slash is the same server, at the gateway and as `resource`; the token's audience is the canonical URI"},
 	{Client: "Codex", Gate: gwOne, Reg: regDCR, Auth: "none",
 		Registered: []string{"http://127.0.0.1:1455/callback"}, Redirect: "http://127.0.0.1:1455/callback",
 		Resource: resOmit,
@@ -246,7 +246,7 @@ func (c *compatRun) run() {
 // client does.
 func (c *compatRun) discover() {
 	t := c.t
-	resp, err := http.Post(c.as.base+"/mcp/demo", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	resp, err := http.Post(c.endpoint(), "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +268,15 @@ func (c *compatRun) discover() {
 	if c.meta["authorization_endpoint"] == nil {
 		t.Fatalf("authorization server metadata: %v", c.meta)
 	}
+}
+
+// endpoint is the server's URL as the user gave it to the client: with a
+// trailing slash for the row that echoes one.
+func (c *compatRun) endpoint() string {
+	if c.row.Resource == resSlash {
+		return c.as.base + "/mcp/demo/"
+	}
+	return c.as.base + "/mcp/demo"
 }
 
 // useCIMD is the row's registration choice given the server's metadata.
@@ -333,7 +342,7 @@ func (c *compatRun) authorize() (string, bool) {
 	case resVerbatim:
 		v.Set("resource", c.resource)
 	case resSlash:
-		v.Set("resource", c.resource+"/")
+		v.Set("resource", c.endpoint())
 	}
 	if c.row.Scope != nil {
 		v.Set("scope", strings.ReplaceAll(*c.row.Scope, "$supported", strings.Join(c.scopes, " ")))
@@ -368,7 +377,7 @@ func (c *compatRun) token(form url.Values) map[string]any {
 	case resVerbatim:
 		form.Set("resource", c.resource)
 	case resSlash:
-		form.Set("resource", c.resource+"/")
+		form.Set("resource", c.endpoint())
 	}
 	if c.row.Scope != nil && form.Get("grant_type") == "refresh_token" && strings.Contains(*c.row.Scope, "offline_access") {
 		form.Set("scope", strings.ReplaceAll(*c.row.Scope, "$supported", strings.Join(c.scopes, " ")))
@@ -434,7 +443,7 @@ func (c *compatRun) authenticate(form url.Values) {
 func (c *compatRun) callTool(accessToken string) {
 	t := c.t
 	t.Helper()
-	cs := connectBearer(t, c.resource, accessToken)
+	cs := connectBearer(t, c.endpoint(), accessToken)
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": c.row.Client}})
 	if err != nil || res.IsError || len(res.Content) != 1 {
 		t.Fatalf("tools/call: %v %+v", err, res)

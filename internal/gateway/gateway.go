@@ -198,7 +198,15 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 		if path == "" {
 			path = "/mcp/" + spec.Name
 		}
-		g.mux.Handle(path, g.front(spec.Name, eng, spec.Auth))
+		h := g.front(spec.Name, eng, spec.Auth)
+		g.mux.Handle(path, h)
+		if !strings.HasSuffix(path, "/") {
+			// The URL with a trailing slash, as users type it and clients
+			// echo it, is the same server (config refuses two paths that
+			// differ only by it; oauth.Resources.Lookup reads the resource
+			// indicator the same way). {$}: that one path, not a subtree.
+			g.mux.Handle(path+"/{$}", h)
+		}
 	}
 	return g, nil
 }
