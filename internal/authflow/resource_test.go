@@ -1,6 +1,9 @@
 package authflow
 
 import (
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/mcpgate/mcpgate/internal/oauth"
@@ -51,6 +54,59 @@ func TestDefaultResource(t *testing.T) {
 				if got := defaultResource(tc.rs, tc.redirect); got != tc.want {
 					t.Fatalf("got %v, want %v", got, tc.want)
 				}
+			}
+		})
+	}
+}
+
+// TestAuthorizeResourceAndScopeQuirks: what the authorization endpoint
+// does with the known clients' spellings, before anyone signs in (a
+// sign-in page means the request was accepted).
+func TestAuthorizeResourceAndScopeQuirks(t *testing.T) {
+	e := newFlowEnv(t)
+	with := func(set url.Values, drop ...string) string {
+		u, _ := url.Parse(e.authorizeURL("a", "read"))
+		q := u.Query()
+		for k, v := range set {
+			q[k] = v
+		}
+		for _, k := range drop {
+			q.Del(k)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	tests := []struct {
+		name      string
+		url       string
+		wantError string // "" = the sign-in page
+		wantText  string
+	}{
+		{"as published", with(nil), "", ""},
+		{"trailing slash (ChatGPT echoing a typed URL)", with(url.Values{"resource": {e.base + "/mcp/a/"}}), "", ""},
+		{"offline_access alone (ChatGPT)", with(url.Values{"scope": {"offline_access"}}), "", ""},
+		{"offline_access with scopes", with(url.Values{"scope": {"read offline_access"}}), "", ""},
+		{"empty scope=", with(url.Values{"scope": {""}}), "", ""},
+		{"an unknown scope alone is still refused", with(url.Values{"scope": {"admin"}}), "invalid_scope", "none of the requested scopes"},
+		{"resource omitted, two servers (Codex)", with(nil, "resource"), "invalid_target", "send resource=<the MCP server's URL>"},
+		{"resource empty, two servers", with(url.Values{"resource": {""}}), "invalid_target", "resource is required"},
+		{"resource of nothing", with(url.Values{"resource": {e.base + "/mcp/c"}}), "invalid_target", e.base + "/mcp/<server>"},
+		{"resource with a query", with(url.Values{"resource": {e.base + "/mcp/a?x"}}), "invalid_target", "must name a protected MCP server"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := e.do(e.browser(), http.MethodGet, tc.url, nil)
+			if tc.wantError == "" {
+				if a.status != http.StatusOK || !strings.Contains(a.body, `action="/oauth/login"`) {
+					t.Errorf("%d %s, want the sign-in page", a.status, a.location)
+				}
+				return
+			}
+			loc, _ := url.Parse(a.location)
+			q := loc.Query()
+			if a.status != http.StatusFound || !strings.HasPrefix(a.location, flowRedirect+"?") || q.Get("error") != tc.wantError ||
+				!strings.Contains(q.Get("error_description"), tc.wantText) {
+				t.Errorf("%d %s, want %s saying %q", a.status, a.location, tc.wantError, tc.wantText)
 			}
 		})
 	}

@@ -53,7 +53,7 @@ func resourceKey(uri string) (string, bool) {
 		return "", false
 	}
 	u, err := url.Parse(uri)
-	if err != nil || u.Opaque != "" || u.User != nil || u.Host == "" {
+	if err != nil || u.Opaque != "" || u.User != nil || u.Hostname() == "" {
 		return "", false
 	}
 	scheme := strings.ToLower(u.Scheme)
