@@ -99,6 +99,10 @@ type compatRow struct {
 
 func scope(s string) *string { return &s }
 
+// vscodeRedirects are the redirect URIs VS Code registers, all at once
+// (fetchDynamicRegistration in its src/vs/base/common/oauth.ts).
+var vscodeRedirects = []string{"https://insiders.vscode.dev/redirect", "https://vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"}
+
 // compatRows is the matrix.
 var compatRows = []compatRow{
 	{Client: "Claude", Gate: gwOne, Reg: regAuto, Auth: "none",
@@ -133,14 +137,15 @@ var compatRows = []compatRow{
 		Registered: []string{"http://127.0.0.1:1455/callback"}, Redirect: "http://127.0.0.1:1455/callback",
 		Resource: resOmit, WantError: "invalid_target", WantText: "send resource=<the MCP server's URL>",
 		Does: "two servers admit it: `invalid_target` saying to send `resource` and its form"},
-	{Client: "VS Code", Gate: gwOne, Reg: regCIMD, Auth: "none",
-		Registered: []string{"https://vscode.dev/redirect", "http://127.0.0.1:33418/"}, Redirect: "http://127.0.0.1:33418/",
+	{Client: "VS Code", Gate: gwOne, Reg: regCIMD, Auth: "none", Meta: map[string]any{"application_type": "native"},
+		Registered: vscodeRedirects, Redirect: "http://127.0.0.1:33418/",
 		Scope: scope("$supported"), Resource: resVerbatim,
-		Does: "`preset:vscode` admits both"},
+		Does: "`preset:vscode` admits all four redirect URIs it lists"},
 	{Client: "VS Code", Gate: gwOne, Reg: regDCR, Auth: "none",
-		Registered: []string{"https://vscode.dev/redirect", "http://127.0.0.1:33418/"}, Redirect: "https://vscode.dev/redirect",
+		Meta:       map[string]any{"application_type": "native", "client_uri": "https://code.visualstudio.com", "scope": "$supported"},
+		Registered: vscodeRedirects, Redirect: "https://vscode.dev/redirect",
 		Scope: scope("$supported"), Resource: resVerbatim,
-		Does: "`preset:vscode` admits both"},
+		Does: "`preset:vscode` admits all four redirect URIs it registers at once; its registered `scope` bounds its tokens"},
 	{Client: "Cursor", Gate: gwOne, Reg: regDCR, Auth: "none",
 		Registered: []string{"cursor://anysphere.cursor-mcp/oauth/callback"}, Redirect: "cursor://anysphere.cursor-mcp/oauth/callback",
 		Resource: resVerbatim,
@@ -299,6 +304,9 @@ func (c *compatRun) register() {
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 		"token_endpoint_auth_method": c.row.Auth}
 	for k, v := range c.row.Meta {
+		if s, ok := v.(string); ok {
+			v = strings.ReplaceAll(s, "$supported", strings.Join(c.scopes, " "))
+		}
 		md[k] = v
 	}
 	if !c.useCIMD() {
@@ -580,7 +588,7 @@ func matrixTable() string {
 		reg := r.Reg + ", auth `" + r.Auth + "`"
 		var extra []string
 		for _, k := range slices.Sorted(maps.Keys(r.Meta)) {
-			extra = append(extra, fmt.Sprintf("`%s: %v`", k, r.Meta[k]))
+			extra = append(extra, strings.ReplaceAll(fmt.Sprintf("`%s: %v`", k, r.Meta[k]), "$supported", "<scopes_supported>"))
 		}
 		if len(extra) > 0 {
 			reg += ", " + strings.Join(extra, ", ")

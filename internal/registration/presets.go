@@ -35,9 +35,13 @@ var presets = map[string][]string{
 	"chatgpt": {"https://chatgpt.com/connector_platform_oauth_redirect", "https://platform.openai.com/apps-manage/oauth"},
 	// Codex CLI and IDE extension: a loopback callback.
 	"codex": {LoopbackPattern},
-	// VS Code (GitHub Copilot agent mode): vscode.dev's redirect page for
-	// the web and remote cases, a fixed loopback port on the desktop.
-	"vscode": {"https://vscode.dev/redirect", "http://127.0.0.1:33418/", "http://localhost:33418/"},
+	// VS Code (GitHub Copilot agent mode) registers all four of
+	// https://insiders.vscode.dev/redirect, https://vscode.dev/redirect
+	// (web and remote windows), http://127.0.0.1/ and
+	// http://127.0.0.1:33418/ (the desktop's loopback server, on a fixed
+	// port for servers that ignore RFC 8252 §7.3) in one registration, so
+	// the preset must admit every one of them or the registration fails.
+	"vscode": {"https://insiders.vscode.dev/redirect", "https://vscode.dev/redirect", LoopbackPattern},
 	// Cursor: its private-use scheme (RFC 8252 §7.1), or loopback.
 	"cursor": {"cursor://anysphere.cursor-mcp/oauth/callback", LoopbackPattern},
 	// GitHub Copilot CLI and OpenCode: loopback.
