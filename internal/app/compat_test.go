@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"html"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -372,6 +373,14 @@ func (c *compatRun) authorize() (string, bool) {
 	}
 	if q.Get("code") == "" || b.consents != 1 {
 		t.Fatalf("no code after %d consent pages: %s", b.consents, loc)
+	}
+	// The person saw who asks and where the code goes (for a private-use
+	// scheme, its authority), and that the name is the client's own claim.
+	ru, _ := url.Parse(c.row.Redirect)
+	for _, want := range []string{"<strong>" + html.EscapeString(c.row.Client) + "</strong>", "<code>" + ru.Host + "</code>", "not verified"} {
+		if !strings.Contains(b.consent, want) {
+			t.Errorf("consent page lacks %q", want)
+		}
 	}
 	return q.Get("code"), true
 }
