@@ -66,3 +66,30 @@ func TestResourceParameter(t *testing.T) {
 		})
 	}
 }
+
+// TestExchangeNeverToOurServers: token exchange refuses an audience that
+// names one of this gateway's servers in any spelling Lookup reads as it
+// (a rule listing "…/mcp/demo/" is a config slip the config check also
+// catches), so an exchanged token can never act as an access token here.
+func TestExchangeNeverToOurServers(t *testing.T) {
+	clients := clientMap{
+		"operator": {ID: "operator", Kind: store.ClientStatic, SecretHash: secretHash(), TokenEndpointAuthMethod: "client_secret_basic",
+			GrantTypes: []string{GrantTokenExchange}},
+	}
+	spellings := []string{testResource, testResource + "/", "https://AS.example/mcp/demo", "https://as.example:443/mcp/demo"}
+	e := newEnv(t, clients, func(o *Options) {
+		o.Exchanges = map[string]ExchangeRule{"operator": {SubjectAudiences: []string{testResource}, Audiences: append(spellings, "https://api.example")}}
+	})
+	subject := e.minted(t, "someone", "mcp:read")
+	for _, aud := range spellings {
+		code, out := e.post(t, "/oauth/token", url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {subject},
+			"subject_token_type": {TokenTypeAccess}, "audience": {aud}}, "operator", testSecret)
+		if code != http.StatusBadRequest || out["error"] != "invalid_target" {
+			t.Errorf("exchange to %s: %d %v", aud, code, out)
+		}
+	}
+	if code, out := e.post(t, "/oauth/token", url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {subject},
+		"subject_token_type": {TokenTypeAccess}, "audience": {"https://api.example"}}, "operator", testSecret); code != http.StatusOK {
+		t.Errorf("exchange to another API: %d %v", code, out)
+	}
+}

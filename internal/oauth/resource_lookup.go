@@ -29,6 +29,18 @@ func (rs Resources) Lookup(uri string) *Resource {
 	return nil
 }
 
+// SameResource reports whether a and b name the same resource as Lookup
+// reads them (for checks that must agree with it, such as the config's
+// refusal of upstream audiences that are servers of this gateway).
+func SameResource(a, b string) bool {
+	if a == b {
+		return a != ""
+	}
+	ka, oka := resourceKey(a)
+	kb, okb := resourceKey(b)
+	return oka && okb && ka == kb
+}
+
 // maxResourceLen bounds a resource indicator we try to normalise.
 const maxResourceLen = 2048
 
