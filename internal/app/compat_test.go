@@ -134,6 +134,10 @@ var compatRows = []compatRow{
 		Registered: []string{"http://127.0.0.1:1455/callback"}, Redirect: "http://127.0.0.1:1455/callback",
 		Resource: resOmit,
 		Does:     "only one server admits this client's redirect URI: that one is the resource, on authorize, token and refresh"},
+	{Client: "Codex", Gate: gwOne, Reg: regCIMD, Auth: "none", Meta: map[string]any{"application_type": "native"},
+		Registered: []string{"http://127.0.0.1/callback", "http://localhost/callback"}, Redirect: "http://127.0.0.1:1455/callback",
+		Resource: resOmit,
+		Does:     "the same choice for a metadata-document client: it depends on the redirect URI, not on how the client registered"},
 	{Client: "Codex", Gate: gwTwo, Reg: regDCR, Auth: "none",
 		Registered: []string{"http://127.0.0.1:1455/callback"}, Redirect: "http://127.0.0.1:1455/callback",
 		Resource: resOmit, WantError: "invalid_target", WantText: "send resource=<the MCP server's URL>",
@@ -163,6 +167,11 @@ var compatRows = []compatRow{
 		Registered: []string{"http://127.0.0.1:19876/mcp/oauth/callback"}, Redirect: "http://127.0.0.1:19876/mcp/oauth/callback",
 		Resource: resVerbatim,
 		Does:     "no `scope`, no `application_type`: every scope policy grants"},
+	{Client: "OpenCode", Gate: gwOne, Reg: regCIMD, Auth: "none",
+		Meta:       map[string]any{"application_type": "native", "client_uri": "https://opencode.ai", "token_endpoint_auth_methods_supported": []string{"none"}},
+		Registered: []string{"http://127.0.0.1/callback", "http://localhost/callback"}, Redirect: "http://127.0.0.1:19876/callback",
+		Resource: resVerbatim,
+		Does:     "members mcpgate does not know (`token_endpoint_auth_methods_supported` in a client document) are ignored, not refused"},
 }
 
 // compatGateways are the configs of gwOne and gwTwo.
