@@ -217,6 +217,15 @@ func newUpstreamClient() *http.Client {
 	}
 }
 
+// NewUpstreamClient is the default upstream client with its transport
+// replaced by route(default transport), e.g. one that sends some upstream
+// addresses through connectors (upstream.ConnectorTransport).
+func NewUpstreamClient(route func(*http.Transport) http.RoundTripper) *http.Client {
+	c := newUpstreamClient()
+	c.Transport = route(c.Transport.(*http.Transport))
+	return c
+}
+
 // ServeHTTP routes to health checks and MCP endpoints.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
 
