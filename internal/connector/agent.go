@@ -364,3 +364,19 @@ func Pipe(a, b net.Conn) {
 	_ = b.Close()
 	<-done
 }
+
+// Dialer opens a TCP connection.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// SetDialers replaces how the agent reaches the gateway and its upstreams
+// (nil keeps one): for running it inside another network namespace, as
+// the end-to-end test does. The gateway dialer is still wrapped by the
+// HTTPS_PROXY logic of the agent's transport.
+func (a *Agent) SetDialers(gateway, upstream Dialer) {
+	if gateway != nil {
+		a.http.Transport.(*http.Transport).DialContext = gateway
+	}
+	if upstream != nil {
+		a.dial = upstream
+	}
+}
