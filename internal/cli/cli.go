@@ -54,6 +54,8 @@ Usage:
                                   explain which scopes a token would get, and which policy decided each
   mcpgate connector --config FILE run an outbound-only connector: dial out to the gateway and serve
                                   the private upstreams its config lists (docs/connector.md)
+  mcpgate connector keygen --key FILE [--kid ID]
+                                  make the connector's private key; prints the public JWK Set for the gateway's config
   mcpgate version                 print the version
 `
 
@@ -73,7 +75,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		return migrate(args[1:], stdout, stderr)
 	case "connector":
-		return connectorRun(args[1:], stderr)
+		return connectorRun(args[1:], stdout, stderr)
 	case "user":
 		if len(args) >= 2 && args[1] == "add" {
 			return userAdd(args[2:], os.Stdin, stdout, stderr)
