@@ -404,7 +404,7 @@ func (h *Hub) open(ctx context.Context, in *instance, upstream, addr string) (ne
 	}
 	_ = s.SetDeadline(time.Time{})
 	in.opened.Add(1)
-	return s, nil
+	return &tunnelConn{Conn: s, in: in}, nil
 }
 
 // InstanceStatus is one live connector connection, for operators.
@@ -455,3 +455,33 @@ func (h *Hub) Close() {
 		in.close("gateway shutting down")
 	}
 }
+
+// tunnelConn is a stream the gateway opened: when the connector's session
+// is lost mid-exchange, reads and writes fail with an error naming the
+// connector and instance rather than a bare EOF, so the request's log
+// line says which instance dropped (the client gets the upstream's
+// "unavailable" JSON-RPC error from the gateway's one writer).
+type tunnelConn struct {
+	net.Conn
+	in *instance
+}
+
+func (c *tunnelConn) lost(err error) error {
+	if err != nil && c.in.sess.IsClosed() {
+		return fmt.Errorf("connector %q instance %q: %w", c.in.name, c.in.id, ErrInstanceLost)
+	}
+	return err
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, c.lost(err)
+}
+
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, c.lost(err)
+}
+
+// ErrInstanceLost: the connector instance carrying a stream disconnected.
+var ErrInstanceLost = errors.New("connection to the connector lost")

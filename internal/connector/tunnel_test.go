@@ -331,6 +331,8 @@ func TestFailover(t *testing.T) {
 	c := r.client(upstream.ConnectorRoute{Connector: "edge", Upstream: "m", Address: addrOf(t, up.URL)})
 	const workers = 8
 	var ok, failed, okAfter atomic.Int64
+	var failMu sync.Mutex
+	var failures []string
 	var killed atomic.Bool
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -353,6 +355,9 @@ func TestFailover(t *testing.T) {
 				switch {
 				case err != nil:
 					failed.Add(1)
+					failMu.Lock()
+					failures = append(failures, err.Error())
+					failMu.Unlock()
 				case killed.Load():
 					okAfter.Add(1)
 					ok.Add(1)
@@ -371,6 +376,13 @@ func TestFailover(t *testing.T) {
 	t.Logf("ok %d (after the kill %d), failed %d", ok.Load(), okAfter.Load(), failed.Load())
 	if failed.Load() > workers {
 		t.Errorf("%d requests failed; at most the %d in flight may", failed.Load(), workers)
+	}
+	// Every lost request was in flight on the killed instance: its error
+	// names it (tunnelConn), none names b or anything else.
+	for _, f := range failures {
+		if !strings.Contains(f, `instance "a"`) {
+			t.Errorf("a request failed other than by instance a's loss: %s", f)
+		}
 	}
 	if okAfter.Load() < 20 {
 		t.Errorf("only %d requests succeeded after the kill: the load did not continue", okAfter.Load())
