@@ -79,6 +79,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		}
 	}()
 	a := &App{log: log, store: st, ln: ln, keep: newKept(cfg), publicURL: configuredURL, hub: connector.NewHub(log)}
+	if cs, ok := st.(store.ConnectorStatus); ok {
+		a.hub.SetRecorder(cs)
+	}
 	g, err := a.build(ctx, cfg)
 	if err != nil {
 		return nil, err

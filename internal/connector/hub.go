@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/forwarded"
 	"github.com/mcpgate/mcpgate/internal/oauth"
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
@@ -51,6 +52,10 @@ type Hub struct {
 
 	mu        sync.Mutex
 	instances map[string][]*instance // by connector name
+
+	rec  store.ConnectorStatus // nil: status is in memory only
+	recs sync.WaitGroup        // writes in progress
+	runs sync.WaitGroup        // sessions being served
 }
 
 // instance is one live connection of a connector.
@@ -169,6 +174,8 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) error {
 
 // run carries one connector session until it ends.
 func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote string) {
+	h.runs.Add(1)
+	defer h.runs.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
@@ -245,7 +252,7 @@ func errText(err error) string {
 func (h *Hub) watch(ctx context.Context, in *instance) {
 	tick := time.NewTicker(h.refresh())
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-in.sess.CloseChan():
 			in.close("connection lost")
@@ -257,6 +264,9 @@ func (h *Hub) watch(ctx context.Context, in *instance) {
 			}
 			if _, err := in.sess.Ping(); err == nil {
 				in.lastSeen.Store(h.now().UnixNano())
+				if n%recordEvery == 0 {
+					h.record(in, false)
+				}
 			}
 		case <-ctx.Done():
 			return
@@ -302,6 +312,7 @@ func (h *Hub) add(in *instance) {
 	h.instances[in.name] = append(h.instances[in.name], in)
 	n := len(h.instances[in.name])
 	h.mu.Unlock()
+	h.record(in, false)
 	ups := make([]string, 0, len(in.upstreams))
 	for _, u := range in.upstreams {
 		ups = append(ups, u.Name+"="+u.Address)
@@ -324,6 +335,7 @@ func (h *Hub) remove(in *instance) {
 	}
 	n := len(list)
 	h.mu.Unlock()
+	h.record(in, true)
 	reason := ""
 	if p := in.reason.Load(); p != nil {
 		reason = *p
@@ -454,6 +466,8 @@ func (h *Hub) Close() {
 	for _, in := range all {
 		in.close("gateway shutting down")
 	}
+	h.runs.Wait() // each removes (and un-records) its instance
+	h.recs.Wait()
 }
 
 // tunnelConn is a stream the gateway opened: when the connector's session
@@ -485,3 +499,46 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 
 // ErrInstanceLost: the connector instance carrying a stream disconnected.
 var ErrInstanceLost = errors.New("connection to the connector lost")
+
+// SetRecorder makes the hub record its live instances in the store, so
+// `mcpgate connectors status` sees every replica's connectors. Call it
+// before the first connector connects.
+func (h *Hub) SetRecorder(r store.ConnectorStatus) { h.rec = r }
+
+// recordEvery: how many watch ticks between refreshes of an instance's
+// row (its last_seen); rows not refreshed for StaleAfter are stale.
+const (
+	recordEvery = 5
+	StaleAfter  = 2 * time.Minute
+)
+
+// record writes in's row (or deletes it), off the tunnel's path: a slow
+// store never holds a connector up; a failed write is logged.
+func (h *Hub) record(in *instance, gone bool) {
+	if h.rec == nil {
+		return
+	}
+	row := store.ConnectorInstance{Connector: in.name, Instance: in.id, Version: in.version, ClientID: in.client,
+		RemoteAddr: in.remote, Streams: in.sess.NumStreams(), ConnectedAt: in.connected, LastSeen: h.now()}
+	for _, u := range in.upstreams {
+		row.Upstreams = append(row.Upstreams, u.Name+"="+u.Address)
+	}
+	h.recs.Add(1)
+	go func() {
+		defer h.recs.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if gone {
+			err = h.rec.DeleteConnectorInstance(ctx, in.name, in.id)
+		} else {
+			err = h.rec.PutConnectorInstance(ctx, row)
+			if err == nil {
+				_, err = h.rec.DeleteStaleConnectorInstances(ctx, h.now().Add(-StaleAfter*5))
+			}
+		}
+		if err != nil {
+			h.log.Warn("could not record the connector's status", "connector", in.name, "instance", in.id, "err", err)
+		}
+	}()
+}

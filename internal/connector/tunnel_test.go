@@ -23,6 +23,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
@@ -388,4 +389,66 @@ func TestFailover(t *testing.T) {
 		t.Errorf("only %d requests succeeded after the kill: the load did not continue", okAfter.Load())
 	}
 	r.waitInstances("edge", 1)
+}
+
+// memRecorder is a store.ConnectorStatus in memory.
+type memRecorder struct {
+	mu   sync.Mutex
+	rows map[string]store.ConnectorInstance
+}
+
+func (m *memRecorder) PutConnectorInstance(_ context.Context, c store.ConnectorInstance) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rows[c.Connector+"/"+c.Instance] = c
+	return nil
+}
+
+func (m *memRecorder) DeleteConnectorInstance(_ context.Context, conn, inst string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.rows, conn+"/"+inst)
+	return nil
+}
+
+func (m *memRecorder) ListConnectorInstances(context.Context) ([]store.ConnectorInstance, error) {
+	return nil, nil
+}
+
+func (m *memRecorder) DeleteStaleConnectorInstances(context.Context, time.Time) (int, error) {
+	return 0, nil
+}
+
+func (m *memRecorder) get(key string) (store.ConnectorInstance, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.rows[key]
+	return r, ok
+}
+
+// TestStatusRecorded: a connecting instance is recorded with what its
+// hello announced, and its row goes when it disconnects.
+func TestStatusRecorded(t *testing.T) {
+	r := newRig(t)
+	rec := &memRecorder{rows: map[string]store.ConnectorInstance{}}
+	r.hub.SetRecorder(rec)
+	_, stop := r.agent("edge", "edge-client", "a1", map[string]string{"metrics": "http://10.0.0.5:9000/mcp"})
+	r.waitInstances("edge", 1)
+	waitFor(t, func() bool { _, ok := rec.get("edge/a1"); return ok })
+	row, _ := rec.get("edge/a1")
+	if row.Version != "test" || row.ClientID != "edge-client" || len(row.Upstreams) != 1 || row.Upstreams[0] != "metrics=10.0.0.5:9000" {
+		t.Fatalf("row %+v", row)
+	}
+	stop()
+	waitFor(t, func() bool { _, ok := rec.get("edge/a1"); return !ok })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
