@@ -85,7 +85,7 @@ wait_until fixture-direct port_open "$BENCH_UPSTREAM_PORT"
 start fixture-private "$BIN_DIR/mcpfixture" -http "127.0.0.1:$BENCH_PRIVATE_PORT"
 wait_until fixture-private port_open "$BENCH_PRIVATE_PORT"
 start mcpgate "$BIN_DIR/mcpgate" serve --config bench/connector.yaml
-wait_until mcpgate curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$BENCH_GATE_PORT/healthz"
+wait_until mcpgate curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$BENCH_GATE_PORT/healthz" 2>/dev/null
 cat >"$WORK/connector.yaml" <<YAML
 gateway: http://127.0.0.1:$BENCH_GATE_PORT
 name: bench-net
