@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,6 +39,7 @@ type rig struct {
 	tokens sync.Map // token -> *tokens.Claims
 	cutOff sync.Map // client id -> true
 	next   atomic.Int64
+	ttl    atomic.Int64 // token lifetime, nanoseconds (default 10m)
 }
 
 func newRig(t *testing.T) *rig {
@@ -55,7 +57,7 @@ func newRig(t *testing.T) *rig {
 			return
 		}
 		tok := r.mint(id, Scope)
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 600})
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": int(r.lifetime().Seconds())})
 	})
 	r.srv = httptest.NewServer(mux)
 	t.Cleanup(r.srv.Close)
@@ -74,8 +76,26 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) mint(client, scope string) string {
 	tok := fmt.Sprintf("tok-%d", r.next.Add(1))
-	r.tokens.Store(tok, &tokens.Claims{Subject: client, ClientID: client, Scope: scope, ExpiresAt: time.Now().Add(10 * time.Minute)})
+	r.tokens.Store(tok, &tokens.Claims{ID: tok, Subject: client, ClientID: client, Scope: scope, ExpiresAt: time.Now().Add(r.lifetime())})
 	return tok
+}
+
+func (r *rig) lifetime() time.Duration {
+	if d := r.ttl.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return 10 * time.Minute
+}
+
+// only is the one live instance of connector name.
+func (r *rig) only(name string) *instance {
+	r.t.Helper()
+	r.hub.mu.Lock()
+	defer r.hub.mu.Unlock()
+	if len(r.hub.instances[name]) != 1 {
+		r.t.Fatalf("connector %s: %d instances", name, len(r.hub.instances[name]))
+	}
+	return r.hub.instances[name][0]
 }
 
 // agent starts a connector named name serving ups (name -> URL).
@@ -450,5 +470,61 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5 s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReauthKeepsSession: the connector renews its token on the control
+// stream before it expires; the session stays up on the new token.
+func TestReauthKeepsSession(t *testing.T) {
+	r := newRig(t)
+	r.ttl.Store(int64(ReauthBefore + 1500*time.Millisecond)) // renew after about 1.5 s
+	r.agent("edge", "edge-client", "a1", map[string]string{"m": "http://127.0.0.1:1/"})
+	r.waitInstances("edge", 1)
+	in := r.only("edge")
+	first := in.claims.Load().ID
+	waitFor(t, func() bool { return in.claims.Load().ID != first })
+	if in.sess.IsClosed() {
+		t.Fatal("the session closed on reauthentication")
+	}
+}
+
+// TestExpiredTokenDisconnects: a session whose token lapses unrenewed is
+// closed (the connector then reconnects with a fresh one).
+func TestExpiredTokenDisconnects(t *testing.T) {
+	r := newRig(t)
+	r.ttl.Store(int64(300 * time.Millisecond)) // the agent renews after 1 s at the earliest: too late
+	r.agent("edge", "edge-client", "a1", map[string]string{"m": "http://127.0.0.1:1/"})
+	r.waitInstances("edge", 1)
+	in := r.only("edge")
+	waitFor(t, func() bool { return in.sess.IsClosed() })
+	if p := in.reason.Load(); p == nil || *p != "its access token expired" {
+		t.Fatalf("closed for %v", p)
+	}
+}
+
+// TestReauthRefusals: a reauth frame with another client's token, or a
+// token that is no connector's, ends the session.
+func TestReauthRefusals(t *testing.T) {
+	for _, tt := range []struct{ name, client, scope string }{
+		{"another connector's token", "other-client", Scope},
+		{"a token without the scope", "edge-client", "mcp:read"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			r.agent("edge", "edge-client", "a1", map[string]string{"m": "http://127.0.0.1:1/"})
+			r.waitInstances("edge", 1)
+			in := r.only("edge")
+			// Speak on the gateway's side of the control stream as if the
+			// connector had sent the frame: feed the hub's reader directly.
+			c1, c2 := net.Pipe()
+			go r.hub.control(in, c1)
+			if err := WriteFrame(c2, &Frame{Kind: KindReauth, Token: r.mint(tt.client, tt.scope)}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return in.sess.IsClosed() })
+			if p := in.reason.Load(); p == nil || *p != "reauthentication refused" {
+				t.Fatalf("closed for %v", p)
+			}
+		})
 	}
 }
