@@ -207,12 +207,16 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 		upstreams: hello.Upstreams, sess: sess, connected: h.now()}
 	in.claims.Store(claims)
 	in.lastSeen.Store(h.now().UnixNano())
+	if err := h.add(in); err != nil {
+		h.log.Info("connector refused", "connector", name, "instance", in.id, "client", claims.ClientID, "addr", remote, "err", err)
+		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: err.Error()})
+		return
+	}
+	defer h.remove(in)
 	if err := WriteFrame(ctrl, &Frame{Kind: KindWelcome, OK: true, ReauthSeconds: int(ReauthBefore / time.Second)}); err != nil {
 		return
 	}
 	_ = ctrl.SetDeadline(time.Time{})
-	h.add(in)
-	defer h.remove(in)
 	go h.control(in, ctrl)
 	h.watch(ctx, in)
 }
@@ -307,11 +311,31 @@ func (in *instance) close(reason string) {
 	})
 }
 
-func (h *Hub) add(in *instance) {
+// MaxInstances bounds the live instances of one connector name: HA needs
+// a few; an authorized but misbehaving connector must not fill memory.
+var MaxInstances = 32
+
+// add registers in. An instance id already connected is taken over by the
+// new connection (a connector that reconnects before the gateway noticed
+// its old connection died); past MaxInstances the connection is refused.
+func (h *Hub) add(in *instance) error {
 	h.mu.Lock()
-	h.instances[in.name] = append(h.instances[in.name], in)
+	list := h.instances[in.name]
+	var old *instance
+	if i := slices.IndexFunc(list, func(o *instance) bool { return o.id == in.id }); i >= 0 {
+		old = list[i]
+		list = slices.Delete(slices.Clone(list), i, i+1)
+	}
+	if len(list) >= MaxInstances {
+		h.mu.Unlock()
+		return fmt.Errorf("connector %s already has %d instances", in.name, MaxInstances)
+	}
+	h.instances[in.name] = append(list, in)
 	n := len(h.instances[in.name])
 	h.mu.Unlock()
+	if old != nil {
+		old.close("superseded by a new connection of the same instance")
+	}
 	h.record(in, false)
 	ups := make([]string, 0, len(in.upstreams))
 	for _, u := range in.upstreams {
@@ -319,13 +343,15 @@ func (h *Hub) add(in *instance) {
 	}
 	h.log.Info("audit", "event", "connector.connected", "connector", in.name, "instance", in.id, "version", in.version,
 		"client", in.client, "addr", in.remote, "upstreams", strings.Join(ups, ","), "instances", n)
+	return nil
 }
 
 func (h *Hub) remove(in *instance) {
 	in.close("connection ended")
 	h.mu.Lock()
 	list := h.instances[in.name]
-	if i := slices.Index(list, in); i >= 0 {
+	i := slices.Index(list, in)
+	if i >= 0 {
 		list = slices.Delete(slices.Clone(list), i, i+1)
 	}
 	if len(list) == 0 {
@@ -335,7 +361,9 @@ func (h *Hub) remove(in *instance) {
 	}
 	n := len(list)
 	h.mu.Unlock()
-	h.record(in, true)
+	if i >= 0 { // a superseded instance's row now belongs to its successor
+		h.record(in, true)
+	}
 	reason := ""
 	if p := in.reason.Load(); p != nil {
 		reason = *p

@@ -528,3 +528,45 @@ func TestReauthRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestInstanceLimits: a second connection of one instance id takes over
+// from the first; past MaxInstances a connection is refused.
+func TestInstanceLimits(t *testing.T) {
+	r := newRig(t)
+	old := MaxInstances
+	MaxInstances = 2
+	t.Cleanup(func() { MaxInstances = old })
+	ups := map[string]string{"m": "http://127.0.0.1:1/"}
+	r.agent("edge", "edge-client", "same", ups)
+	r.waitInstances("edge", 1)
+	first := r.only("edge")
+	r.agent("edge", "edge-client", "same", ups)
+	waitFor(t, func() bool { return first.sess.IsClosed() })
+	if p := first.reason.Load(); p == nil || !strings.Contains(*p, "superseded") {
+		t.Fatalf("first connection closed for %v", p)
+	}
+	r.agent("edge", "edge-client", "other", ups)
+	r.waitInstances("edge", 2)
+	third, _ := r.agent("edge", "edge-client", "third", ups)
+	time.Sleep(300 * time.Millisecond)
+	if third.Connected() {
+		t.Fatal("a third instance connected past MaxInstances = 2")
+	}
+	r.waitInstances("edge", 2)
+}
+
+// TestReloadRemovesConnector: a configuration without the connector (a
+// reload) disconnects its instances at the next check.
+func TestReloadRemovesConnector(t *testing.T) {
+	r := newRig(t)
+	r.agent("edge", "edge-client", "a1", map[string]string{"m": "http://127.0.0.1:1/"})
+	r.waitInstances("edge", 1)
+	in := r.only("edge")
+	a := *r.hub.auth.Load()
+	a.Connectors = map[string]string{"other-client": "other"}
+	r.hub.SetAuth(&a)
+	waitFor(t, func() bool { return in.sess.IsClosed() })
+	if p := in.reason.Load(); p == nil || *p != "the client is no longer a registered connector" {
+		t.Fatalf("closed for %v", p)
+	}
+}
