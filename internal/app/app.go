@@ -129,6 +129,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 	servers := cat.ServerSpecs(func(server string, u config.Upstream) gateway.CredentialFunc {
 		return credentialFor(u, cat.Issuer(), auth.keys, auth.conns, log, server)
 	})
+	a.connectorStreams(servers)
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,

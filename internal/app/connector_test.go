@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,7 +48,9 @@ type connectorRig struct {
 	up      string
 }
 
-func newConnectorRig(t *testing.T) *connectorRig {
+func newConnectorRig(t *testing.T) *connectorRig { return newConnectorRigFrom(t, connectorConfig, nil) }
+
+func newConnectorRigFrom(t *testing.T, yaml string, env map[string]string) *connectorRig {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
@@ -56,15 +59,22 @@ func newConnectorRig(t *testing.T) *connectorRig {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	as := startAppEnv(t, connectorConfig, map[string]string{"JWKS": string(jwks)})
+	vars := map[string]string{"JWKS": string(jwks)}
+	for k, v := range env {
+		vars[k] = v
+	}
+	as := startAppEnv(t, yaml, vars)
 	return &connectorRig{t: t, as: as, keyFile: kf, up: as.app.current().cfg.Servers[0].Upstream.URL}
 }
 
 // agent runs a connector instance; stop ends it.
-func (r *connectorRig) agent(instance string) (stop func()) {
+func (r *connectorRig) agent(instance string, ups ...connector.AgentUpstream) (stop func()) {
 	r.t.Helper()
+	if len(ups) == 0 {
+		ups = []connector.AgentUpstream{{Name: "fixture", URL: r.up}}
+	}
 	cfg := &connector.AgentConfig{Gateway: r.as.base, Name: "edge", Instance: instance, ClientID: "edge-client",
-		PrivateKeyFile: r.keyFile, KeyID: "k1", MaxBackoff: time.Second, Upstreams: []connector.AgentUpstream{{Name: "fixture", URL: r.up}}}
+		PrivateKeyFile: r.keyFile, KeyID: "k1", MaxBackoff: time.Second, Upstreams: ups}
 	if err := cfg.Check(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -88,13 +98,20 @@ func (r *connectorRig) agent(instance string) (stop func()) {
 
 func (r *connectorRig) session() *mcp.ClientSession {
 	r.t.Helper()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "connector-test", Version: "1"}, nil).Connect(context.Background(),
-		&mcp.StreamableClientTransport{Endpoint: r.as.base + "/mcp/private", DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	cs, err := r.sessionAt("private")
 	if err != nil {
 		r.t.Fatalf("connect: %v", err)
 	}
-	r.t.Cleanup(func() { _ = cs.Close() })
 	return cs
+}
+
+func (r *connectorRig) sessionAt(server string) (*mcp.ClientSession, error) {
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "connector-test", Version: "1"}, nil).Connect(context.Background(),
+		&mcp.StreamableClientTransport{Endpoint: r.as.base + "/mcp/" + server, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	if err == nil {
+		r.t.Cleanup(func() { _ = cs.Close() })
+	}
+	return cs, err
 }
 
 func call(cs *mcp.ClientSession) error {
@@ -214,5 +231,56 @@ func TestConnectorFailoverUnderLoad(t *testing.T) {
 	}
 	if okBefore.Load() < 10 || okAfter.Load() < 10 {
 		t.Errorf("the load did not run on both sides of the kill (%d before, %d after)", okBefore.Load(), okAfter.Load())
+	}
+}
+
+// connectorStdioConfig has the fixture run by the connector over stdio,
+// and a second server naming a command the connector does not list.
+const connectorStdioConfig = `
+listen: 127.0.0.1:0
+store: {sqlite: "${DB}"}
+oauth:
+  clients:
+    - {id: edge-client, token_endpoint_auth_method: private_key_jwt, grant_types: [client_credentials], jwks: '${JWKS}'}
+connectors:
+  - {name: edge, client_id: edge-client}
+servers:
+  - name: private
+    upstream: {url: "${UP}"}
+    auth: none
+  - name: tools
+    upstream: {connector: edge, command: ["${FIXTURE}", "-stdio"]}
+    auth: none
+  - name: unlisted
+    upstream: {connector: edge, command: ["${FIXTURE}", "-stdio", "-crash-tool"]}
+    auth: none
+`
+
+// buildFixture builds cmd/mcpfixture into the test's directory.
+func buildFixture(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mcpfixture")
+	if out, err := exec.Command("go", "build", "-o", path, "../../cmd/mcpfixture").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return path
+}
+
+// TestConnectorStdio: a stdio upstream run by the connector on its side,
+// one process per gateway session, reached through the bridge; a command
+// the connector does not list is refused.
+func TestConnectorStdio(t *testing.T) {
+	fx := buildFixture(t)
+	r := newConnectorRigFrom(t, connectorStdioConfig, map[string]string{"FIXTURE": fx})
+	r.agent("a", connector.AgentUpstream{Name: "tools", Command: []string{fx, "-stdio"}})
+	cs, err := r.sessionAt("tools")
+	if err != nil {
+		t.Fatalf("session with the connector's stdio upstream: %v\n%s", err, r.as.logs.String())
+	}
+	if err := call(cs); err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	if _, err := r.sessionAt("unlisted"); err == nil {
+		t.Fatal("a command the connector does not list was run")
 	}
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"net"
 	"net/http"
 
 	"github.com/mcpgate/mcpgate/internal/catalog"
@@ -71,6 +73,21 @@ func (a *App) serveConnector(w http.ResponseWriter, r *http.Request) bool {
 	}
 	ce.handler.ServeHTTP(w, r)
 	return true
+}
+
+// connectorStreams makes each stdio upstream run by a connector open its
+// stream through the hub.
+func (a *App) connectorStreams(servers []gateway.ServerSpec) {
+	for i := range servers {
+		for j := range servers[i].Upstreams {
+			u := &servers[i].Upstreams[j]
+			if u.Connector == "" || len(u.Command) == 0 {
+				continue
+			}
+			name, up, cmd := u.Connector, u.Name, u.Command
+			u.Stream = func(ctx context.Context) (net.Conn, error) { return a.hub.DialStdio(ctx, name, up, cmd) }
+		}
+	}
 }
 
 // ConnectorStatus lists the live connector instances.

@@ -98,18 +98,23 @@ func (v *validator) connectorRoutes() {
 	owner := map[string]string{} // address -> connector ("" = direct)
 	where := map[string]string{}
 	visit := func(p string, u *Upstream) {
-		if u == nil || u.URL == "" {
-			if u != nil && u.Connector != "" {
-				if len(u.Command) > 0 {
-					v.add(p+".connector", "only url upstreams can be reached through a connector; run a stdio server as Streamable HTTP on the connector's side")
-				} else {
-					v.add(p+".connector", "only allowed with url")
-				}
-			}
+		if u == nil {
 			return
 		}
 		if u.Connector != "" && v.c.ConnectorByName(u.Connector) == nil {
 			v.add(p+".connector", "unknown connector %q (see connectors)", u.Connector)
+		}
+		if u.URL == "" {
+			switch {
+			case u.Connector == "":
+			case len(u.Command) == 0:
+				v.add(p+".connector", "only allowed with url or command")
+			case len(u.Env) > 0 || u.Cwd != "":
+				// The process runs on the connector's side, with the
+				// environment and directory its own config gives it.
+				v.add(p+".connector", "a command run by a connector takes env and cwd from the connector's config, not from here")
+			}
+			return
 		}
 		addr, ok := UpstreamAddress(u.URL)
 		if !ok {

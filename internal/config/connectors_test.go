@@ -19,7 +19,9 @@ func TestConnectorsValidation(t *testing.T) {
 		{"bearer-secret client", client + "connectors: [{name: edge, client_id: secret-client}]\n" + okServer, "private_key_jwt"},
 		{"duplicate name", client + "connectors: [{name: edge, client_id: edge-client}, {name: edge, client_id: x}]\n" + okServer, "duplicate connector name"},
 		{"bad name", client + "connectors: [{name: 'a b', client_id: edge-client}]\n" + okServer, "not a valid connector name"},
-		{"command through a connector", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, command: [srv]}}]", "only url upstreams"},
+		{"command through a connector", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: edge-srv, upstream: {connector: edge, command: [srv]}}]", ""},
+		{"command through a connector with env", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, command: [srv], env: {A: b}}}]", "connector's config"},
+		{"command through an unknown connector", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: nope, command: [srv]}}]", "unknown connector"},
 		{"address also direct", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, url: 'http://10.0.0.5:9000/mcp'}}, {name: d, upstream: {url: 'http://10.0.0.5:9000/other'}}]", "one address, one route"},
 		{"default port collides", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, url: 'https://db.internal/mcp'}}, {name: d, upstream: {url: 'https://db.internal:443/x'}}]", "one address, one route"},
 	}

@@ -77,8 +77,10 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 	}
 	allowed := map[string]string{}
 	for _, u := range cfg.Upstreams {
-		addr, _ := URLAddress(u.URL)
-		allowed[addr] = u.Name
+		if u.URL != "" {
+			addr, _ := URLAddress(u.URL)
+			allowed[addr] = u.Name
+		}
 	}
 	d := &net.Dialer{Timeout: OpenTimeout, KeepAlive: 30 * time.Second}
 	return &Agent{cfg: cfg, log: log.With("connector", cfg.Name, "instance", cfg.Instance), version: version,
@@ -260,6 +262,10 @@ func (a *Agent) hello(sess *yamux.Session) (net.Conn, error) {
 	}
 	ups := make([]UpstreamInfo, 0, len(a.cfg.Upstreams))
 	for _, u := range a.cfg.Upstreams {
+		if len(u.Command) > 0 {
+			ups = append(ups, UpstreamInfo{Name: u.Name, Command: u.Command})
+			continue
+		}
 		addr, _ := URLAddress(u.URL)
 		ups = append(ups, UpstreamInfo{Name: u.Name, Address: addr})
 	}
@@ -320,6 +326,10 @@ func (a *Agent) serveStream(s net.Conn) {
 	f, err := ReadFrame(s, KindOpen)
 	if err != nil {
 		_ = s.Close()
+		return
+	}
+	if f.Command != nil {
+		a.serveStdio(s, f)
 		return
 	}
 	name, ok := a.allowed[f.Address]

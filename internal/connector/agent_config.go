@@ -46,6 +46,12 @@ type AgentConfig struct {
 type AgentUpstream struct {
 	Name string `yaml:"name"`
 	URL  string `yaml:"url"` // http(s)://host:port/...: the connector dials host:port
+	// Command, instead of URL, is a stdio MCP server the connector runs,
+	// one process per gateway session, with only Env (and a few
+	// variables such as PATH and HOME) in its environment, in Cwd.
+	Command []string          `yaml:"command"`
+	Env     map[string]string `yaml:"env"`
+	Cwd     string            `yaml:"cwd"`
 }
 
 // LoadAgentConfig reads and checks a connector configuration; ${VAR} is
@@ -120,8 +126,20 @@ func (c *AgentConfig) Check() error {
 			errs = append(errs, fmt.Errorf("upstreams[%d].name: %q is not a valid, unique name", i, up.Name))
 		}
 		seen[up.Name] = true
-		if _, err := URLAddress(up.URL); err != nil {
-			errs = append(errs, fmt.Errorf("upstreams[%d].url: %v", i, err))
+		switch {
+		case up.URL != "" && len(up.Command) > 0:
+			errs = append(errs, fmt.Errorf("upstreams[%d]: url and command are exclusive", i))
+		case len(up.Command) > 0:
+			if err := checkCommand(up.Command); err != nil {
+				errs = append(errs, fmt.Errorf("upstreams[%d].command: %v", i, err))
+			}
+		default:
+			if _, err := URLAddress(up.URL); err != nil {
+				errs = append(errs, fmt.Errorf("upstreams[%d].url: %v", i, err))
+			}
+			if len(up.Env) > 0 || up.Cwd != "" {
+				errs = append(errs, fmt.Errorf("upstreams[%d]: env and cwd are only for command", i))
+			}
 		}
 	}
 	if c.MaxBackoff == 0 {

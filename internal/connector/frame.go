@@ -33,6 +33,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // ProtocolV1 is the WebSocket subprotocol of this wire format.
@@ -71,9 +72,11 @@ type Frame struct {
 	Upstreams []UpstreamInfo `json:"upstreams,omitempty"`
 	// reauth
 	Token string `json:"token,omitempty"`
-	// open
-	Upstream string `json:"upstream,omitempty"`
-	Address  string `json:"address,omitempty"`
+	// open: Address (a byte pipe to host:port) or Command (the connector's
+	// stdio process with that argv), never both
+	Upstream string   `json:"upstream,omitempty"`
+	Address  string   `json:"address,omitempty"`
+	Command  []string `json:"command,omitempty"`
 	// result, error, welcome
 	OK    bool   `json:"ok,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -83,8 +86,49 @@ type Frame struct {
 
 // UpstreamInfo is an upstream a connector serves, as its hello announces.
 type UpstreamInfo struct {
-	Name    string `json:"name"`
-	Address string `json:"address"` // host:port it dials
+	Name    string   `json:"name"`
+	Address string   `json:"address,omitempty"` // host:port it dials, or
+	Command []string `json:"command,omitempty"` // the argv of the stdio process it runs
+}
+
+// String is "name=host:port", or "name=stdio:program" for a command.
+func (u UpstreamInfo) String() string {
+	if len(u.Command) > 0 {
+		return u.Name + "=stdio:" + u.Command[0]
+	}
+	return u.Name + "=" + u.Address
+}
+
+// Limits of a command in frames.
+const (
+	maxArgs   = 64
+	maxArgLen = 4096
+)
+
+// checkCommand accepts an argv of 1..maxArgs arguments, none empty (the
+// program) or holding NUL.
+func checkCommand(cmd []string) error {
+	if len(cmd) == 0 || len(cmd) > maxArgs || cmd[0] == "" {
+		return bad("bad command")
+	}
+	for _, a := range cmd {
+		if len(a) > maxArgLen || strings.ContainsRune(a, 0) {
+			return bad("bad command argument")
+		}
+	}
+	return nil
+}
+
+// target checks that exactly one of address and command is given and
+// returns the canonical address ("" for a command).
+func target(address string, command []string) (string, error) {
+	switch {
+	case address != "" && command != nil:
+		return "", bad("both an address and a command")
+	case command != nil:
+		return "", checkCommand(command)
+	}
+	return ParseAddress(address)
 }
 
 // ErrFrame is wrapped by every refusal of a malformed frame.
@@ -182,7 +226,7 @@ func (f *Frame) check() error {
 			if !nameRE.MatchString(u.Name) {
 				return bad("hello: bad upstream name")
 			}
-			a, err := ParseAddress(u.Address)
+			a, err := target(u.Address, u.Command)
 			if err != nil {
 				return err
 			}
@@ -196,7 +240,7 @@ func (f *Frame) check() error {
 		if !nameRE.MatchString(f.Upstream) {
 			return bad("open: bad upstream name")
 		}
-		a, err := ParseAddress(f.Address)
+		a, err := target(f.Address, f.Command)
 		if err != nil {
 			return err
 		}

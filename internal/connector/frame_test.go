@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,12 @@ func TestReadFrame(t *testing.T) {
 		{"bad name", frameBytes(`{"kind":"open","upstream":"../x","address":"a:80"}`), []string{KindOpen}, false},
 		{"hello bad instance", frameBytes(`{"kind":"hello","name":"edge","instance":"a b"}`), []string{KindHello}, false},
 		{"control char in error", frameBytes(`{"kind":"result","error":"a\u0000b"}`), []string{KindResult}, false},
+		{"open a command", frameBytes(`{"kind":"open","upstream":"tools","command":["srv","--stdio"]}`), []string{KindOpen}, true},
+		{"address and command", frameBytes(`{"kind":"open","upstream":"tools","address":"a:1","command":["srv"]}`), []string{KindOpen}, false},
+		{"empty command", frameBytes(`{"kind":"open","upstream":"tools","command":[]}`), []string{KindOpen}, false},
+		{"empty program", frameBytes(`{"kind":"open","upstream":"tools","command":[""]}`), []string{KindOpen}, false},
+		{"NUL in an argument", frameBytes(`{"kind":"open","upstream":"tools","command":["srv","a\u0000b"]}`), []string{KindOpen}, false},
+		{"hello with a command", frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":[{"name":"t","command":["srv"]}]}`), []string{KindHello}, true},
 		{"truncated", frameBytes(`{"kind":"open"`)[:6], []string{KindOpen}, false},
 	}
 	for _, tt := range tests {
@@ -89,6 +96,7 @@ func FuzzFrames(f *testing.F) {
 	f.Add(frameBytes(`{"kind":"open","upstream":"metrics","address":"[::1]:8080"}`))
 	f.Add(frameBytes(`{"kind":"result","ok":true}`))
 	f.Add(frameBytes(`{"kind":"reauth","token":"abc"}`))
+	f.Add(frameBytes(`{"kind":"open","upstream":"tools","command":["srv","--stdio"]}`))
 	f.Add(frameBytes(`{"kind":"welcome","ok":true,"reauth_seconds":60}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	all := []string{KindHello, KindWelcome, KindReauth, KindOpen, KindResult, KindError}
@@ -102,10 +110,10 @@ func FuzzFrames(f *testing.F) {
 			t.Fatalf("accepted frame does not re-encode: %v", err)
 		}
 		again, err := ReadFrame(&buf, fr.Kind)
-		if err != nil || again.Kind != fr.Kind || again.Address != fr.Address || again.Name != fr.Name {
+		if err != nil || again.Kind != fr.Kind || again.Address != fr.Address || again.Name != fr.Name || !slices.Equal(again.Command, fr.Command) {
 			t.Fatalf("re-encoded frame reads differently: %+v %v", again, err)
 		}
-		if fr.Kind == KindOpen {
+		if fr.Kind == KindOpen && fr.Command == nil {
 			if a, err := ParseAddress(fr.Address); err != nil || a != fr.Address {
 				t.Fatalf("open address %q is not canonical (%q, %v)", fr.Address, a, err)
 			}

@@ -339,7 +339,7 @@ func (h *Hub) add(in *instance) error {
 	h.record(in, false)
 	ups := make([]string, 0, len(in.upstreams))
 	for _, u := range in.upstreams {
-		ups = append(ups, u.Name+"="+u.Address)
+		ups = append(ups, u.String())
 	}
 	h.log.Info("audit", "event", "connector.connected", "connector", in.name, "instance", in.id, "version", in.version,
 		"client", in.client, "addr", in.remote, "upstreams", strings.Join(ups, ","), "instances", n)
@@ -385,13 +385,31 @@ func (h *Hub) Dial(ctx context.Context, name, upstream, address string) (net.Con
 	if err != nil {
 		return nil, err
 	}
-	cands := h.candidates(name, addr)
+	return h.dial(ctx, name, addr, func(u UpstreamInfo) bool { return u.Address == addr }, &Frame{Kind: KindOpen, Upstream: upstream, Address: addr})
+}
+
+// DialStdio opens a stream to a new process of the stdio upstream whose
+// argv is command, run by a live instance of connector name that announced
+// exactly that command. The stream carries the process's stdin and stdout.
+func (h *Hub) DialStdio(ctx context.Context, name, upstream string, command []string) (net.Conn, error) {
+	if err := checkCommand(command); err != nil {
+		return nil, err
+	}
+	return h.dial(ctx, name, command[0], func(u UpstreamInfo) bool { return slices.Equal(u.Command, command) },
+		&Frame{Kind: KindOpen, Upstream: upstream, Command: command})
+}
+
+// dial opens a stream on the least busy live instance whose hello matched,
+// trying the next one when an instance fails; what names the target in
+// errors.
+func (h *Hub) dial(ctx context.Context, name, what string, match func(UpstreamInfo) bool, open *Frame) (net.Conn, error) {
+	cands := h.candidates(name, match)
 	if len(cands) == 0 {
-		return nil, fmt.Errorf("connector %q: %w serves %s", name, ErrNoInstance, addr)
+		return nil, fmt.Errorf("connector %q: %w serves %s", name, ErrNoInstance, what)
 	}
 	var last error
 	for _, in := range cands {
-		c, err := h.open(ctx, in, upstream, addr)
+		c, err := h.open(ctx, in, open)
 		if err == nil {
 			return c, nil
 		}
@@ -403,20 +421,19 @@ func (h *Hub) Dial(ctx context.Context, name, upstream, address string) (net.Con
 	return nil, fmt.Errorf("connector %q: %w", name, last)
 }
 
-func (h *Hub) candidates(name, addr string) []*instance {
+func (h *Hub) candidates(name string, match func(UpstreamInfo) bool) []*instance {
 	h.mu.Lock()
 	list := slices.Clone(h.instances[name])
 	h.mu.Unlock()
 	list = slices.DeleteFunc(list, func(in *instance) bool {
-		return in.sess.IsClosed() || in.sess.NumStreams() >= MaxStreams ||
-			!slices.ContainsFunc(in.upstreams, func(u UpstreamInfo) bool { return u.Address == addr })
+		return in.sess.IsClosed() || in.sess.NumStreams() >= MaxStreams || !slices.ContainsFunc(in.upstreams, match)
 	})
 	sort.SliceStable(list, func(i, j int) bool { return list[i].sess.NumStreams() < list[j].sess.NumStreams() })
 	return list
 }
 
-// open opens one stream on in and asks for upstream at addr.
-func (h *Hub) open(ctx context.Context, in *instance, upstream, addr string) (net.Conn, error) {
+// open opens one stream on in and sends the open frame.
+func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, error) {
 	s, err := in.sess.OpenStream()
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", in.id, err)
@@ -428,7 +445,7 @@ func (h *Hub) open(ctx context.Context, in *instance, upstream, addr string) (ne
 	_ = s.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	defer stop()
-	if err := WriteFrame(s, &Frame{Kind: KindOpen, Upstream: upstream, Address: addr}); err != nil {
+	if err := WriteFrame(s, open); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("instance %s: %w", in.id, err)
 	}
@@ -440,7 +457,7 @@ func (h *Hub) open(ctx context.Context, in *instance, upstream, addr string) (ne
 	if !res.OK {
 		_ = s.Close()
 		in.refused.Add(1)
-		return nil, fmt.Errorf("instance %s refused %s: %s", in.id, addr, res.Error)
+		return nil, fmt.Errorf("instance %s refused upstream %s: %s", in.id, open.Upstream, res.Error)
 	}
 	_ = s.SetDeadline(time.Time{})
 	in.opened.Add(1)
@@ -549,7 +566,7 @@ func (h *Hub) record(in *instance, gone bool) {
 	row := store.ConnectorInstance{Connector: in.name, Instance: in.id, Version: in.version, ClientID: in.client,
 		RemoteAddr: in.remote, Streams: in.sess.NumStreams(), ConnectedAt: in.connected, LastSeen: h.now()}
 	for _, u := range in.upstreams {
-		row.Upstreams = append(row.Upstreams, u.Name+"="+u.Address)
+		row.Upstreams = append(row.Upstreams, u.String())
 	}
 	h.recs.Add(1)
 	go func() {

@@ -278,7 +278,7 @@ func TestAllowlistRefusals(t *testing.T) {
 	r.hub.mu.Lock()
 	in = r.hub.instances["edge"][0]
 	r.hub.mu.Unlock()
-	if _, err := r.hub.open(ctx, in, "metrics", addrOf(t, secret.URL)); err == nil || !strings.Contains(err.Error(), "not served by this connector") {
+	if _, err := r.hub.open(ctx, in, &Frame{Kind: KindOpen, Upstream: "metrics", Address: addrOf(t, secret.URL)}); err == nil || !strings.Contains(err.Error(), "not served by this connector") {
 		t.Fatalf("connector-side allowlist: %v", err)
 	}
 }

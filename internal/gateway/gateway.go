@@ -43,6 +43,11 @@ type UpstreamSpec struct {
 	// token minted for its audience, or a static secret); nil: none. The
 	// caller is nil on an unprotected server.
 	Credential CredentialFunc
+	// Connector names the outbound connector the upstream is reached
+	// through ("" = none; internal/connector). With Command, Stream opens
+	// the stream to the process the connector runs (one per session).
+	Connector string
+	Stream    func(ctx context.Context) (net.Conn, error)
 }
 
 // CredentialFunc produces an upstream credential header for a caller.
