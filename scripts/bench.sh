@@ -254,3 +254,4 @@ printf '{"sessions":%d,"duration":"%s","rounds":%d,"errors":%d,"median":{"direct
 	"$SESSIONS" "$DURATION" "$ROUNDS" "$TOTAL_ERRORS" \
 	"$(target_json direct)" "$(target_json proxy)" "$(target_json mcpgate)" "$(target_json oauth)" \
 	"$RATIO_GATE" "$RATIO_AUTH" "$RATIO_PROXY"
+[[ "${BENCH_CONNECTOR:-1}" != 1 ]] || bash "$ROOT/scripts/bench-connector.sh" >&2 # the connector (issue 10), BENCH_CONNECTOR=0 skips it; its output on stderr so the JSON line above stays last on stdout

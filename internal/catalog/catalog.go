@@ -48,6 +48,7 @@ type Catalog struct {
 	introspec map[string][]string            // client ID -> audiences
 	needs     map[string][]string            // resource -> connection names its upstreams use
 	maxAge    time.Duration
+	conn      *connectorSet // connectors.go
 }
 
 // Compile builds the catalog of cfg, a validated config (config.Load),
@@ -65,6 +66,7 @@ func Compile(cfg *config.Config, issuer string) (*Catalog, error) {
 	if c.granter, c.policies, err = compilePolicies(cfg.Policies, c.byName); err != nil {
 		return nil, err
 	}
+	c.compileConnectors(cfg)
 	c.users = c.declaredUsers(cfg.Users)
 	c.clients = declaredClients(cfg.OAuth.Clients)
 	c.exchanges = c.exchangeRules()

@@ -109,7 +109,7 @@ func (c *Catalog) ServerSpecs(cred CredentialHook) []gateway.ServerSpec {
 		spec := gateway.ServerSpec{Name: s.Config.Name, Path: s.Config.Path, Auth: s.Auth}
 		for i, u := range s.Upstreams {
 			us := gateway.UpstreamSpec{Name: u.Name, Prefix: u.Prefix, URL: u.URL, Transport: u.Transport, Headers: u.Headers,
-				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: s.timeouts[i]}
+				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: s.timeouts[i], Connector: u.Connector}
 			if cred != nil {
 				us.Credential = cred(s.Config.Name, u)
 			}

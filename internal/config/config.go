@@ -79,6 +79,9 @@ type Config struct {
 	Connections []Connection `yaml:"connections"`
 	Policies    []Policy     `yaml:"policies"`
 	Servers     []Server     `yaml:"servers"`
+	// Connectors are the outbound-only connectors that may serve
+	// upstreams from private networks (connectors.go).
+	Connectors []Connector `yaml:"connectors"`
 
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
@@ -337,6 +340,9 @@ type Upstream struct {
 	// credential; the client's own token never reaches it.
 	Credentials Credentials `yaml:"credentials"`
 	Timeout     Duration    `yaml:"timeout"` // per-upstream timeout override
+	// Connector, with url, reaches the upstream through a live instance of
+	// the named connector instead of dialing it (connectors.go).
+	Connector string `yaml:"connector"`
 }
 
 // Vault configures the encryption of stored downstream credentials.

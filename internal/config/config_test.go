@@ -1074,7 +1074,8 @@ func TestQuickstartConfig(t *testing.T) {
 // grows.
 func TestExampleConfigs(t *testing.T) {
 	env := map[string]string{"IDP_ISSUER": "http://127.0.0.1:5556", "IDP_CLIENT_SECRET": "s", "CALENDAR_PORT": "1",
-		"PLATFORM_PORT": "1", "DATA_DIR": t.TempDir(), "CODEHOST_PORT": "1", "CLOUD_PORT": "2", "TRACKER_PORT": "3", "METRICS_PORT": "4"}
+		"PLATFORM_PORT": "1", "DATA_DIR": t.TempDir(), "CODEHOST_PORT": "1", "CLOUD_PORT": "2", "TRACKER_PORT": "3", "METRICS_PORT": "4",
+		"CONNECTOR_JWKS": `{"keys":[]}`}
 	files, _ := filepath.Glob("../../examples/*/mcpgate*.yaml")
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)

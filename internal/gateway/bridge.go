@@ -364,6 +364,9 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 	log := s.b.g.log.With("server", s.b.name)
 	spec := u.spec
 	switch {
+	case spec.Stream != nil: // a stdio upstream run by a connector (internal/connector)
+		return upstream.OpenStream(ctx, upstream.StreamOptions{Name: spec.Name, Open: spec.Stream, Logger: log,
+			OnExit: func(err error) { s.upstreamExited(u, err) }}, h)
 	case len(spec.Command) > 0:
 		return upstream.StartStdio(upstream.StdioOptions{
 			Name: spec.Name, Command: spec.Command, Env: spec.Env, Dir: spec.Dir, Logger: log,

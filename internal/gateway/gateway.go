@@ -43,6 +43,11 @@ type UpstreamSpec struct {
 	// token minted for its audience, or a static secret); nil: none. The
 	// caller is nil on an unprotected server.
 	Credential CredentialFunc
+	// Connector names the outbound connector the upstream is reached
+	// through ("" = none; internal/connector). With Command, Stream opens
+	// the stream to the process the connector runs (one per session).
+	Connector string
+	Stream    func(ctx context.Context) (net.Conn, error)
 }
 
 // CredentialFunc produces an upstream credential header for a caller.
@@ -223,6 +228,15 @@ func newUpstreamClient() *http.Client {
 		// An upstream must not send the gateway elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// NewUpstreamClient is the default upstream client with its transport
+// replaced by route(default transport), e.g. one that sends some upstream
+// addresses through connectors (upstream.ConnectorTransport).
+func NewUpstreamClient(route func(*http.Transport) http.RoundTripper) *http.Client {
+	c := newUpstreamClient()
+	c.Transport = route(c.Transport.(*http.Transport))
+	return c
 }
 
 // ServeHTTP routes to health checks and MCP endpoints.
