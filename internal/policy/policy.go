@@ -50,6 +50,7 @@ type Set struct {
 
 type compiled struct {
 	name   string
+	when   string      // the condition as written, for explanations
 	prg    cel.Program // nil: the condition is constant (absent, true or false)
 	never  bool        // the condition is the literal false
 	allows []compiledAllow
@@ -213,7 +214,7 @@ func Compile(specs []Spec) (*Set, []Problem) {
 	set := &Set{policies: make([]compiled, 0, len(specs))}
 	names := make(map[string]int, len(specs))
 	for i, spec := range specs {
-		c := compiled{name: spec.Name}
+		c := compiled{name: spec.Name, when: strings.TrimSpace(spec.When)}
 		switch first, dup := names[spec.Name]; {
 		case strings.TrimSpace(spec.Name) == "":
 			report(i, "name", "must not be empty")
