@@ -133,6 +133,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		AllowedOrigins:     cfg.AllowedOrigins,
 		Verify:             auth.verify,
 		Revoked:            auth.revokedToken,
+		Advise:             cat.ScopeAdvisor(catalog.Lookup{User: auth.store.GetUser, Client: auth.store.GetClient}),
 	})
 	if err != nil {
 		return nil, err

@@ -48,13 +48,14 @@ type Catalog struct {
 	introspec map[string][]string            // client ID -> audiences
 	needs     map[string][]string            // resource -> connection names its upstreams use
 	maxAge    time.Duration
+	contact   string // access_contact: who grants missing permissions
 }
 
 // Compile builds the catalog of cfg, a validated config (config.Load),
 // with issuer (the public URL without a trailing slash) as the base of
 // every resource URI. An error names the entry that does not compile.
 func Compile(cfg *config.Config, issuer string) (*Catalog, error) {
-	c := &Catalog{issuer: issuer, byName: map[string]*Server{}, resources: oauth.Resources{}, tenants: cfg.Tenants}
+	c := &Catalog{issuer: issuer, byName: map[string]*Server{}, resources: oauth.Resources{}, tenants: cfg.Tenants, contact: cfg.AccessContact}
 	patterns, err := c.compileServers(cfg)
 	if err != nil {
 		return nil, err
