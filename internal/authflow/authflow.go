@@ -534,16 +534,14 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 		return web.SomethingWrong(fmt.Errorf("seal the consent request: %w", err))
 	}
 	res := h.o.Resources[req.Resource]
-	var lines []web.ScopeLine
-	for _, s := range req.Scopes {
-		text := "Use " + res.ServerName + " with the permission “" + s + "”"
+	lines := scopeLines(res, req.Scopes, func(s string) string {
 		if h.o.ScopeText != nil {
 			if t := h.o.ScopeText(res, s); t != "" {
-				text = t
+				return t
 			}
 		}
-		lines = append(lines, web.ScopeLine{Scope: s, Description: text})
-	}
+		return "Use " + res.ServerName + " with the permission “" + s + "”"
+	})
 	ru, _ := url.Parse(req.RedirectURI)
 	host := ru.Host
 	if host == "" {

@@ -52,6 +52,9 @@ type ContinuePage struct {
 type ScopeLine struct {
 	Scope       string
 	Description string
+	// Includes lists the narrower scopes a broad scope covers (the
+	// server's scope hierarchy); "" for none.
+	Includes string
 }
 
 // ConsentPage is the data of the consent page.
