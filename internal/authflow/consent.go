@@ -118,3 +118,26 @@ func (h *Handler) hasConsent(ctx context.Context, user store.User, req request) 
 	}
 	return err == nil && consentCovers(c, req.Resource, req.Scopes, hier)
 }
+
+// splitConsented splits the scopes of req into those the person is asked
+// for now and those they already allowed this client on this server (a
+// step-up asks only for what is new; the page still says what the token
+// will carry).
+func (h *Handler) splitConsented(ctx context.Context, user store.User, req request) (asked, allowed []string) {
+	c, err := h.o.Store.GetConsent(ctx, user.ID, req.ClientID)
+	if err != nil {
+		return req.Scopes, nil
+	}
+	var hier oauth.ScopeHierarchy
+	if res := h.o.Resources[req.Resource]; res != nil {
+		hier = res.Hierarchy
+	}
+	for _, s := range req.Scopes {
+		if consentCovers(c, req.Resource, []string{s}, hier) {
+			allowed = append(allowed, s)
+		} else {
+			asked = append(asked, s)
+		}
+	}
+	return asked, allowed
+}

@@ -72,8 +72,14 @@ func TestConsentPageHierarchy(t *testing.T) {
 	if a := e.do(b, http.MethodGet, e.authorizeURL("h", "bq.write.rows"), nil); a.status != http.StatusSeeOther || !strings.Contains(a.location, "code=") {
 		t.Errorf("step-up for a covered scope asked again: %d %q", a.status, a.location)
 	}
-	// A scope outside the broad one is asked for.
-	if a := e.do(b, http.MethodGet, e.authorizeURL("h", "other"), nil); a.status != http.StatusOK || !strings.Contains(a.body, `action="/oauth/consent"`) {
-		t.Errorf("a scope not covered: %d %q", a.status, a.location)
+	// A scope outside the broad one is asked for; what was allowed before
+	// is said, not asked again.
+	a = e.do(b, http.MethodGet, e.authorizeURL("h", "other bq.write.rows"), nil)
+	if a.status != http.StatusOK || !strings.Contains(a.body, `action="/oauth/consent"`) {
+		t.Fatalf("a scope not covered: %d %q", a.status, a.location)
+	}
+	asked, already, _ := strings.Cut(a.body, "You already allowed it to:")
+	if !strings.Contains(asked, "(other)") || strings.Contains(asked, "(bq.write.rows)") || !strings.Contains(already, "(bq.write.rows)") {
+		t.Errorf("step-up page should ask for other only and say bq.write.rows was allowed:\n%s", a.body)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/gateway"
-	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/policy"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -36,7 +35,7 @@ type Lookup struct {
 
 // ScopeAdvisor tells the gateway whether a caller lacking scopes could get
 // them by authorizing again: it asks the same Granter, with the same
-// hierarchy and the same client limit (oauth.LimitToClient), as the
+// hierarchy and the same client limit (Resource.LimitToClient), as the
 // authorization code grant will. Scopes it would not grant are
 // unobtainable, explained with the policies that would grant them (their
 // conditions are what an administrator must make true).
@@ -48,7 +47,7 @@ func (c *Catalog) ScopeAdvisor(look Lookup) gateway.ScopeAdvisor {
 		}
 		advice := gateway.ScopeAdvice{Contact: c.accessContact(s)}
 		user, client := c.principal(ctx, look, who)
-		granted := oauth.LimitToClient(client, c.granter.Grant(user, client, s.Resource, scopes))
+		granted := s.Resource.LimitToClient(client, c.granter.Grant(user, client, s.Resource, scopes))
 		for _, need := range scopes {
 			if s.Hierarchy.Satisfied(granted, need) {
 				continue
@@ -89,7 +88,7 @@ func (c *Catalog) whyNot(s *Server, client store.Client, need string) string {
 	if len(s.Resource.Grantable([]string{need})) == 0 {
 		return fmt.Sprintf("server %q does not offer it (its scopes: %s)", s.Config.Name, strings.Join(s.Config.Scopes, " "))
 	}
-	if len(oauth.LimitToClient(client, []string{need})) == 0 {
+	if len(s.Resource.LimitToClient(client, []string{need})) == 0 {
 		return fmt.Sprintf("the application (client %q) registered for scopes %q only", client.ID, client.Scope)
 	}
 	grantors := c.policies.Grantors(s.Config.Name, need, s.Hierarchy)

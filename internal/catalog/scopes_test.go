@@ -70,7 +70,7 @@ func TestScopeHierarchy(t *testing.T) {
 func TestScopeAdvisor(t *testing.T) {
 	c := compile(t, hierarchyYAML)
 	users := map[string]store.User{"ann": {ID: "ann", Groups: []string{"analysts"}}, "rob": {ID: "rob"}}
-	clients := map[string]store.Client{"narrow": {ID: "narrow", Scope: "mcp:base"}}
+	clients := map[string]store.Client{"narrow": {ID: "narrow", Scope: "mcp:base"}, "wide": {ID: "wide", Scope: "mcp:base mcp:bq"}}
 	look := Lookup{
 		User: func(_ context.Context, id string) (store.User, error) {
 			if u, ok := users[id]; ok {
@@ -103,6 +103,7 @@ func TestScopeAdvisor(t *testing.T) {
 			`it is granted by policy "analysts" (when: "analysts" in user.groups)`, "it-help@example.com"},
 		{"a scope the server does not offer", "bq", tok("ann", "app"), []string{"mcp:admin"}, []string{"mcp:admin"}, `server "bq" does not offer it`, ""},
 		{"the client's registration excludes it", "bq", tok("ann", "narrow"), []string{"mcp:bq.read.tables"}, []string{"mcp:bq.read.tables"}, `registered for scopes "mcp:base" only`, ""},
+		{"a client registered for the broad scope may step up for a narrow one", "bq", tok("ann", "wide"), []string{"mcp:bq.write.rows"}, nil, "", ""},
 		{"unknown user: the token's claims count", "bq", &tokens.Claims{Subject: "zed", ClientID: "app", GrantID: "g", Groups: []string{"analysts"}}, []string{"mcp:bq.write.rows"}, nil, "", ""},
 		{"machine client: no policy for machines grants it", "bq", &tokens.Claims{Subject: "bot", ClientID: "bot"}, []string{"mcp:bq.write.rows"}, []string{"mcp:bq.write.rows"}, "analysts", ""},
 		{"server contact", "other", tok("ann", "app"), []string{"mcp:y"}, []string{"mcp:y"}, "does not offer", "#data-platform"},

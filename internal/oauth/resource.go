@@ -120,3 +120,21 @@ func LimitToClient(c store.Client, scopes []string) []string {
 	}
 	return out
 }
+
+// LimitToClient is [LimitToClient] honouring r's scope hierarchy: a client
+// that registered a broad scope may obtain the narrow scopes it covers (a
+// client registered for "mcp:bq" that steps up for "mcp:bq.read.tables",
+// named in a scope challenge, gets it).
+func (r *Resource) LimitToClient(c store.Client, scopes []string) []string {
+	allowed := ParseScope(c.Scope)
+	if len(allowed) == 0 || r.Hierarchy == nil {
+		return LimitToClient(c, scopes)
+	}
+	var out []string
+	for _, s := range scopes {
+		if slices.ContainsFunc(allowed, func(a string) bool { return a == s || r.Hierarchy.Covers(a, s) }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
