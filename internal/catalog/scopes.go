@@ -95,6 +95,9 @@ func (c *Catalog) whyNot(s *Server, client store.Client, need string) string {
 	if len(grantors) == 0 {
 		return "no policy grants it on this server"
 	}
+	// The conditions themselves are not shown (they may name people or
+	// other internals): only the policies' names and the memberships they
+	// test (policy.Grantor.Requires).
 	var b strings.Builder
 	b.WriteString("no policy grants it to you; it is granted by ")
 	for i, g := range grantors {
@@ -102,10 +105,8 @@ func (c *Catalog) whyNot(s *Server, client store.Client, need string) string {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "policy %q", g.Name)
-		if g.When != "" && g.When != "true" {
-			fmt.Fprintf(&b, " (when: %s)", g.When)
-		} else {
-			b.WriteString(" (always)")
+		if len(g.Requires) > 0 {
+			fmt.Fprintf(&b, " (depends on %s)", strings.Join(g.Requires, ", "))
 		}
 	}
 	return b.String()

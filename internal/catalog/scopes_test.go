@@ -100,7 +100,7 @@ func TestScopeAdvisor(t *testing.T) {
 	}{
 		{"analyst can step up to a narrow write scope", "bq", tok("ann", "app"), []string{"mcp:bq.write.rows"}, nil, "", "it-help@example.com"},
 		{"reader cannot: the analysts policy would", "bq", tok("rob", "app"), []string{"mcp:bq.write.rows", "mcp:bq.read.tables"}, []string{"mcp:bq.write.rows"},
-			`it is granted by policy "analysts" (when: "analysts" in user.groups)`, "it-help@example.com"},
+			`it is granted by policy "analysts" (depends on group "analysts")`, "it-help@example.com"},
 		{"a scope the server does not offer", "bq", tok("ann", "app"), []string{"mcp:admin"}, []string{"mcp:admin"}, `server "bq" does not offer it`, ""},
 		{"the client's registration excludes it", "bq", tok("ann", "narrow"), []string{"mcp:bq.read.tables"}, []string{"mcp:bq.read.tables"}, `registered for scopes "mcp:base" only`, ""},
 		{"a client registered for the broad scope may step up for a narrow one", "bq", tok("ann", "wide"), []string{"mcp:bq.write.rows"}, nil, "", ""},

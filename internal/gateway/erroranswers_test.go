@@ -30,7 +30,7 @@ func neverAdmin(_ context.Context, server string, _ *tokens.Claims, scopes []str
 		return ScopeAdvice{}
 	}
 	return ScopeAdvice{Unobtainable: []string{"mcp:admin"}, Contact: "it-help@example.com",
-		Why: map[string]string{"mcp:admin": `no policy gives it to you; policy "admins" (when: "admins" in user.groups) would`}}
+		Why: map[string]string{"mcp:admin": `no policy grants it to you; it is granted by policy "admins" (depends on group "admins")`}}
 }
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")

@@ -58,10 +58,7 @@ type ScopeAdvisor func(ctx context.Context, server string, who *tokens.Claims, s
 // refuseScopes answers a POST whose token lacks scopes: a challenge when
 // step-up can help, words otherwise (see above). Either way it is audited.
 func (g *Gateway) refuseScopes(ctx context.Context, name string, fr *frontRequest, auth *AuthSpec, p *tokens.Claims, sf *scopeShortfall) error {
-	var advice ScopeAdvice
-	if g.opts.Advise != nil {
-		advice = g.opts.Advise(ctx, name, p, sf.missing)
-	}
+	advice := g.advise(ctx, name, p, sf.missing)
 	if len(advice.Unobtainable) > 0 {
 		g.audit(name, p, fr, "denied: insufficient scope, not grantable", http.StatusOK, 0)
 		return scopeDenied(fr, sf, name, unobtainableText(advice))
@@ -80,6 +77,22 @@ func (g *Gateway) refuseScopes(ctx context.Context, name string, fr *frontReques
 		}
 	}
 	return insufficientScope(id, auth, sf)
+}
+
+// advise asks Options.Advise, through a short cache: the advisor may read
+// the store, and a model retrying a refused call must not make every retry
+// cost that.
+func (g *Gateway) advise(ctx context.Context, server string, p *tokens.Claims, scopes []string) ScopeAdvice {
+	if g.opts.Advise == nil {
+		return ScopeAdvice{}
+	}
+	key := adviceKey{server: server, sub: p.Subject, client: p.ClientID, aud: p.Audience, scopes: strings.Join(scopes, " ")}
+	if a, ok := g.stepUps.cachedAdvice(key); ok {
+		return a
+	}
+	a := g.opts.Advise(ctx, server, p, scopes)
+	g.stepUps.cacheAdvice(key, a)
+	return a
 }
 
 // unobtainableText explains scopes policy will not grant.
@@ -148,9 +161,52 @@ func scopeDenied(fr *frontRequest, sf *scopeShortfall, server, why string) *rpcE
 // scope, the last challenge sent: when, and to which token. Bounded in
 // size and age; losing an entry costs at most one more challenge.
 type stepUpMemory struct {
-	mu  sync.Mutex
-	now func() time.Time
-	m   map[stepUpKey]stepUpEntry
+	mu     sync.Mutex
+	now    func() time.Time
+	m      map[stepUpKey]stepUpEntry
+	advice map[adviceKey]adviceEntry // the advisor's recent answers
+}
+
+// adviceKey is one question to the advisor. The token's roles and groups
+// are not in it: they are the same for a lineage until it authorizes again,
+// and a cached answer lives adviceTTL only.
+type adviceKey struct{ server, sub, client, aud, scopes string }
+
+type adviceEntry struct {
+	at time.Time
+	a  ScopeAdvice
+}
+
+// adviceTTL is how long an advisor's answer is reused: short, so that a
+// policy or group change shows soon.
+const adviceTTL = 30 * time.Second
+
+func (m *stepUpMemory) cachedAdvice(k adviceKey) (ScopeAdvice, bool) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.advice[k]
+	if !ok || now.Sub(e.at) > adviceTTL {
+		return ScopeAdvice{}, false
+	}
+	return e.a, true
+}
+
+func (m *stepUpMemory) cacheAdvice(k adviceKey, a ScopeAdvice) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.advice) >= stepUpMax {
+		for k, e := range m.advice {
+			if now.Sub(e.at) > adviceTTL {
+				delete(m.advice, k)
+			}
+		}
+		if len(m.advice) >= stepUpMax {
+			clear(m.advice)
+		}
+	}
+	m.advice[k] = adviceEntry{at: now, a: a}
 }
 
 type stepUpKey struct{ sub, client, aud, scope string }
@@ -170,7 +226,7 @@ const (
 )
 
 func newStepUpMemory(now func() time.Time) *stepUpMemory {
-	return &stepUpMemory{now: now, m: map[stepUpKey]stepUpEntry{}}
+	return &stepUpMemory{now: now, m: map[stepUpKey]stepUpEntry{}, advice: map[adviceKey]adviceEntry{}}
 }
 
 func lineage(p *tokens.Claims, scope string) stepUpKey {

@@ -116,6 +116,14 @@ func TestScopeHierarchyAndAdvice(t *testing.T) {
 	if calls.Load() != before {
 		t.Error("the upstream saw the refused call")
 	}
+	// The model retries: the same answer, from the advisor's cached word.
+	asks := len(asked)
+	if r, err := broad.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}}); err != nil || !r.IsError {
+		t.Errorf("retry: %v %+v", err, r)
+	}
+	if len(asked) != asks {
+		t.Errorf("a retry within %v asked the advisor again", adviceTTL)
+	}
 
 	// Step-up can help: one 403 naming every scope the batch needs.
 	body := `[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}},` +

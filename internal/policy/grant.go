@@ -260,6 +260,10 @@ func (dc *decider) permits(p *compiled, scope string) bool {
 type Grantor struct {
 	Name string
 	When string // its condition as written; "" means always
+	// Requires are the memberships its condition tests, in words
+	// (`group "analysts"`), safe to tell the person who lacks the scope;
+	// empty when the condition tests none (or nothing at all).
+	Requires []string
 }
 
 // Grantors lists, in configuration order, the policies that allow scope
@@ -275,7 +279,7 @@ func (s *Set) Grantors(server, scope string, h *Hierarchy) []Grantor {
 	for i := range s.policies {
 		p := &s.policies[i]
 		if !p.never && dc.permits(p, scope) {
-			out = append(out, Grantor{Name: p.name, When: p.when})
+			out = append(out, Grantor{Name: p.name, When: p.when, Requires: p.requires})
 		}
 	}
 	return out

@@ -117,3 +117,26 @@ func TestGrantWithinHierarchy(t *testing.T) {
 		t.Fatalf("Grantors on another server = %+v", g)
 	}
 }
+
+// TestRequirements: the memberships a condition tests, in words; nothing
+// else of the condition.
+func TestRequirements(t *testing.T) {
+	for _, tc := range []struct {
+		when string
+		want []string
+	}{
+		{`"analysts" in user.groups`, []string{`group "analysts"`}},
+		{`"admin" in user.roles || "ops" in user.permissions`, []string{`role "admin"`, `permission "ops"`}},
+		{`sets.intersects(user.groups, ["a", "b"]) && user.email.endsWith("@corp.example")`, []string{`group "a"`, `group "b"`}},
+		{`sets.intersects(["x"], user.groups)`, []string{`group "x"`}},
+		{`"t1" in user.tenantIds && "analysts" in user.groups && "analysts" in user.groups`, []string{`tenant "t1"`, `group "analysts"`}},
+		{`user.email == "ceo@corp.example"`, nil},
+		{`client.group == "bots"`, nil},
+		{`true`, nil},
+		{``, nil},
+	} {
+		if got := requirements(tc.when); !slices.Equal(got, tc.want) {
+			t.Errorf("requirements(%s) = %q, want %q", tc.when, got, tc.want)
+		}
+	}
+}

@@ -49,11 +49,12 @@ type Set struct {
 }
 
 type compiled struct {
-	name   string
-	when   string      // the condition as written, for explanations
-	prg    cel.Program // nil: the condition is constant (absent, true or false)
-	never  bool        // the condition is the literal false
-	allows []compiledAllow
+	name     string
+	when     string      // the condition as written, for explanations
+	requires []string    // the memberships it tests, in words (requirements)
+	prg      cel.Program // nil: the condition is constant (absent, true or false)
+	never    bool        // the condition is the literal false
+	allows   []compiledAllow
 }
 
 type compiledAllow struct {
@@ -229,6 +230,7 @@ func Compile(specs []Spec) (*Set, []Problem) {
 				report(i, "when", "%s", err)
 			}
 			c.prg, c.never = prg, prg == nil && !constant
+			c.requires = requirements(spec.When)
 		}
 		if len(spec.Allow) == 0 {
 			report(i, "allow", "must list at least one entry")
