@@ -114,8 +114,8 @@ func unobtainableText(a ScopeAdvice) string {
 
 // stillLackingText explains scopes a re-authorization did not bring.
 func stillLackingText(scopes []string, contact string) string {
-	return fmt.Sprintf(" You were asked to authorize %s and did, but your new token still does not carry it: "+
-		"the authorization server did not grant it. Authorizing again will not help.%s",
+	return fmt.Sprintf(" The application was asked to obtain %s and authorized again, but its new token still does not carry it "+
+		"(the application did not ask for it, or it was not granted). Authorizing again will not help.%s",
 		strings.Join(scopes, " "), contactText(contact))
 }
 

@@ -11,7 +11,10 @@
 //   - a call that step-up can NOT fix (no policy gives this user the scope) opens it zero times,
 //     however often it is made: the answer is a tool result with isError that names the scope,
 //     the policy that would grant it and whom to ask;
-//   - tools/list shows what the token can use (the scope hierarchy included), before and after.
+//   - tools/list shows what the token can use (the scope hierarchy included), before and after;
+//   - a client that re-authorizes and still lacks the scope (mcp-remote with a pinned scope) gets
+//     one browser round trip for the first refused call, then words: the second refusal for the
+//     same token lineage is no challenge.
 // Config: server `sc` offers mcp:base and mcp:all; mcp:all covers mcp:more and mcp:admin
 // (scope_hierarchy); echo needs mcp:base, whoami mcp:more (policy `staff` grants it to the
 // demo user, who is in group staff), test_simple_text mcp:admin (policy `admins` only).
@@ -71,11 +74,12 @@ policies:
   return file;
 }
 
-function startBridge(name, resource) {
+function startBridge(name, resource, extra = [], cfgDir = configDir) {
+  fs.mkdirSync(cfgDir, { recursive: true });
   const e = { ...process.env, PATH: `${fakeBin}:${process.env.PATH}`, BROWSER: path.join(fakeBin, 'fake-browser'),
-    HOME: home, MCP_REMOTE_CONFIG_DIR: configDir };
+    HOME: home, MCP_REMOTE_CONFIG_DIR: cfgDir };
   for (const k of ['DISPLAY', 'WAYLAND_DISPLAY', 'XDG_CURRENT_DESKTOP', 'DESKTOP_SESSION', 'DBUS_SESSION_BUS_ADDRESS']) delete e[k];
-  return run(name, NODE, [PROXY, resource], { env: e, cwd: dir });
+  return run(name, NODE, [PROXY, resource, ...extra], { env: e, cwd: dir });
 }
 
 // A tiny MCP client over the bridge's stdio (newline-delimited JSON-RPC); answers are
@@ -231,5 +235,55 @@ await main(async () => {
   });
   info(`authorization URLs opened in all: ${openedURLs().length} (connect 1, step-up 1, refusals 0)`);
   await bridge.stop();
+
+  // A client that pins its scope (`--static-oauth-client-metadata {"scope":"mcp:base"}`): the
+  // SDK registers it (DCR) with the scope of the 401 challenge, mcp:base mcp:all, which covers
+  // mcp:more, so a step-up could help and whoami is challenged; but mcp-remote then authorizes for
+  // its pinned mcp:base only, and comes back with a new token that still lacks mcp:more. The
+  // second refusal for that token lineage is words: one browser round trip for the first call,
+  // none after, where each call used to open the browser again (and again on the retry).
+  const pinnedFrom = openedURLs().length;
+  const pinned = startBridge('scope-challenge-mcp-remote-pinned', resource,
+    ['--static-oauth-client-metadata', JSON.stringify({ scope: 'mcp:base' })], path.join(dir, 'config-pinned'));
+  await must('pinned scope: connect (consent for the new client)', async () => {
+    const u = await waitFor('the pinned mcp-remote to open a browser', 30000, () => {
+      if (!pinned.running()) throw new Error(`mcp-remote exited; log: ${rel(pinned.logFile)}`);
+      return openedURLs()[pinnedFrom];
+    });
+    assert(u.searchParams.get('scope') === 'mcp:base', `scope asked: ${u.searchParams.get('scope')}`);
+    await authorize(u, 'scope-challenge-consent-pinned.png');
+    await waitOutput(pinned, /Proxy established successfully/, 30000, 'err');
+  });
+  const pmcp = mcpClient(pinned);
+  await must('pinned scope: initialize', async () => {
+    const r = await pmcp.start('initialize', { protocolVersion: '2025-06-18', capabilities: {},
+      clientInfo: { name: 'mcpgate-e2e-scopes-pinned', version: '0.0.0' } })();
+    assert(r.result?.protocolVersion, JSON.stringify(r));
+    pmcp.notify('notifications/initialized');
+  });
+  const pWhoami = pmcp.start('tools/call', { name: 'whoami', arguments: {} });
+  await check('pinned scope: the challenge opens the browser once; mcp-remote re-authorizes for mcp:base only', async () => {
+    const u = await waitFor('the step-up', 30000, () => openedURLs()[pinnedFrom + 1]);
+    assert(u.searchParams.get('scope') === 'mcp:base', `scope asked: ${u.searchParams.get('scope')}`);
+    // Consent to mcp:base is remembered: no page, straight back to mcp-remote with a code.
+    const redirect = new URL(u.searchParams.get('redirect_uri'));
+    await page.goto(u.toString());
+    await page.waitForURL((x) => x.port === redirect.port && x.pathname === redirect.pathname, { waitUntil: 'load' });
+  });
+  await check('pinned scope: the retry with the new token that still lacks mcp:more is answered in words', async () => {
+    const r = await pWhoami(45000);
+    assert(r.result && r.result.isError, `answer: ${JSON.stringify(r)}`);
+    assert(text(r).includes('mcp:more') && text(r).includes('still does not carry it'), text(r));
+    info(`the model reads: ${text(r)}`);
+  });
+  await check('pinned scope: calling again opens no browser (zero more times for two more calls)', async () => {
+    for (let i = 0; i < 2; i++) {
+      const r = await pmcp.start('tools/call', { name: 'whoami', arguments: {} })(20000);
+      assert(r.result && r.result.isError, `answer: ${JSON.stringify(r)}`);
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+    assert(openedURLs().length === pinnedFrom + 2, `opened ${openedURLs().length - pinnedFrom - 2} more times`);
+  });
+  await pinned.stop();
   await gw.stop();
 });
