@@ -41,6 +41,7 @@ type Catalog struct {
 	redirects registration.Allowlist // every redirect URI pattern any server or registration allows
 	granter   oauth.Granter
 	policies  *policy.Set // nil without policies
+	contact   string      // access_contact: who grants missing permissions
 	tenants   []config.Tenant
 	users     []store.User
 	clients   []store.Client
@@ -48,7 +49,6 @@ type Catalog struct {
 	introspec map[string][]string            // client ID -> audiences
 	needs     map[string][]string            // resource -> connection names its upstreams use
 	maxAge    time.Duration
-	contact   string // access_contact: who grants missing permissions
 }
 
 // Compile builds the catalog of cfg, a validated config (config.Load),

@@ -79,13 +79,14 @@ type Config struct {
 	Connections []Connection `yaml:"connections"`
 	Policies    []Policy     `yaml:"policies"`
 	Servers     []Server     `yaml:"servers"`
-	// AccessContact says who grants missing permissions (an address, a
-	// URL, a team), for every server that names none; "" none.
-	AccessContact string `yaml:"access_contact"`
 
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// AccessContact says who grants missing permissions (an address, a
+	// URL, a team), for every server that names none; "" none.
+	AccessContact string `yaml:"access_contact"`
 
 	src *source // where each value was written; nil when built in code
 }

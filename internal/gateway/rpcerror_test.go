@@ -54,7 +54,7 @@ func TestWriteError(t *testing.T) {
 		{"header mismatch names the request", &rpcError{Status: 400, Code: mcpwire.CodeHeaderMismatch, Message: "header mismatch: x", ID: json.RawMessage(`7`), Cause: errors.New("header mismatch: x")},
 			400, hdr{"Content-Type": jsonCT, "Cache-Control": ns},
 			`{"jsonrpc":"2.0","id":7,"error":{"code":-32020,"message":"header mismatch: x"}}`, `msg="refused message" server=s status=400 err="header mismatch: x" user=alice`},
-		{"insufficient scope", insufficientScope(json.RawMessage(`"a"`), auth, &scopeShortfall{need: []string{"mcp:admin"}, missing: []string{"mcp:admin"}, phrases: []string{`tool "admin" needs scope mcp:admin`}}),
+		{"insufficient scope", insufficientScope(json.RawMessage(`"a"`), auth, "tool", "admin", "mcp:admin"),
 			403, hdr{"Content-Type": jsonCT, "Cache-Control": ns, "Www-Authenticate": `Bearer error="insufficient_scope", error_description="tool 'admin' needs scope mcp:admin", resource_metadata="http://x/m", scope="mcp:admin"`},
 			`{"jsonrpc":"2.0","id":"a","error":{"code":-32012,"message":"insufficient scope: tool \"admin\" needs scope mcp:admin"}}`, ""},
 		{"no token", unauthorized(auth, "", ""),

@@ -189,7 +189,7 @@ func (f *scopeFilter) check(fr *frontRequest) *scopeShortfall {
 	return sf
 }
 
-// insufficientScope is the 403 refusing a POST the token lacks scopes
+// insufficientScopes is the 403 refusing a POST the token lacks scopes
 // for, so that the client can step up (RFC 6750 §3.1). Its challenge
 // names, in one scope parameter, every scope the whole operation needs
 // (a batch is one operation), also those the token holds: MCP 2026-07-28
@@ -203,10 +203,17 @@ func (f *scopeFilter) check(fr *frontRequest) *scopeShortfall {
 // otherwise lose what the other half of the operation needs; a 2026-07-28
 // client unions them with what it asked before (§"Step-Up Authorization
 // Flow" step 2).
-func insufficientScope(id json.RawMessage, auth *AuthSpec, sf *scopeShortfall) *rpcError {
+func insufficientScopes(id json.RawMessage, auth *AuthSpec, sf *scopeShortfall) *rpcError {
 	desc := strings.Join(sf.phrases, "; ")
 	return refuse(http.StatusForbidden, mcpwire.CodeInsufficientScope, "insufficient scope: "+desc).answering(id).
 		withHeader("WWW-Authenticate", oauth.BearerChallenge(auth.MetadataURL, strings.Join(sf.need, " "), oauth.InsufficientScope, desc))
+}
+
+// insufficientScope is insufficientScopes for one thing (kind name) that
+// needs one scope the token lacks, and nothing else.
+func insufficientScope(id json.RawMessage, auth *AuthSpec, kind, name, need string) *rpcError {
+	return insufficientScopes(id, auth, &scopeShortfall{need: []string{need}, missing: []string{need},
+		phrases: []string{fmt.Sprintf("%s %q needs scope %s", kind, name, need)}})
 }
 
 // listKind maps list methods to the kind of what they list and the field

@@ -76,7 +76,7 @@ func (g *Gateway) refuseScopes(ctx context.Context, name string, fr *frontReques
 			break
 		}
 	}
-	return insufficientScope(id, auth, sf)
+	return insufficientScopes(id, auth, sf)
 }
 
 // advise asks Options.Advise, through a short cache: the advisor may read
