@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/gateway"
+	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/policy"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -47,7 +48,13 @@ func (c *Catalog) ScopeAdvisor(look Lookup) gateway.ScopeAdvisor {
 		}
 		advice := gateway.ScopeAdvice{Contact: c.accessContact(s)}
 		user, client := c.principal(ctx, look, who)
-		granted := s.Resource.LimitToClient(client, c.granter.Grant(user, client, s.Resource, scopes))
+		limit := s.Resource.LimitToClient
+		if user == nil {
+			// client_credentials holds a client to its registered scopes
+			// exactly (internal/grants), hierarchy or not.
+			limit = oauth.LimitToClient
+		}
+		granted := limit(client, c.granter.Grant(user, client, s.Resource, scopes))
 		for _, need := range scopes {
 			if s.Hierarchy.Satisfied(granted, need) {
 				continue
@@ -56,7 +63,7 @@ func (c *Catalog) ScopeAdvisor(look Lookup) gateway.ScopeAdvisor {
 				advice.Why = map[string]string{}
 			}
 			advice.Unobtainable = append(advice.Unobtainable, need)
-			advice.Why[need] = c.whyNot(s, client, need)
+			advice.Why[need] = c.whyNot(s, client, need, limit)
 		}
 		return advice
 	}
@@ -84,11 +91,11 @@ func (c *Catalog) principal(ctx context.Context, look Lookup, who *tokens.Claims
 }
 
 // whyNot says in words why need is not grantable, and who would get it.
-func (c *Catalog) whyNot(s *Server, client store.Client, need string) string {
+func (c *Catalog) whyNot(s *Server, client store.Client, need string, limit func(store.Client, []string) []string) string {
 	if len(s.Resource.Grantable([]string{need})) == 0 {
 		return fmt.Sprintf("server %q does not offer it (its scopes: %s)", s.Config.Name, strings.Join(s.Config.Scopes, " "))
 	}
-	if len(s.Resource.LimitToClient(client, []string{need})) == 0 {
+	if len(limit(client, []string{need})) == 0 {
 		return fmt.Sprintf("the application (client %q) registered for scopes %q only", client.ID, client.Scope)
 	}
 	grantors := c.policies.Grantors(s.Config.Name, need, s.Hierarchy)

@@ -70,7 +70,8 @@ func TestScopeHierarchy(t *testing.T) {
 func TestScopeAdvisor(t *testing.T) {
 	c := compile(t, hierarchyYAML)
 	users := map[string]store.User{"ann": {ID: "ann", Groups: []string{"analysts"}}, "rob": {ID: "rob"}}
-	clients := map[string]store.Client{"narrow": {ID: "narrow", Scope: "mcp:base"}, "wide": {ID: "wide", Scope: "mcp:base mcp:bq"}}
+	clients := map[string]store.Client{"narrow": {ID: "narrow", Scope: "mcp:base"}, "wide": {ID: "wide", Scope: "mcp:base mcp:bq"},
+		"bot2": {ID: "bot2", Scope: "mcp:bq", Group: "bots"}}
 	look := Lookup{
 		User: func(_ context.Context, id string) (store.User, error) {
 			if u, ok := users[id]; ok {
@@ -106,6 +107,7 @@ func TestScopeAdvisor(t *testing.T) {
 		{"a client registered for the broad scope may step up for a narrow one", "bq", tok("ann", "wide"), []string{"mcp:bq.write.rows"}, nil, "", ""},
 		{"unknown user: the token's claims count", "bq", &tokens.Claims{Subject: "zed", ClientID: "app", GrantID: "g", Groups: []string{"analysts"}}, []string{"mcp:bq.write.rows"}, nil, "", ""},
 		{"machine client: no policy for machines grants it", "bq", &tokens.Claims{Subject: "bot", ClientID: "bot"}, []string{"mcp:bq.write.rows"}, []string{"mcp:bq.write.rows"}, "analysts", ""},
+		{"machine client: its registration holds exactly, hierarchy or not", "bq", &tokens.Claims{Subject: "bot2", ClientID: "bot2"}, []string{"mcp:bq.read.tables"}, []string{"mcp:bq.read.tables"}, "registered for scopes", ""},
 		{"server contact", "other", tok("ann", "app"), []string{"mcp:y"}, []string{"mcp:y"}, "does not offer", "#data-platform"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
