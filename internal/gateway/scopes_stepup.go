@@ -131,6 +131,7 @@ func contactText(contact string) string {
 // isError for tools/call), the others of a batch with what stopped them.
 // A POST of notifications only gets a 403 without a challenge.
 func scopeDenied(fr *frontRequest, sf *scopeShortfall, server, why string) *rpcError {
+	stateless := fr.isStateless()
 	phrase := map[*mcpwire.Message]string{}
 	k := 0
 	for i, m := range fr.msgs {
@@ -145,7 +146,7 @@ func scopeDenied(fr *frontRequest, sf *scopeShortfall, server, why string) *rpcE
 			text = fmt.Sprintf("Permission missing on server %q: %s.%s", server, p, why)
 		}
 		if m.Method == "tools/call" {
-			return toolErrorMessage(m, text)
+			return scopeToolError(m, text, stateless)
 		}
 		return mcpwire.ErrorResponse(m.ID, mcpwire.CodeInsufficientScope, text)
 	}
@@ -155,6 +156,18 @@ func scopeDenied(fr *frontRequest, sf *scopeShortfall, server, why string) *rpcE
 			fmt.Sprintf("insufficient scope: %s.%s", strings.Join(sf.phrases, "; "), why))
 	}
 	return e
+}
+
+// scopeToolError is the tool result with isError answering m with text;
+// for a 2026-07-28 request it carries resultType, which "servers
+// implementing this protocol version MUST include" (2026-07-28 schema,
+// Result).
+func scopeToolError(m *mcpwire.Message, text string, stateless bool) *mcpwire.Message {
+	if !stateless {
+		return toolErrorMessage(m, text)
+	}
+	res, _ := json.Marshal(map[string]any{"content": []map[string]string{{"type": "text", "text": text}}, "isError": true, "resultType": "complete"})
+	return mcpwire.Response(m.ID, res)
 }
 
 // stepUpMemory remembers, per token lineage (user, client, audience) and
