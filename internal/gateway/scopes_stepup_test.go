@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -154,4 +156,88 @@ func postJSON(t *testing.T, url, token, body string) *http.Response {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// FuzzScopeShortfall checks the scope check of a whole POST.
+//
+// Property: for any body the gateway's parse accepts, check finds nothing
+// exactly when the token covers every scope every message needs; otherwise
+// it names every scope the POST needs (the challenge's scope parameter),
+// marks refused exactly the messages that need a scope the token lacks, and
+// the answer in words answers every request once.
+func FuzzScopeShortfall(f *testing.F) {
+	for _, s := range scopeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"alpha"}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"beta"}},{"jsonrpc":"2.0","method":"tools/call","params":{"name":"gamma"}}]`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a/../b"}}`))
+	required := func(kind, name string) string {
+		if name == "" || strings.HasPrefix(name, "e") {
+			return ""
+		}
+		return "mcp:" + kind + "." + name[:1]
+	}
+	covers := func(held, need string) bool {
+		return held == need || held == "mcp:tool" && strings.HasPrefix(need, "mcp:tool.")
+	}
+	principal := &tokens.Claims{Scope: "mcp:tool mcp:resource.f"}
+	auth := &AuthSpec{MetadataURL: "http://x/m", Required: required, Covers: covers}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msgs, batch, err := mcpwire.Parse(bytes.Clone(body))
+		if err != nil {
+			return
+		}
+		fr := &frontRequest{body: body, msgs: msgs, batch: batch}
+		filter := newScopeFilter(auth, principal)
+		sf := filter.check(fr)
+		lacking := make([]bool, len(msgs))
+		lacks := false
+		for i, tg := range fr.callTargets() {
+			if tg.kind == "" {
+				continue
+			}
+			filter.needs(tg.kind, tg.name, func(s string) {
+				if !filter.has(s) {
+					lacking[i], lacks = true, true
+				}
+			})
+		}
+		if (sf == nil) != !lacks {
+			t.Fatalf("check found %v, but a message lacks a scope: %v", sf, lacks)
+		}
+		if sf == nil {
+			return
+		}
+		refused := 0
+		for i := range msgs {
+			if sf.refused[i] != lacking[i] {
+				t.Fatalf("message %d refused %v, lacks a scope %v", i, sf.refused[i], lacking[i])
+			}
+			if sf.refused[i] {
+				refused++
+			}
+		}
+		if refused != len(sf.phrases) {
+			t.Fatalf("%d refused messages, %d phrases", refused, len(sf.phrases))
+		}
+		for _, m := range sf.missing {
+			if !slices.Contains(sf.need, m) || filter.has(m) {
+				t.Fatalf("missing %q: not among the needed %v, or held", m, sf.need)
+			}
+		}
+		e := insufficientScopes(nil, auth, sf)
+		if !strings.Contains(e.Header.Get("WWW-Authenticate"), `scope="`+strings.Join(sf.need, " ")+`"`) {
+			t.Fatalf("challenge %q does not name %v", e.Header.Get("WWW-Authenticate"), sf.need)
+		}
+		words := scopeDenied(fr, sf, "s", " why")
+		requests := 0
+		for _, m := range msgs {
+			if m.IsRequest() {
+				requests++
+			}
+		}
+		if requests > 0 && len(words.Answers) != requests || requests == 0 && words.Status != http.StatusForbidden {
+			t.Fatalf("%d requests, %d answers (status %d)", requests, len(words.Answers), words.Status)
+		}
+	})
 }
