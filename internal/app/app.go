@@ -121,6 +121,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 	})
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
+		Advise:             cat.ScopeAdvisor(catalog.Lookup{User: auth.store.GetUser, Client: auth.store.GetClient}),
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,
@@ -133,7 +134,6 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		AllowedOrigins:     cfg.AllowedOrigins,
 		Verify:             auth.verify,
 		Revoked:            auth.revokedToken,
-		Advise:             cat.ScopeAdvisor(catalog.Lookup{User: auth.store.GetUser, Client: auth.store.GetClient}),
 	})
 	if err != nil {
 		return nil, err
