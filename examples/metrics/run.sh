@@ -168,7 +168,7 @@ cat >&2 <<EOF
   Sign in with a built-in user:
       alice / alice   cs-engineering: may call bq.read.customer_metrics; the database shows acme and globex
       bob   / bob     cs-engineering: may call bq.read.customer_metrics; the database shows initech
-      carol / carol   csm: may call bq.write.annotations only (her read call gets 403 from mcpgate)
+      carol / carol   csm: may call bq.write.annotations only (mcpgate refuses her read call, in words)
 
   Try it:
       npx @modelcontextprotocol/inspector $MCP_URL

@@ -132,6 +132,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 	a.connectorStreams(servers)
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
+		Advise:             cat.ScopeAdvisor(catalog.Lookup{User: auth.store.GetUser, Client: auth.store.GetClient}),
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,

@@ -534,16 +534,16 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 		return web.SomethingWrong(fmt.Errorf("seal the consent request: %w", err))
 	}
 	res := h.o.Resources[req.Resource]
-	var lines []web.ScopeLine
-	for _, s := range req.Scopes {
-		text := "Use " + res.ServerName + " with the permission “" + s + "”"
+	asked, allowed := h.splitConsented(r.Context(), user, req)
+	describe := func(s string) string {
 		if h.o.ScopeText != nil {
 			if t := h.o.ScopeText(res, s); t != "" {
-				text = t
+				return t
 			}
 		}
-		lines = append(lines, web.ScopeLine{Scope: s, Description: text})
+		return "Use " + res.ServerName + " with the permission “" + s + "”"
 	}
+	lines, already := scopeLines(res, asked, describe), scopeLines(res, allowed, describe)
 	ru, _ := url.Parse(req.RedirectURI)
 	host := ru.Host
 	if host == "" {
@@ -559,7 +559,7 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 	}
 	web.Render(w, http.StatusOK, "consent.html", web.ConsentPage{CSRF: h.csrf.Token(w, r), Request: sealed,
 		ClientName: req.ClientName, ClientID: req.ClientID, RedirectHost: host, ServerName: res.ServerName,
-		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic, Connections: conns}, web.CSPSource(req.RedirectURI))
+		Resource: req.Resource, Scopes: lines, Allowed: already, User: userName, Unverified: req.Dynamic, Connections: conns}, web.CSPSource(req.RedirectURI))
 	return nil
 }
 

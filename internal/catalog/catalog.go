@@ -41,6 +41,7 @@ type Catalog struct {
 	redirects registration.Allowlist // every redirect URI pattern any server or registration allows
 	granter   oauth.Granter
 	policies  *policy.Set // nil without policies
+	contact   string      // access_contact: who grants missing permissions
 	tenants   []config.Tenant
 	users     []store.User
 	clients   []store.Client
@@ -55,7 +56,7 @@ type Catalog struct {
 // with issuer (the public URL without a trailing slash) as the base of
 // every resource URI. An error names the entry that does not compile.
 func Compile(cfg *config.Config, issuer string) (*Catalog, error) {
-	c := &Catalog{issuer: issuer, byName: map[string]*Server{}, resources: oauth.Resources{}, tenants: cfg.Tenants}
+	c := &Catalog{issuer: issuer, byName: map[string]*Server{}, resources: oauth.Resources{}, tenants: cfg.Tenants, contact: cfg.AccessContact}
 	patterns, err := c.compileServers(cfg)
 	if err != nil {
 		return nil, err

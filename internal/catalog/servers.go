@@ -27,6 +27,8 @@ type Server struct {
 	// Upstreams are its upstreams, `server:` references resolved and
 	// defaults applied (config.ResolvedUpstreams).
 	Upstreams []config.Upstream
+	// Hierarchy is its scope hierarchy (scope_hierarchy); nil: none.
+	Hierarchy *policy.Hierarchy
 	// timeouts[i] is how long a request to Upstreams[i] may wait.
 	timeouts []time.Duration
 }
@@ -67,6 +69,9 @@ func (c *Catalog) protect(s *Server) error {
 		return err
 	}
 	s.Auth = &gateway.AuthSpec{Resource: s.URI, MetadataURL: meta, Scopes: s.Config.Scopes, Required: required}
+	if err := s.compileHierarchy(); err != nil {
+		return err
+	}
 	c.resources[s.URI] = s.Resource
 	return nil
 }

@@ -87,6 +87,10 @@ type Config struct {
 	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
+	// AccessContact says who grants missing permissions (an address, a
+	// URL, a team), for every server that names none; "" none.
+	AccessContact string `yaml:"access_contact"`
+
 	src *source // where each value was written; nil when built in code
 }
 
@@ -303,6 +307,16 @@ type Server struct {
 	// ScopeDescriptions say in words what each scope allows, for the
 	// consent page ("Create, change and delete events in your calendar").
 	ScopeDescriptions map[string]string `yaml:"scope_descriptions"`
+	// ScopeHierarchy maps a broad scope (one of Scopes) to the narrower
+	// scopes it covers, as scopes or prefixes ending in "*"
+	// ({"mcp:bq": ["mcp:bq.read.*"]}): a token, policy or consent holding
+	// the broad scope counts for the narrow ones (MCP 2026-07-28
+	// authorization, scope hierarchies). Default none.
+	ScopeHierarchy map[string][]string `yaml:"scope_hierarchy"`
+	// AccessContact says who grants missing permissions on this server
+	// (an address, a URL, a team), told to users a call is refused for a
+	// scope policy does not give them; default the top-level access_contact.
+	AccessContact string `yaml:"access_contact"`
 	// RedirectURIs is the allowlist of redirect URI patterns of clients
 	// that may obtain tokens for this server; default
 	// oauth.registration.redirect_uris.

@@ -294,6 +294,7 @@ func (v *validator) identity() {
 				v.add(p+".scope_descriptions", "describes %q, which is not in scopes", sc)
 			}
 		}
+		v.scopeHierarchy(p, s)
 		if s.Tenant != "" && len(c.Tenants) > 0 {
 			if _, ok := names[s.Tenant]; !ok {
 				v.add(p+".tenant", "unknown tenant %q", s.Tenant)

@@ -98,6 +98,9 @@ type Options struct {
 	// Revoked reports access tokens revoked before their expiry (by jti,
 	// or because their user was cut off).
 	Revoked func(*tokens.Claims) bool
+	// Advise tells, when a token lacks scopes, whether authorizing again
+	// could give them (scopes_stepup.go); nil: assume it could.
+	Advise ScopeAdvisor
 }
 
 // Gateway serves the configured MCP servers.
@@ -119,6 +122,8 @@ type Gateway struct {
 	wg       sync.WaitGroup
 
 	limits *sessionLimits // bridge sessions per user and per server
+
+	stepUps *stepUpMemory // scope challenges sent, against re-authorization loops
 }
 
 // serverEngine serves one MCP endpoint.
@@ -173,6 +178,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
 	g.limits = newSessionLimits(o.SessionsPerUser, o.MaxSessions)
+	g.stepUps = newStepUpMemory(time.Now)
 	g.limits.rate = newInitRate(o.InitsPerMinute)
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -484,10 +490,9 @@ func (g *Gateway) checkScopes(r *http.Request, name string, fr *frontRequest, au
 	if principal == nil || auth.Required == nil {
 		return nil
 	}
-	fr.filter = &scopeFilter{required: auth.Required, principal: principal}
-	if err := fr.filter.check(fr, auth); err != nil {
-		g.audit(name, principal, fr, "denied: insufficient scope", http.StatusForbidden, 0)
-		return err
+	fr.filter = newScopeFilter(auth, principal)
+	if sf := fr.filter.check(fr); sf != nil {
+		return g.refuseScopes(r.Context(), name, fr, auth, principal, sf)
 	}
 	fr.lists = listRequests(fr)
 	return nil
