@@ -51,7 +51,7 @@ postgres: ## Start the tests' throwaway PostgreSQL (.cache/postgres) and print i
 	@bash scripts/postgres.sh start
 	@bash scripts/postgres.sh url
 
-conformance: tools build ## MCP conformance of the fixture and of mcpgate fronting it (HTTP, stdio)
+conformance: tools build ## MCP conformance (stable, 2025-11-25, 2026-07-28) of the fixture and server-everything, directly and through mcpgate (HTTP, stdio)
 	bash scripts/conformance.sh
 
 bench: build ## Run the benchmark (scripts/bench.sh; see docs/performance.md)

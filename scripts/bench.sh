@@ -11,7 +11,11 @@
 #   BENCH_SESSIONS=32       concurrent MCP sessions per run
 #   BENCH_DURATION=10s      measured duration per run
 #   BENCH_WARMUP=1s         unmeasured warmup at the start of each run
-#   BENCH_ROUNDS=3          alternating rounds (direct, proxy, mcpgate)
+#   BENCH_ROUNDS=3          alternating rounds (direct, proxy, mcpgate, oauth; each era)
+#   BENCH_ERAS="2025-11-25 2026-07-28"
+#                           protocol eras, each measured on every target in every
+#                           round (mcpload -era): 2025-11-25 sessions, 2026-07-28
+#                           stateless requests (_meta, Mcp-Method/Mcp-Name, no session)
 #   BENCH_UPSTREAM_PORT, BENCH_PROXY_PORT, BENCH_GATE_PORT
 #                           fixed ports (default: free ports picked at random)
 #   BENCH_BIN_DIR=bin       where the three binaries are
@@ -28,6 +32,7 @@ SESSIONS="${BENCH_SESSIONS:-32}"
 DURATION="${BENCH_DURATION:-10s}"
 WARMUP="${BENCH_WARMUP:-1s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
+ERAS="${BENCH_ERAS:-2025-11-25 2026-07-28}"
 CONFIG="${BENCH_CONFIG:-bench/mcpgate.yaml}"
 START_TIMEOUT="${BENCH_START_TIMEOUT:-15}"
 
@@ -40,6 +45,11 @@ die() {
 [[ "$SESSIONS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be a positive integer, got '$SESSIONS'"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, got '$ROUNDS'"
 [[ "$START_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_START_TIMEOUT must be a positive integer (seconds)"
+read -ra ERA_LIST <<<"$ERAS"
+((${#ERA_LIST[@]} > 0)) || die "BENCH_ERAS is empty"
+for e in "${ERA_LIST[@]}"; do
+	[[ "$e" == 2025-11-25 || "$e" == 2026-07-28 ]] || die "BENCH_ERAS: unknown era '$e' (known: 2025-11-25 2026-07-28)"
+done
 for b in mcpgate mcpfixture mcpload; do
 	[[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not found or not executable (run: make bench)"
 done
@@ -174,13 +184,13 @@ TOKEN="$(curl -fsS --max-time 10 -u "bench-agent:$BENCH_CLIENT_SECRET" -d grant_
 [[ -n "$TOKEN" ]] || die "could not get a token for the OAuth target"
 
 echo "bench: upstream $UPSTREAM_URL, proxy $PROXY_URL, mcpgate $GATE_URL, mcpgate+oauth $AUTH_URL"
-echo "bench: $SESSIONS sessions, $DURATION per run (+$WARMUP warmup), 1 warmup pass + $ROUNDS rounds"
+echo "bench: $SESSIONS sessions, $DURATION per run (+$WARMUP warmup), 1 warmup pass + $ROUNDS rounds, eras: ${ERA_LIST[*]}"
 
 # ---- load ----
 TARGETS=(direct proxy mcpgate oauth)
 declare -A URLS=([direct]="$UPSTREAM_URL" [proxy]="$PROXY_URL" [mcpgate]="$GATE_URL" [oauth]="$AUTH_URL")
 declare -A BEARER=([oauth]="$TOKEN")
-declare -A RPS P50 P99 # "target" -> space-separated values of the measured rounds
+declare -A RPS P50 P99 # "era/target" -> space-separated values of the measured rounds
 TOTAL_ERRORS=0
 
 # json_num KEY JSON: a numeric field of mcpload's JSON line.
@@ -190,21 +200,21 @@ json_num() {
 	printf '%s' "${BASH_REMATCH[1]}"
 }
 
-printf '\n%-7s %-8s %12s %10s %10s %8s\n' round target rps p50_ms p99_ms errors
-# measure ROUND TARGET
+printf '\n%-7s %-10s %-8s %12s %10s %10s %8s\n' round era target rps p50_ms p99_ms errors
+# measure ROUND ERA TARGET
 measure() {
-	local round="$1" target="$2" out json rps p50 p99 errs
-	out="$WORK/run-$round-$target"
+	local round="$1" era="$2" target="$3" out json rps p50 p99 errs proto
+	out="$WORK/run-$round-$era-$target"
 	# In the background so that a signal to this script is handled at once.
 	local auth=()
 	[[ -n "${BEARER[$target]:-}" ]] && auth=(-bearer "${BEARER[$target]}")
-	"$BIN_DIR/mcpload" run -url "${URLS[$target]}" -sessions "$SESSIONS" \
+	"$BIN_DIR/mcpload" run -url "${URLS[$target]}" -era "$era" -sessions "$SESSIONS" \
 		-duration "$DURATION" -warmup "$WARMUP" "${auth[@]}" >"$out.out" 2>"$out.err" &
 	LOAD_PID=$!
 	if ! wait "$LOAD_PID"; then
 		LOAD_PID=""
 		cat "$out.out" "$out.err" >&2
-		die "mcpload against $target (${URLS[$target]}) failed"
+		die "mcpload against $target (${URLS[$target]}, era $era) failed"
 	fi
 	LOAD_PID=""
 	json="$(tail -n 1 "$out.out")"
@@ -212,46 +222,62 @@ measure() {
 	p50="$(json_num p50_ms "$json")"
 	p99="$(json_num p99_ms "$json")"
 	errs="$(json_num errors "$json")"
-	printf '%-7s %-8s %12.1f %10.3f %10.3f %8d\n' "$round" "$target" "$rps" "$p50" "$p99" "$errs"
+	# mcpload -era fails a run that got the other era; say which one it got.
+	[[ "$json" == *"\"protocol\":\"$era\""* ]] || die "mcpload against $target did not run era $era: $json"
+	printf '%-7s %-10s %-8s %12.1f %10.3f %10.3f %8d\n' "$round" "$era" "$target" "$rps" "$p50" "$p99" "$errs"
 	TOTAL_ERRORS=$((TOTAL_ERRORS + errs))
 	if [[ "$round" != warmup ]]; then
-		RPS[$target]+="$rps "
-		P50[$target]+="$p50 "
-		P99[$target]+="$p99 "
+		RPS[$era/$target]+="$rps "
+		P50[$era/$target]+="$p50 "
+		P99[$era/$target]+="$p99 "
 	fi
 }
 
 # Once each, to warm every path up (not part of the medians) ...
-for t in "${TARGETS[@]}"; do measure warmup "$t"; done
-# ... then alternate, so that machine noise hits all targets alike.
+for e in "${ERA_LIST[@]}"; do
+	for t in "${TARGETS[@]}"; do measure warmup "$e" "$t"; done
+done
+# ... then alternate, so that machine noise hits all targets and eras alike.
 for ((r = 1; r <= ROUNDS; r++)); do
-	for t in "${TARGETS[@]}"; do measure "$r" "$t"; done
+	for e in "${ERA_LIST[@]}"; do
+		for t in "${TARGETS[@]}"; do measure "$r" "$e" "$t"; done
+	done
 done
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f\n", m}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0) print "null"; else printf "%.3f\n", a / b}'; }
 
 declare -A MRPS MP50 MP99
-for t in "${TARGETS[@]}"; do
-	MRPS[$t]="$(median "${RPS[$t]}")"
-	MP50[$t]="$(median "${P50[$t]}")"
-	MP99[$t]="$(median "${P99[$t]}")"
-	printf '%-7s %-8s %12.1f %10.3f %10.3f\n' median "$t" "${MRPS[$t]}" "${MP50[$t]}" "${MP99[$t]}"
+for e in "${ERA_LIST[@]}"; do
+	for t in "${TARGETS[@]}"; do
+		k="$e/$t"
+		MRPS[$k]="$(median "${RPS[$k]}")"
+		MP50[$k]="$(median "${P50[$k]}")"
+		MP99[$k]="$(median "${P99[$k]}")"
+		printf '%-7s %-10s %-8s %12.1f %10.3f %10.3f\n' median "$e" "$t" "${MRPS[$k]}" "${MP50[$k]}" "${MP99[$k]}"
+	done
 done
-RATIO_GATE="$(ratio "${MRPS[mcpgate]}" "${MRPS[proxy]}")"
-RATIO_PROXY="$(ratio "${MRPS[proxy]}" "${MRPS[direct]}")"
-RATIO_AUTH="$(ratio "${MRPS[oauth]}" "${MRPS[proxy]}")"
 echo
-echo "rps ratio mcpgate/bare-proxy: $RATIO_GATE"
-echo "rps ratio mcpgate+oauth/bare-proxy: $RATIO_AUTH"
-echo "rps ratio bare-proxy/direct:  $RATIO_PROXY"
+# Per era, each path against the bare proxy of the same era in the same run.
+ERA_JSON=""
+for e in "${ERA_LIST[@]}"; do
+	g="$(ratio "${MRPS[$e/mcpgate]}" "${MRPS[$e/proxy]}")"
+	a="$(ratio "${MRPS[$e/oauth]}" "${MRPS[$e/proxy]}")"
+	p="$(ratio "${MRPS[$e/proxy]}" "${MRPS[$e/direct]}")"
+	echo "era $e: rps ratio mcpgate/bare-proxy: $g, mcpgate+oauth/bare-proxy: $a, bare-proxy/direct: $p"
+	target_json() { printf '{"rps":%s,"p50_ms":%s,"p99_ms":%s}' "${MRPS[$e/$1]}" "${MP50[$e/$1]}" "${MP99[$e/$1]}"; }
+	ERA_JSON+="${ERA_JSON:+,}$(printf '"%s":{"median":{"direct":%s,"proxy":%s,"mcpgate":%s,"oauth":%s},"ratio_gate_vs_proxy":%s,"ratio_oauth_vs_proxy":%s,"ratio_proxy_vs_direct":%s}' \
+		"$e" "$(target_json direct)" "$(target_json proxy)" "$(target_json mcpgate)" "$(target_json oauth)" "$g" "$a" "$p")"
+done
+if ((${#ERA_LIST[@]} == 2)); then
+	# The stateless era against the session era, path by path (same run).
+	for t in direct proxy mcpgate oauth; do
+		printf '%s 2026-07-28/2025-11-25 rps: %s\n' "$t" "$(ratio "${MRPS[2026-07-28/$t]}" "${MRPS[2025-11-25/$t]}")"
+	done
+fi
 if ((TOTAL_ERRORS > 0)); then
 	echo "bench: WARNING: $TOTAL_ERRORS failed calls in total; the figures are suspect" >&2
 fi
-
-target_json() { printf '{"rps":%s,"p50_ms":%s,"p99_ms":%s}' "${MRPS[$1]}" "${MP50[$1]}" "${MP99[$1]}"; }
-printf '{"sessions":%d,"duration":"%s","rounds":%d,"errors":%d,"median":{"direct":%s,"proxy":%s,"mcpgate":%s,"oauth":%s},"ratio_gate_vs_proxy":%s,"ratio_oauth_vs_proxy":%s,"ratio_proxy_vs_direct":%s}\n' \
-	"$SESSIONS" "$DURATION" "$ROUNDS" "$TOTAL_ERRORS" \
-	"$(target_json direct)" "$(target_json proxy)" "$(target_json mcpgate)" "$(target_json oauth)" \
-	"$RATIO_GATE" "$RATIO_AUTH" "$RATIO_PROXY"
+printf '{"sessions":%d,"duration":"%s","rounds":%d,"errors":%d,"eras":{%s}}\n' \
+	"$SESSIONS" "$DURATION" "$ROUNDS" "$TOTAL_ERRORS" "$ERA_JSON"
 [[ "${BENCH_CONNECTOR:-1}" != 1 ]] || bash "$ROOT/scripts/bench-connector.sh" >&2 # the connector (issue 10), BENCH_CONNECTOR=0 skips it; its output on stderr so the JSON line above stays last on stdout

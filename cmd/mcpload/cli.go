@@ -16,7 +16,7 @@ const (
 const topUsage = `usage:
   mcpload run   -url URL [-sessions 32] [-duration 10s] [-requests N] [-tool echo]
                 [-args '{"text":"hi"}'] [-bearer TOKEN] [-warmup 1s] [-timeout 10s]
-                [-protocol VERSION] [-sse]
+                [-protocol VERSION | -era 2025-11-25|2026-07-28] [-sse]
   mcpload proxy [-listen 127.0.0.1:0] -target URL
 
 Run "mcpload run -h" or "mcpload proxy -h" for the flags of each subcommand.

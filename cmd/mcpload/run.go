@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,8 +38,22 @@ type runConfig struct {
 	Warmup   time.Duration
 	Timeout  time.Duration // per call and per connect
 	Protocol string        // MCP protocol version to request; "" = SDK latest
+	Era      string        // "" (any), era20251125 or era20260728: the protocol era every session must get
 	SSE      bool          // open the standalone GET SSE stream per session
 }
+
+// The two protocol eras a run can pin (-era). The session era (MCP
+// 2025-11-25) opens a session with initialize and sends every call with
+// its Mcp-Session-Id; the stateless era (MCP 2026-07-28, SEP-2575) opens
+// none: the client learns the server with server/discover and sends every
+// call self-contained, with the protocol version and client capabilities
+// in params._meta and the Mcp-Method/Mcp-Name headers (SEP-2243). The
+// go-sdk client speaks both; pinning the era makes a run fail rather than
+// measure the other era when the target falls back.
+const (
+	era20251125 = "2025-11-25"
+	era20260728 = "2026-07-28"
+)
 
 // parseRunArgs parses and validates the flags of "mcpload run". Errors are
 // *usageError, or flag.ErrHelp for -h.
@@ -57,6 +72,7 @@ func parseRunArgs(args []string, stderr io.Writer) (runConfig, error) {
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "unmeasured load before the measured phase (at most 1m)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "timeout of each call and of each session's connect")
 	fs.StringVar(&cfg.Protocol, "protocol", "", "MCP protocol version to request, e.g. 2025-11-25 (default: the SDK's latest, with fallback)")
+	fs.StringVar(&cfg.Era, "era", "", "pin the protocol era: 2025-11-25 (sessions: initialize, Mcp-Session-Id) or 2026-07-28 (stateless: _meta and Mcp-Method/Mcp-Name on every call, no session); the run fails if the target serves the other")
 	fs.BoolVar(&cfg.SSE, "sse", false, "also open each session's standalone GET SSE stream")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,6 +109,12 @@ func (c runConfig) validate() error {
 		return usagef("-timeout must be positive")
 	case c.Tool == "":
 		return usagef("-tool must not be empty")
+	case c.Era != "" && c.Era != era20251125 && c.Era != era20260728:
+		return usagef("-era must be %s or %s, got %q", era20251125, era20260728, c.Era)
+	case c.Era != "" && c.Protocol != "":
+		return usagef("-era and -protocol exclude each other (-era %s requests that version)", c.Era)
+	case c.Era == era20260728 && c.SSE:
+		return usagef("-sse needs a session: the 2026-07-28 era has none")
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(c.Args, &obj); err != nil || obj == nil {
@@ -105,6 +127,7 @@ func (c runConfig) validate() error {
 // count; latencies are of successful calls.
 type runResult struct {
 	URL         string
+	Protocol    string // the protocol version the sessions negotiated
 	Sessions    int
 	Elapsed     time.Duration // measured phase: its start until the last call returned
 	Requests    uint64        // measured calls that completed (ok + errors)
@@ -131,6 +154,7 @@ func (r *runResult) RPS() float64 {
 // summary is the machine-readable last line of "mcpload run".
 type summary struct {
 	URL             string  `json:"url"`
+	Protocol        string  `json:"protocol"`
 	Sessions        int     `json:"sessions"`
 	DurationS       float64 `json:"duration_s"`
 	Requests        uint64  `json:"requests"`
@@ -154,6 +178,7 @@ func ms(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
 func (r *runResult) summary() summary {
 	return summary{
 		URL:             r.URL,
+		Protocol:        r.Protocol,
 		Sessions:        r.Sessions,
 		DurationS:       round(r.Elapsed.Seconds(), 3),
 		Requests:        r.Requests,
@@ -171,7 +196,7 @@ func (r *runResult) summary() summary {
 // writeReport prints the human-readable report followed by the JSON line.
 func (r *runResult) writeReport(w io.Writer) error {
 	s := r.summary()
-	fmt.Fprintf(w, "target:     %s (%d sessions)\n", r.URL, r.Sessions)
+	fmt.Fprintf(w, "target:     %s (%d sessions, protocol %s)\n", r.URL, r.Sessions, r.Protocol)
 	fmt.Fprintf(w, "setup:      connected in %v, %d warmup calls, %d reconnects\n", r.ConnectTime.Round(time.Millisecond), r.WarmupCalls, r.Reconnects)
 	fmt.Fprintf(w, "duration:   %.3fs measured\n", r.Elapsed.Seconds())
 	fmt.Fprintf(w, "requests:   %d\n", r.Requests)
@@ -282,10 +307,48 @@ func (l *loadRun) connect(ctx context.Context) (*mcp.ClientSession, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
 	var opts *mcp.ClientSessionOptions
-	if l.cfg.Protocol != "" {
-		opts = &mcp.ClientSessionOptions{ProtocolVersion: l.cfg.Protocol}
+	if v := cmp.Or(l.cfg.Era, l.cfg.Protocol); v != "" {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: v}
 	}
-	return l.client.Connect(cctx, l.transport(), opts)
+	cs, err := l.client.Connect(cctx, l.transport(), opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEra(l.cfg.Era, cs); err != nil {
+		_ = cs.Close()
+		return nil, err
+	}
+	return cs, nil
+}
+
+// checkEra fails a session that did not get the era the run pins: the
+// protocol version, and a session id in the session era and none in the
+// stateless one.
+func checkEra(era string, cs *mcp.ClientSession) error {
+	if era == "" {
+		return nil
+	}
+	got := ""
+	if ir := cs.InitializeResult(); ir != nil {
+		got = ir.ProtocolVersion
+	}
+	switch {
+	case got != era:
+		return fmt.Errorf("-era %s: the target negotiated protocol %q", era, got)
+	case era == era20251125 && cs.ID() == "":
+		return fmt.Errorf("-era %s: the target opened no session", era)
+	case era == era20260728 && cs.ID() != "":
+		return fmt.Errorf("-era %s: the target opened session %q, want none", era, cs.ID())
+	}
+	return nil
+}
+
+// protocolOf is the protocol version a session negotiated.
+func protocolOf(cs *mcp.ClientSession) string {
+	if cs == nil || cs.InitializeResult() == nil {
+		return ""
+	}
+	return cs.InitializeResult().ProtocolVersion
 }
 
 // runLoad connects cfg.Sessions sessions, drives them in closed loops and
@@ -316,7 +379,8 @@ func runLoad(ctx context.Context, cfg runConfig, logw io.Writer) (*runResult, er
 		return nil, err
 	}
 	connectTime := time.Since(connectStart)
-	fmt.Fprintf(logw, "mcpload: %d sessions connected to %s in %v\n", len(sessions), cfg.URL, connectTime.Round(time.Millisecond))
+	protocol := protocolOf(sessions[0])
+	fmt.Fprintf(logw, "mcpload: %d sessions connected to %s in %v (protocol %s)\n", len(sessions), cfg.URL, connectTime.Round(time.Millisecond), protocol)
 
 	start := time.Now()
 	l.measStart = start.Add(cfg.Warmup)
@@ -341,6 +405,7 @@ func runLoad(ctx context.Context, cfg runConfig, logw io.Writer) (*runResult, er
 	}
 	return &runResult{
 		URL:         cfg.URL,
+		Protocol:    protocol,
 		Sessions:    cfg.Sessions,
 		Elapsed:     elapsed,
 		Requests:    l.requests.Load(),

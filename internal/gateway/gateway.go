@@ -387,6 +387,9 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name string, eng
 		}
 	}
 	if err := checkVersion(fr); err != nil {
+		if va, ok := eng.(versionAnswerer); ok {
+			err = va.answerVersion(r, fr, err) // what the upstream serves too
+		}
 		return r, nil, err
 	}
 	if err := g.checkScopes(r, name, fr, auth); err != nil {
@@ -429,6 +432,9 @@ func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequ
 	// the audit line and the upstream all get this value, and fr.body,
 	// forwarded as is, was proven to say the same.
 	msgs, batch, err := mcpwire.Parse(body)
+	if e := removedMethod(fr.version, body, err); e != nil {
+		return e // passthrough_removed.go
+	}
 	if err != nil {
 		// Logged with who sent it: repeated ones are someone probing
 		// for a way past the scope check.
@@ -493,6 +499,10 @@ func (g *Gateway) checkScopes(r *http.Request, name string, fr *frontRequest, au
 	fr.filter = newScopeFilter(auth, principal)
 	if sf := fr.filter.check(fr); sf != nil {
 		return g.refuseScopes(r.Context(), name, fr, auth, principal, sf)
+	}
+	if e := fr.filter.checkListen(fr, auth); e != nil { // passthrough_listen.go
+		g.audit(name, principal, fr, e.auditOutcome(), e.Status, 0)
+		return e
 	}
 	fr.lists = listRequests(fr)
 	return nil

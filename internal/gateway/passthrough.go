@@ -26,6 +26,8 @@ type passthrough struct {
 	target     string
 	terminated *terminatedSet
 	live       *liveSessions // sessions opened here, for the session limits
+	// versions: what the upstream serves (passthrough_versions.go).
+	versions upstreamVersions
 }
 
 func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
@@ -98,6 +100,12 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 	// clock restarts with every event (see relaySSE).
 	watchdog := time.AfterFunc(p.up.Timeout, cancel)
 	defer watchdog.Stop()
+	if isListen(fr) {
+		// A subscription lives, once acknowledged, until the client
+		// leaves or the gateway drains (passthrough_listen.go).
+		stop := context.AfterFunc(p.g.base, cancel)
+		defer stop()
+	}
 	resp, err := p.g.client.Do(ureq)
 	if err != nil {
 		return p.upstreamFailed(fr, err, ctx.Err() != nil && r.Context().Err() == nil)
@@ -206,6 +214,9 @@ func copyHeaders(dst, src http.Header, names []string) {
 // before anything was written.
 func (p *passthrough) relay(w http.ResponseWriter, resp *http.Response, fr *frontRequest, watchdog *time.Timer) error {
 	defer resp.Body.Close()
+	if e, ok := p.relayVersionError(resp, fr); ok {
+		return e
+	}
 	copyHeaders(w.Header(), resp.Header, forwardResponseHeaders)
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	// A GET stream answers no request of its own, but a resumed one
@@ -238,7 +249,7 @@ func (p *passthrough) relayFiltered(w http.ResponseWriter, resp *http.Response, 
 		return refuse(http.StatusBadGateway, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q sent a broken answer", p.up.Name)).
 			because(fmt.Errorf("upstream %q: %w", p.up.Name, err))
 	}
-	body, ok := fr.filter.filterMessage(fr.lists, body)
+	body, ok := p.filterAnswer(fr, body)
 	switch {
 	case !ok && resp.StatusCode/100 != 2:
 		// Not an answer, but the status still matters (404: the
@@ -264,9 +275,16 @@ func (p *passthrough) relaySSE(w http.ResponseWriter, resp *http.Response, fr *f
 	_ = rc.Flush()
 	er := mcpwire.NewEventReader(resp.Body)
 	pending := pendingIDs(fr)
+	listen := listenStream(fr)
 	for {
 		ev, err := er.Next()
 		if err != nil {
+			if listen != nil && p.g.base.Err() != nil {
+				// The gateway drains: end the subscription gracefully.
+				_ = mcpwire.WriteEvent(w, mcpwire.Event{Data: listen.ended()})
+				_ = rc.Flush()
+				return
+			}
 			if watchdog != nil && len(pending) > 0 && resp.Request.Context().Err() != nil {
 				// Timed out (or the gateway is draining) with requests
 				// unanswered: answer them, naming the upstream.
@@ -296,11 +314,21 @@ func (p *passthrough) relaySSE(w http.ResponseWriter, resp *http.Response, fr *f
 		}
 		if filtering && len(bytes.TrimSpace(ev.Data)) > 0 {
 			var ok bool
-			if ev.Data, ok = fr.filter.filterMessage(fr.lists, ev.Data); !ok {
+			if ev.Data, ok = p.filterAnswer(fr, ev.Data); !ok {
 				// What the client would read here is not what the
 				// filter read: drop the event.
 				p.g.log.Warn("dropped an ambiguous upstream event", "server", p.name, "upstream", p.up.Name)
 				continue
+			}
+		}
+		if listen != nil && len(bytes.TrimSpace(ev.Data)) > 0 {
+			var ok bool
+			if ev.Data, ok = listen.event(ev.Data); !ok {
+				continue // not for this token's eyes
+			}
+			if listen.acked && watchdog != nil {
+				watchdog.Stop() // acknowledged: no timeout from now on
+				watchdog = nil
 			}
 		}
 		if err := mcpwire.WriteEvent(w, ev); err != nil {
