@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
@@ -29,11 +30,23 @@ type bridge struct {
 	sessions map[string]*session
 	closed   bool
 	stop     chan struct{}
+
+	// The era translator (bridge_stateless.go): pooled upstream sessions
+	// of 2026-07-28 callers, their listen streams, and the key that seals
+	// requestState.
+	pool     *statelessPool
+	hub      listenHub
+	stateBox *seal.Box
 }
 
 func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
 	b := &bridge{g: g, name: spec.Name, ups: spec.Upstreams, aggregated: len(spec.Upstreams) > 1,
-		sessions: map[string]*session{}, stop: make(chan struct{})}
+		sessions: map[string]*session{}, stop: make(chan struct{}), pool: newStatelessPool()}
+	box, err := newStateBox(g.opts.SessionSecret)
+	if err != nil {
+		return nil, err
+	}
+	b.stateBox = box
 	seen := map[string]bool{}
 	for _, u := range b.ups {
 		if b.aggregated && (u.Prefix == "" || seen[u.Prefix]) {
@@ -75,6 +88,7 @@ func (b *bridge) janitor() {
 			b.g.log.Info("closing idle session", "server", b.name)
 			s.close()
 		}
+		b.pool.sweep(b.g.opts.SessionIdleTimeout)
 	}
 }
 
@@ -92,6 +106,7 @@ func (b *bridge) close() {
 	}
 	b.sessions = map[string]*session{}
 	b.mu.Unlock()
+	b.pool.closeAll()
 	var wg sync.WaitGroup
 	for _, s := range all {
 		wg.Add(1)
@@ -100,10 +115,10 @@ func (b *bridge) close() {
 	wg.Wait()
 }
 
-// stateless is false: a bridge session speaks at most 2025-11-25, so a
-// 2026-07-28 request without a session is refused with 400 and the client
-// falls back to initialize.
-func (b *bridge) stateless() bool { return false }
+// stateless is true: a 2026-07-28 request without a session is served by
+// the era translator (bridge_stateless.go) over pooled 2025-11-25
+// upstream sessions.
+func (b *bridge) stateless() bool { return true }
 
 func (b *bridge) lookup(id string) *session {
 	b.mu.Lock()
@@ -112,6 +127,9 @@ func (b *bridge) lookup(id string) *session {
 }
 
 func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
+	if fr.stateless && fr.sessionID == "" {
+		return b.serveStateless(w, r, fr)
+	}
 	if r.Method == http.MethodPost && fr.isInitialize() {
 		return b.initialize(w, r, fr)
 	}
@@ -167,6 +185,13 @@ type session struct {
 	closed     bool
 	names      map[string]nameRef // aggregated: shortened tool names
 	release    func()             // gives the session's limit slots back (limits.go)
+
+	// A pooled session of the era translator (bridge_stateless.go): whose
+	// it is, and its requests that may wait on the client's input.
+	stateless bool
+	poolKey   string
+	poolOwner string
+	inputs    map[string]*inputCall
 }
 
 type nameRef struct {
@@ -184,6 +209,7 @@ type upConn struct {
 	ready chan struct{} // closed once initialized; replaced after a crash
 	err   error         // why it is unusable, when it is
 	caps  map[string]json.RawMessage
+	info  json.RawMessage // serverInfo of its initialize
 }
 
 // call is a request the gateway sent upstream and awaits.
@@ -284,7 +310,8 @@ func (b *bridge) newSession(r *http.Request, params json.RawMessage, release fun
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{b: b, id: rand.Text(), subject: subjectOf(r), ctx: ctx, cancel: cancel, init: capVersion(params),
 		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
-		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
+		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now(),
+		inputs: map[string]*inputCall{}}
 	s.standalone = newStream("g", true, 0)
 	s.release = release
 	if p := Principal(r.Context()); p != nil {
@@ -396,12 +423,14 @@ func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
 	var ir struct {
 		ProtocolVersion string                     `json:"protocolVersion"`
 		Capabilities    map[string]json.RawMessage `json:"capabilities"`
+		ServerInfo      json.RawMessage            `json:"serverInfo"`
 	}
 	if err := json.Unmarshal(res.Result, &ir); err != nil {
 		return nil, fmt.Errorf("upstream %q: bad initialize result", u.spec.Name)
 	}
 	u.mu.Lock()
 	u.caps = ir.Capabilities
+	u.info = ir.ServerInfo
 	u.mu.Unlock()
 	if hl, ok := u.link.(*upstream.HTTPLink); ok {
 		hl.SetProtocolVersion(ir.ProtocolVersion)
@@ -601,7 +630,16 @@ func (s *session) close() {
 	pending := s.pending
 	s.pending = map[string]*call{}
 	streams := s.streams
+	inputs := s.inputs
+	s.inputs = map[string]*inputCall{}
 	s.mu.Unlock()
+	for _, rec := range inputs {
+		rec.mu.Lock()
+		if rec.expiry != nil {
+			rec.expiry.Stop()
+		}
+		rec.mu.Unlock()
+	}
 	for _, c := range pending {
 		c.timer.Stop()
 		if c.internal != nil {

@@ -178,8 +178,12 @@ func TestFullProtocol(t *testing.T) {
 		{"passthrough streamable-http 2025-11-25", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "2025-11-25", "2025-11-25"},
 		{"passthrough streamable-http 2025-03-26", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "2025-03-26", "2025-03-26"},
 		{"passthrough streamable-http 2026-07-28", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "", "2026-07-28"},
-		{"bridge stdio", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "", "2025-11-25"},
-		{"bridge legacy sse", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "", "2025-11-25"},
+		{"bridge stdio 2025-11-25", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "2025-11-25", "2025-11-25"},
+		{"bridge legacy sse 2025-11-25", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "2025-11-25", "2025-11-25"},
+		// The era translator (bridge_stateless.go): a 2026-07-28 client
+		// over upstream sessions the gateway opened at 2025-11-25.
+		{"bridge stdio 2026-07-28", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "", "2026-07-28"},
+		{"bridge legacy sse 2026-07-28", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "", "2026-07-28"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{tc.up(t)}}}, nil)
@@ -615,7 +619,7 @@ func TestCloseStopsProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g)
-	cs, _ := connectClient(t, srv.URL+"/mcp/s")
+	cs, _ := connectClientVersion(t, srv.URL+"/mcp/s", "2025-11-25")
 	callTool(t, cs, "echo", map[string]any{"text": "x"})
 	b := g.servers[0].(*bridge)
 	var pids []int

@@ -290,6 +290,8 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 		if c := s.takeFrom(idx, mcpwire.IDKey(m.ID)); c != nil {
 			s.answer(c, m)
 		}
+	case m.IsRequest() && s.stateless:
+		s.inputRequest(idx, m, related)
 	case m.IsRequest():
 		s.mu.Lock()
 		s.seq++
@@ -303,6 +305,10 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 	default:
 		if s.b.aggregated {
 			m = s.rewriteNotification(idx, m)
+		}
+		if s.stateless {
+			s.statelessNotification(idx, m)
+			return
 		}
 		var st *stream
 		if m.Method == "notifications/progress" {
