@@ -506,3 +506,24 @@ func stripEraParams(params json.RawMessage) json.RawMessage {
 func newStateBox(secret []byte) (*seal.Box, error) {
 	return seal.New(secret, "mrtr request state")
 }
+
+// removedMethodRefusal answers a 2026-07-28 request for a method that
+// revision removed (resources/subscribe needs a uri the strict parse
+// would otherwise ask for) with what the transport says: 404 and -32601
+// (SEP-2575). The body is read here only to choose the refusal; nothing
+// read this way is forwarded.
+func removedMethodRefusal(body []byte) *rpcError {
+	var env struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(body, &env) != nil || !removedMethods[env.Method] {
+		return nil
+	}
+	var id json.RawMessage
+	if mcpwire.IsSafeID(env.ID) {
+		id = env.ID
+	}
+	return refuse(http.StatusNotFound, mcpwire.CodeMethodNotFound,
+		fmt.Sprintf("method %q does not exist in protocol %s", env.Method, mcpwire.Version20260728)).answering(id)
+}

@@ -401,6 +401,11 @@ func (g *Gateway) readPOST(w http.ResponseWriter, r *http.Request, fr *frontRequ
 	// the audit line and the upstream all get this value, and fr.body,
 	// forwarded as is, was proven to say the same.
 	msgs, batch, err := mcpwire.Parse(body)
+	if err != nil && fr.version >= mcpwire.Version20260728 {
+		if e := removedMethodRefusal(body); e != nil {
+			return e
+		}
+	}
 	if err != nil {
 		// Logged with who sent it: repeated ones are someone probing
 		// for a way past the scope check.

@@ -734,3 +734,10 @@ func Members(obj []byte, names ...string) ([]json.RawMessage, error) {
 // String returns the string a raw JSON value holds; ok is false for other
 // values and strings with lone surrogates.
 func String(raw []byte) (s string, ok bool) { return stringValue(raw) }
+
+// IsSafeID reports whether raw is an id the gateway may echo: a string of
+// valid Unicode or a safe integer (not null, not absent).
+func IsSafeID(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] != 'n' && json.Valid(raw) && validID(raw)
+}
