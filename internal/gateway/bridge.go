@@ -615,8 +615,21 @@ func (s *session) close() {
 		return
 	}
 	s.closed = true
+	var owed []json.RawMessage
+	var owedUp []int
+	if s.stateless {
+		for gid, c := range s.pending {
+			if c.internal == nil {
+				owed, owedUp = append(owed, json.RawMessage(gid)), append(owedUp, c.up)
+			}
+		}
+	}
 	s.mu.Unlock()
 	s.freeSlot()
+	// A pooled session may close with requests the upstream still works
+	// on (one waiting for input nobody will give): tell it to stop, so
+	// its own session can end (MCP basic/utilities/cancellation).
+	s.cancelUpstream(owed, owedUp)
 	s.cancel()
 	var wg sync.WaitGroup
 	for _, u := range s.ups {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -511,4 +512,25 @@ func startSSE(w http.ResponseWriter) {
 func writeSSE(w http.ResponseWriter, data []byte) {
 	_ = mcpwire.WriteEvent(w, mcpwire.Event{Data: data})
 	_ = http.NewResponseController(w).Flush()
+}
+
+// cancelUpstream sends notifications/cancelled for the upstream requests
+// gids (of upstreams ups), each bounded by a second.
+func (s *session) cancelUpstream(gids []json.RawMessage, ups []int) {
+	var wg sync.WaitGroup
+	for i, gid := range gids {
+		u := s.ups[ups[i]]
+		if u.link == nil {
+			continue
+		}
+		params, _ := json.Marshal(map[string]any{"requestId": gid, "reason": "gateway session closed"})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = u.link.Send(ctx, mcpwire.Notification("notifications/cancelled", params))
+		}()
+	}
+	wg.Wait()
 }

@@ -26,6 +26,7 @@ type passthrough struct {
 	target     string
 	terminated *terminatedSet
 	live       *liveSessions // sessions opened here, for the session limits
+	era        eraProbe      // 2026-07-28 through the era translator (passthrough_translate.go)
 }
 
 func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
@@ -38,7 +39,7 @@ func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
 		live: newLiveSessions(g.opts.SessionIdleTimeout)}, nil
 }
 
-func (p *passthrough) close() {}
+func (p *passthrough) close() { p.closeTranslator() }
 
 // stateless is true: 2026-07-28 requests go to the upstream as they are.
 func (p *passthrough) stateless() bool { return true }
@@ -54,6 +55,12 @@ var forwardRequestHeaders = []string{
 var forwardResponseHeaders = []string{"Content-Type", "Cache-Control", "Retry-After", mcpwire.HeaderProtocolVersion}
 
 func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
+	if b, err := p.translator(r, fr); err != nil || b != nil {
+		if err != nil {
+			return errInternal(err)
+		}
+		return b.serveStateless(w, r, fr)
+	}
 	isInit := r.Method == http.MethodPost && fr.isInitialize()
 	st, err := p.session(r, fr, isInit)
 	if err != nil {
