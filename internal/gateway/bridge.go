@@ -192,6 +192,12 @@ type session struct {
 	poolKey   string
 	poolOwner string
 	inputs    map[string]*inputCall
+	// native: the one (stdio) upstream speaks 2026-07-28 itself, so
+	// requests go to it as they are (bridge_native.go); nativeMeta is the
+	// _meta the gateway asks it with.
+	native     bool
+	nativeMeta json.RawMessage
+	upListen   sync.Once
 }
 
 type nameRef struct {
@@ -378,6 +384,10 @@ func (s *session) connect(ctx context.Context, u *upConn) (*mcpwire.Message, err
 		return nil, err
 	}
 	u.link = link
+	if res := s.discoverNative(u); res != nil {
+		close(u.ready)
+		return res, nil
+	}
 	res, err := s.handshake(u)
 	if err != nil {
 		return nil, err
@@ -572,6 +582,19 @@ func (s *session) upstreamExited(u *upConn, err error) {
 // reinitialize replays the handshake after a stdio upstream restarted, so
 // the session goes on (the upstream's own state is lost, as after any crash).
 func (s *session) reinitialize(u *upConn) {
+	if s.native {
+		// Nothing to replay: every 2026-07-28 request carries its own
+		// _meta. An open upstream listen ended with the process.
+		s.upListen = sync.Once{}
+		u.mu.Lock()
+		select {
+		case <-u.ready:
+		default:
+			close(u.ready)
+		}
+		u.mu.Unlock()
+		return
+	}
 	if _, err := s.handshake(u); err != nil {
 		s.b.g.log.Warn("re-initialize after restart failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
 		return

@@ -114,6 +114,9 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 	if len(uris) > 0 {
 		honoured["resourceSubscriptions"] = uris
 	}
+	if s.native {
+		s.openUpstreamListen()
+	}
 	defer func() {
 		for uri := range l.uris {
 			s.subscribe(uri, "resources/unsubscribe")

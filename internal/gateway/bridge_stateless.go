@@ -72,6 +72,7 @@ type requestMeta struct {
 	clientInfo   json.RawMessage
 	capabilities json.RawMessage
 	logLevel     string
+	raw          json.RawMessage // the _meta object as sent
 }
 
 // readRequestMeta reads params._meta strictly (mcpwire.Members) and
@@ -102,6 +103,7 @@ func readRequestMeta(m *mcpwire.Message) (requestMeta, error) {
 		rm.clientInfo = compactJSON(v[1])
 	}
 	rm.logLevel, _ = mcpwire.String(v[3])
+	rm.raw = compactJSON(p[0])
 	return rm, nil
 }
 
@@ -157,11 +159,6 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 	if err != nil {
 		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidParams, err.Error()).answering(m.ID)
 	}
-	if vals, err := mcpwire.Members(m.Params, "requestState"); err == nil && vals[0] != nil {
-		// A retry of a request that asked for input: its state names
-		// the pooled session and the upstream request (bridge_mrtr.go).
-		return b.resume(w, r, m, fr, vals[0])
-	}
 	if removedMethods[m.Method] {
 		return refuse(http.StatusNotFound, mcpwire.CodeMethodNotFound,
 			fmt.Sprintf("method %q does not exist in protocol %s", m.Method, rm.version)).answering(m.ID)
@@ -171,11 +168,18 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 		return err
 	}
 	defer b.pool.release(e)
-	switch m.Method {
-	case "server/discover":
+	switch {
+	case m.Method == "server/discover":
 		return b.discover(w, m, e, fr)
-	case "subscriptions/listen":
+	case m.Method == "subscriptions/listen":
 		return e.s.listen(w, r, m, fr.filter)
+	case e.s.native:
+		return e.s.nativeCall(w, r, m, fr)
+	}
+	if vals, err := mcpwire.Members(m.Params, "requestState"); err == nil && vals[0] != nil {
+		// A retry of a request that asked for input: its state names
+		// the pooled session and the upstream request (bridge_mrtr.go).
+		return b.resume(w, r, m, fr, vals[0])
 	}
 	return e.s.statelessCall(w, r, m, rm, fr)
 }
@@ -324,6 +328,7 @@ func (b *bridge) openPooled(r *http.Request, id json.RawMessage, rm requestMeta,
 	}
 	s := b.newSession(r, rm.initParams(), release)
 	s.stateless = true
+	s.nativeMeta = rm.raw
 	s.poolKey = key
 	s.poolOwner = sessionOwner(r)
 	// The upstream sessions outlive this request: connect under the

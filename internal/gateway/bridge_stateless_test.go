@@ -14,6 +14,14 @@ import (
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
+// oldStdioUpstream runs the fixture over stdio speaking at most
+// 2025-11-25: the era translator's case.
+func oldStdioUpstream(name string) UpstreamSpec {
+	u := stdioUpstream(name)
+	u.Env = map[string]string{fixtureEnv: name, fixtureMaxEnv: mcpwire.Version20251125}
+	return u
+}
+
 // meta26 is a 2026-07-28 per-request _meta declaring caps.
 func meta26(caps string) map[string]any {
 	return map[string]any{
@@ -74,7 +82,23 @@ func resultOf(msg map[string]any) map[string]any {
 // TestStatelessBridge: a 2026-07-28 client is served by a bridge whose
 // upstream session the gateway opened at 2025-11-25.
 func TestStatelessBridge(t *testing.T) {
-	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{stdioUpstream("up")}}}, nil)
+	for _, up := range eras {
+		t.Run(up.name, func(t *testing.T) { testStatelessBridge(t, up.spec("up")) })
+	}
+}
+
+// eras are the two kinds of stdio upstream a 2026-07-28 client meets
+// through the bridge: one the gateway translates for, one it relays to.
+var eras = []struct {
+	name string
+	spec func(string) UpstreamSpec
+}{
+	{"2025-11-25 upstream, translated", oldStdioUpstream},
+	{"2026-07-28 upstream, native", stdioUpstream},
+}
+
+func testStatelessBridge(t *testing.T, upstream UpstreamSpec) {
+	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{upstream}}}, nil)
 	url := base + "/mcp/s"
 	withMeta := func(extra map[string]any, caps string) map[string]any {
 		p := map[string]any{"_meta": meta26(caps)}
@@ -148,7 +172,7 @@ func userVerify(token, audience string) (*tokens.Claims, error) {
 // input_required answer whose sealed requestState routes the retry back
 // to the pending upstream request, for its caller only, once.
 func TestStatelessInputRequired(t *testing.T) {
-	g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{stdioUpstream("up")},
+	g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{oldStdioUpstream("up")},
 		Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m"}}}, &Options{Verify: userVerify})
 	url := base + "/mcp/s"
 	const tool = "test_input_required_result_elicitation"
@@ -218,7 +242,7 @@ func TestStatelessInputRequired(t *testing.T) {
 // upstream request timed out gets the timeout as its answer, and the
 // record is gone.
 func TestStatelessInputTimeout(t *testing.T) {
-	up := stdioUpstream("up")
+	up := oldStdioUpstream("up")
 	up.Timeout = 200 * time.Millisecond
 	g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{up}}}, &Options{InteractionTimeout: 300 * time.Millisecond})
 	url := base + "/mcp/s"
@@ -252,7 +276,7 @@ func TestStatelessInputTimeout(t *testing.T) {
 // TestStatelessPoolPerCaller: each caller gets upstream sessions of their
 // own, one per declared client profile.
 func TestStatelessPoolPerCaller(t *testing.T) {
-	g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{stdioUpstream("up")},
+	g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{oldStdioUpstream("up")},
 		Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m"}}}, &Options{Verify: userVerify})
 	url := base + "/mcp/s"
 	for _, tc := range []struct{ token, caps string }{
@@ -283,7 +307,13 @@ func TestStatelessPoolPerCaller(t *testing.T) {
 // TestStatelessListen: subscriptions/listen starts with the
 // acknowledgement and carries the caller's list changes, tagged.
 func TestStatelessListen(t *testing.T) {
-	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{stdioUpstream("up")}}}, nil)
+	for _, up := range eras {
+		t.Run(up.name, func(t *testing.T) { testStatelessListen(t, up.spec("up")) })
+	}
+}
+
+func testStatelessListen(t *testing.T, upstream UpstreamSpec) {
+	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{upstream}}}, nil)
 	url := base + "/mcp/s"
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 42, "method": "subscriptions/listen",
 		"params": map[string]any{"_meta": meta26(`{}`), "notifications": map[string]any{"toolsListChanged": true, "promptsListChanged": true}}})

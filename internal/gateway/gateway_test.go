@@ -25,9 +25,13 @@ import (
 // is this binary with fixtureEnv set runs the fixture on stdin/stdout.
 const fixtureEnv = "MCPGATE_TEST_STDIO_FIXTURE"
 
+// fixtureMaxEnv caps the stdio fixture's protocol revision (see
+// oldStdioUpstream).
+const fixtureMaxEnv = "MCPGATE_TEST_STDIO_FIXTURE_MAX"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(fixtureEnv) != "" {
-		srv := fixture.NewServer(&fixture.Options{CrashTool: true, Name: os.Getenv(fixtureEnv)})
+		srv := fixture.NewServer(&fixture.Options{CrashTool: true, Name: os.Getenv(fixtureEnv), MaxVersion: os.Getenv(fixtureMaxEnv)})
 		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			os.Exit(1)
 		}
