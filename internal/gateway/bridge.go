@@ -216,6 +216,10 @@ type upConn struct {
 	err   error         // why it is unusable, when it is
 	caps  map[string]json.RawMessage
 	info  json.RawMessage // serverInfo of its initialize
+	// era26: the upstream speaks only 2026-07-28 and gets meta26 on
+	// every request (bridge_reverse.go).
+	era26  bool
+	meta26 json.RawMessage
 }
 
 // call is a request the gateway sent upstream and awaits.
@@ -233,6 +237,10 @@ type call struct {
 type serverReq struct {
 	up int
 	id json.RawMessage
+	// For a 2026-07-28 upstream (bridge_reverse.go): the input_required
+	// round the answer belongs to, under the upstream's key.
+	round *inputRound
+	key   string
 }
 
 func (s *session) touch(delta int) {
@@ -423,9 +431,17 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 // handshake sends initialize (with the client's own parameters) and
 // returns the upstream's answer.
 func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
+	if u.isEra26() {
+		if r := s.era26Handshake(u); r != nil {
+			return r, nil
+		}
+	}
 	res, err := s.callInternal(u, "initialize", s.init, u.spec.Timeout)
 	if err != nil {
 		return nil, err
+	}
+	if r := s.era26IfRefused(u, res); r != nil {
+		return r, nil
 	}
 	if res.Error != nil {
 		return res, nil
@@ -452,6 +468,9 @@ func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
 func (s *session) callInternal(u *upConn, method string, params json.RawMessage, timeout time.Duration) (*mcpwire.Message, error) {
 	ch := make(chan *mcpwire.Message, 1)
 	gid := s.register(&call{up: u.idx, internal: ch}, timeout)
+	if method != "server/discover" && method != "initialize" {
+		params = u.paramsFor(params)
+	}
 	if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
 		s.take(gid)
 		return nil, err

@@ -29,9 +29,13 @@ const fixtureEnv = "MCPGATE_TEST_STDIO_FIXTURE"
 // oldStdioUpstream).
 const fixtureMaxEnv = "MCPGATE_TEST_STDIO_FIXTURE_MAX"
 
+// fixtureMinEnv is the oldest revision the stdio fixture speaks (see
+// newStdioUpstream).
+const fixtureMinEnv = "MCPGATE_TEST_STDIO_FIXTURE_MIN"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(fixtureEnv) != "" {
-		srv := fixture.NewServer(&fixture.Options{CrashTool: true, Name: os.Getenv(fixtureEnv), MaxVersion: os.Getenv(fixtureMaxEnv)})
+		srv := fixture.NewServer(&fixture.Options{CrashTool: true, Name: os.Getenv(fixtureEnv), MaxVersion: os.Getenv(fixtureMaxEnv), MinVersion: os.Getenv(fixtureMinEnv)})
 		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			os.Exit(1)
 		}
