@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,6 +159,13 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 	rm, err := readRequestMeta(m)
 	if err != nil {
 		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidParams, err.Error()).answering(m.ID)
+	}
+	if rm.version < mcpwire.Version20260728 || !mcpwire.IsSupportedVersion(rm.version) {
+		// No header named it (the front door judged that): the _meta
+		// version alone asks for what the bridge cannot serve without a
+		// session. 2026-07-28 basic/lifecycle: -32022 with what is
+		// supported, as the answer to the request.
+		return unsupportedMetaVersion(m.ID, rm.version)
 	}
 	if removedMethods[m.Method] {
 		return refuse(http.StatusNotFound, mcpwire.CodeMethodNotFound,
@@ -531,4 +539,14 @@ func removedMethodRefusal(body []byte) *rpcError {
 	}
 	return refuse(http.StatusNotFound, mcpwire.CodeMethodNotFound,
 		fmt.Sprintf("method %q does not exist in protocol %s", env.Method, mcpwire.Version20260728)).answering(id)
+}
+
+// unsupportedMetaVersion refuses a session-less request whose _meta names
+// a revision the bridge does not serve that way.
+func unsupportedMetaVersion(id json.RawMessage, v string) *rpcError {
+	supported := discoverVersions()
+	data, _ := json.Marshal(map[string]any{"supported": supported, "requested": v})
+	msg := fmt.Sprintf("unsupported protocol version %q without a session (supported: %s; revisions before %s need initialize)",
+		v, strings.Join(supported, ", "), mcpwire.Version20260728)
+	return &rpcError{Status: http.StatusBadRequest, Code: mcpwire.CodeUnsupportedVersion, Message: msg, ID: id, Data: data}
 }
