@@ -472,9 +472,18 @@ func (s *session) relatedCall(idx int, related json.RawMessage) *call {
 // statelessNotification routes a notification of a pooled session's
 // upstream: progress to the request it reports on, list changes and
 // resource updates to the caller's listen streams; the rest has no one to
-// go to in 2026-07-28 (no log level was set on the upstream session).
-func (s *session) statelessNotification(idx int, m *mcpwire.Message) {
+// go to in 2026-07-28. Log messages go to the request they relate to: a
+// native upstream sends them only for requests whose _meta set a log
+// level; a translated session never sets one upstream.
+func (s *session) statelessNotification(idx int, m *mcpwire.Message, related json.RawMessage) {
 	switch m.Method {
+	case "notifications/message":
+		s.mu.Lock()
+		c := s.relatedCall(idx, related)
+		s.mu.Unlock()
+		if c != nil && s.native {
+			c.st.push(m.Encode(), false)
+		}
 	case "notifications/progress":
 		s.mu.Lock()
 		st := s.progress[mcpwire.IDKey(m.ProgressToken)]

@@ -362,3 +362,35 @@ func testStatelessListen(t *testing.T, upstream UpstreamSpec) {
 		t.Fatalf("second event = %v", changed)
 	}
 }
+
+// TestStatelessLogLevel: a native upstream's log messages reach the
+// request whose _meta asked for them, and no other.
+func TestStatelessLogLevel(t *testing.T) {
+	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{stdioUpstream("up")}}}, nil)
+	for _, tc := range []struct {
+		level string
+		want  bool
+	}{{"", false}, {"debug", true}} {
+		meta := meta26(`{}`)
+		if tc.level != "" {
+			meta[mcpwire.MetaLogLevel] = tc.level
+		}
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+			"params": map[string]any{"name": "test_logging_tool", "arguments": map[string]any{}, "_meta": meta}})
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp/s", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set(mcpwire.HeaderProtocolVersion, mcpwire.Version20260728)
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "test_logging_tool")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Contains(string(raw), "notifications/message"); got != tc.want {
+			t.Errorf("logLevel %q: log messages relayed = %v, want %v:\n%s", tc.level, got, tc.want, raw)
+		}
+	}
+}

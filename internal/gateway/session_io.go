@@ -318,7 +318,7 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 			m = s.rewriteNotification(idx, m)
 		}
 		if s.stateless {
-			s.statelessNotification(idx, m)
+			s.statelessNotification(idx, m, related)
 			return
 		}
 		var st *stream
