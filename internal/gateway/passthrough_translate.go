@@ -90,7 +90,10 @@ func (p *passthrough) probeEra(r *http.Request) (native, ok bool) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, mcpwire.MaxEventSize))
-	if resp.StatusCode/100 == 5 {
+	switch {
+	case resp.StatusCode/100 == 5, resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden,
+		resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
+		// Says nothing about the revisions it speaks: ask again later.
 		return false, false
 	}
 	// A JSON body, or the last data line of an SSE one.
