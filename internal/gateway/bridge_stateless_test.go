@@ -394,3 +394,28 @@ func TestStatelessLogLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestStatelessPrivateCache: a list the gateway filters by the caller's
+// scopes is marked cacheScope "private", and is filtered.
+func TestStatelessPrivateCache(t *testing.T) {
+	for _, up := range eras {
+		t.Run(up.name, func(t *testing.T) {
+			required := func(kind, name string) string {
+				if kind == "tool" && name != "echo" {
+					return "mcp:admin"
+				}
+				return ""
+			}
+			_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{up.spec("up")},
+				Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m", Required: required}}}, &Options{Verify: userVerify})
+			status, msg := post26(t, base+"/mcp/s", "user:alice", 1, "tools/list", map[string]any{"_meta": meta26(`{}`)})
+			res := resultOf(msg)
+			if status != 200 || res["cacheScope"] != "private" {
+				t.Fatalf("tools/list: %d cacheScope=%v", status, res["cacheScope"])
+			}
+			if tools, _ := res["tools"].([]any); len(tools) != 1 {
+				t.Errorf("filtered list has %d tools, want echo alone", len(tools))
+			}
+		})
+	}
+}
