@@ -110,9 +110,11 @@ func (s *session) hasParked() bool {
 
 // statelessCall serves one 2026-07-28 request through the pooled session s.
 func (s *session) statelessCall(w http.ResponseWriter, r *http.Request, m *mcpwire.Message, rm requestMeta, fr *frontRequest) error {
-	vals, err := mcpwire.Members(m.Params, "inputResponses")
-	if err == nil && vals[0] != nil && bytes.TrimSpace(vals[0])[0] != '{' {
-		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidParams, "params.inputResponses must be an object").answering(m.ID)
+	// inputResponses are validated even when nothing waits on them
+	// (SEP-2322: servers SHOULD validate them): a malformed one is a
+	// protocol error, not something to ignore.
+	if _, err := readInputResponses(m); err != nil {
+		return refuse(http.StatusBadRequest, mcpwire.CodeInvalidParams, err.Error()).answering(m.ID)
 	}
 	// inputResponses without a requestState answer nothing pending here:
 	// the upstream asks again, and the client gets an input_required.

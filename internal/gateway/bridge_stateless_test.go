@@ -140,6 +140,7 @@ func testStatelessBridge(t *testing.T, upstream UpstreamSpec) {
 				t.Errorf("echo = %v", res)
 			}
 		}},
+		{"malformed inputResponses", "tools/call", withMeta(map[string]any{"name": "echo", "arguments": map[string]any{"text": "x"}, "inputResponses": map[string]any{"k": 12345}}, `{}`), 400, mcpwire.CodeInvalidParams, nil},
 		{"missing client capability", "tools/call", withMeta(map[string]any{"name": "test_missing_capability", "arguments": map[string]any{}}, `{}`), 400, mcpwire.CodeMissingCapability, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
