@@ -160,6 +160,12 @@ func TestErrorAnswers(t *testing.T) {
 		{"ambiguous", "POST", base + "/mcp/amb", H{"Authorization": rd, "Mcp-Session-Id": asid, "MCP-Protocol-Version": v}, list},
 		{"ambiguous batch", "POST", base + "/mcp/amb", H{"Authorization": rd, "Mcp-Session-Id": asid, "MCP-Protocol-Version": v}, "[" + list + "]"},
 		{"upstream 404 on list", "POST", base + "/mcp/up404", H{"Authorization": rd, "Mcp-Session-Id": u4sid, "MCP-Protocol-Version": v}, list},
+		// The bridge's era translator (bridge_stateless.go).
+		{"stateless bridge no _meta", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}, `{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`},
+		{"stateless bridge removed method", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "ping"}, `{"jsonrpc":"2.0","id":4,"method":"ping","params":{` + meta + `}}`},
+		{"stateless removed subscribe", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "resources/subscribe"}, `{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{` + meta + `}}`},
+		{"stateless bridge bad requestState", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","requestState":"forged",` + meta + `}}`},
+		{"stateless bridge get", "GET", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Accept": "text/event-stream"}, ""},
 	}
 	var b strings.Builder
 	for _, tc := range cases {

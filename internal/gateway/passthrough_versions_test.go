@@ -87,7 +87,7 @@ func TestUnsupportedVersionNamesUpstream(t *testing.T) {
 		t.Errorf("the upstream was asked %d times, want once (remembered)", n)
 	}
 
-	resp := post26(t, url, "", "tools/list", "")
+	resp := listenPost26(t, url, "", "tools/list", "")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body = io.NopCloser(strings.NewReader(string(body)))
 	id, supported, requested := unsupported(t, resp)
@@ -124,7 +124,7 @@ func TestUnsupportedVersionFallbacks(t *testing.T) {
 	t.Run("other upstream errors pass", func(t *testing.T) {
 		up, _ := versionedUpstream(t, "", `{"jsonrpc":"2.0","id":"L1","error":{"code":-32000,"message":"other"}}`)
 		_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{up}}}, nil)
-		resp := post26(t, base+"/mcp/p", "", "tools/list", "")
+		resp := listenPost26(t, base+"/mcp/p", "", "tools/list", "")
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"message":"other"`) {
 			t.Errorf("HTTP %d %s, want the upstream's 400 as it came", resp.StatusCode, body)
@@ -178,10 +178,10 @@ func TestRemovedMethods2026(t *testing.T) {
 		name, version, method, params string
 		status, code                  int
 	}{
-		{"subscribe", "2026-07-28", "resources/subscribe", "{" + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
-		{"unsubscribe", "2026-07-28", "resources/unsubscribe", "{" + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
-		{"subscribe with uri", "2026-07-28", "resources/subscribe", `{"uri":"test://x",` + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
-		{"tools/call without name", "2026-07-28", "tools/call", "{" + meta26 + "}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
+		{"subscribe", "2026-07-28", "resources/subscribe", "{" + listenMeta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
+		{"unsubscribe", "2026-07-28", "resources/unsubscribe", "{" + listenMeta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
+		{"subscribe with uri", "2026-07-28", "resources/subscribe", `{"uri":"test://x",` + listenMeta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
+		{"tools/call without name", "2026-07-28", "tools/call", "{" + listenMeta26 + "}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 		{"unsupported revision", "v999.0.0", "resources/subscribe", "{}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 		{"session era", "2025-11-25", "resources/subscribe", "{}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 	} {
@@ -190,7 +190,7 @@ func TestRemovedMethods2026(t *testing.T) {
 				fmt.Sprintf(`{"jsonrpc":"2.0","id":"r1","method":%q,"params":%s}`, tc.method, tc.params))
 			body, _ := io.ReadAll(resp.Body)
 			var m struct {
-				ID    json.RawMessage `json:"id"`
+				ID    json.RawMessage    `json:"id"`
 				Error struct{ Code int } `json:"error"`
 			}
 			_ = json.Unmarshal(body, &m)
@@ -246,11 +246,11 @@ func TestFilteredListsPrivate(t *testing.T) {
 		return *m.Result.CacheScope, len(m.Result.Tools)
 	}
 	for _, tok := range []string{"scopes:mcp:read", "scopes:mcp:admin"} {
-		if got, n := scope(post26(t, base+"/mcp/p", tok, "tools/list", "")); got != "private" || n == 0 {
+		if got, n := scope(listenPost26(t, base+"/mcp/p", tok, "tools/list", "")); got != "private" || n == 0 {
 			t.Errorf("%s: cacheScope %q (%d tools), want private", tok, got, n)
 		}
 	}
-	if got, _ := scope(post26(t, base+"/mcp/open", "", "tools/list", "")); got == "" {
+	if got, _ := scope(listenPost26(t, base+"/mcp/open", "", "tools/list", "")); got == "" {
 		t.Errorf("unfiltered: no cacheScope, want the upstream's")
 	}
 	sid := initSessionWithToken(t, base+"/mcp/p", "scopes:mcp:read")
