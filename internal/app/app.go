@@ -119,6 +119,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 	servers := cat.ServerSpecs(func(server string, u config.Upstream) gateway.CredentialFunc {
 		return credentialFor(u, cat.Issuer(), auth.keys, auth.conns, log, server)
 	})
+	cat.SetRefusals(servers, func(server string, u config.Upstream) gateway.RefusedFunc { return refusedFor(u, auth.conns, server) })
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,

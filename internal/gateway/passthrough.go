@@ -103,6 +103,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		return p.upstreamFailed(fr, err, ctx.Err() != nil && r.Context().Err() == nil)
 	}
 	status = resp.StatusCode
+	if err := p.upstreamRefused(r, fr, resp); err != nil {
+		return err
+	}
 	if isInit && resp.StatusCode == http.StatusOK {
 		sealed, err := p.g.sealer.seal(sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)})
 		if err != nil {
