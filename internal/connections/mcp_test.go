@@ -230,3 +230,26 @@ func TestRegistrationsSealed(t *testing.T) {
 		t.Fatal("registration stored as plain JSON")
 	}
 }
+
+// TestMetadataDocument: mcpgate serves its client ID metadata document
+// (its client_id is its own URL, the redirect is the connections
+// callback) only when it has one.
+func TestMetadataDocument(t *testing.T) {
+	m, _ := newMCPManager(t, false)
+	if m.MetadataDocument() != nil {
+		t.Fatal("a document without a metadata URL")
+	}
+	m.EnableMCP(MCPOptions{MetadataURL: "https://gw.example/oauth/upstream-client.json"})
+	rec := httptest.NewRecorder()
+	m.MetadataDocument().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth/upstream-client.json", nil))
+	var doc struct {
+		ClientID     string   `json:"client_id"`
+		RedirectURIs []string `json:"redirect_uris"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%v %q", err, rec.Header().Get("Content-Type"))
+	}
+	if doc.ClientID != "https://gw.example/oauth/upstream-client.json" || !slices.Equal(doc.RedirectURIs, []string{"https://gw.example/connections/callback"}) {
+		t.Fatalf("document %+v", doc)
+	}
+}
