@@ -83,6 +83,7 @@ type secret struct {
 	Binding    *mcpoauth.Binding `json:"mcp,omitempty"`
 	Want       []string          `json:"want,omitempty"`
 	StepUps    int               `json:"step_ups,omitempty"`
+	StepUpAt   time.Time         `json:"step_up_at,omitzero"` // the last step-up
 	RejectedAt time.Time         `json:"rejected_at,omitzero"`
 }
 

@@ -60,9 +60,13 @@ type challengeSeen struct {
 // challengeTTL bounds how long a seen challenge guides the next connect.
 const challengeTTL = 15 * time.Minute
 
-// maxStepUps bounds step-up re-authorizations of one connection: a server
-// that keeps inventing scopes must not keep the user in a loop.
-const maxStepUps = 3
+// maxStepUps bounds step-up re-authorizations of one connection within
+// stepUpWindow: a server that keeps inventing scopes must not keep the
+// user in a loop. The count survives the reconnect a step-up leads to.
+const (
+	maxStepUps   = 3
+	stepUpWindow = 24 * time.Hour
+)
 
 // KindMCPClient marks the vault rows holding mcpgate's own dynamic
 // registrations (user "", tenant "", name registrationName(issuer)):
@@ -189,11 +193,14 @@ func (m *Manager) stepUp(ctx context.Context, p Provider, userID, rt string, ch 
 		}
 		asked = append(append([]string(nil), asked...), sec.Want...)
 		want, ok := mcpoauth.StepUp(ch, asked)
+		if m.now().Sub(sec.StepUpAt) > stepUpWindow {
+			sec.StepUps = 0
+		}
 		if !ok || sec.StepUps >= maxStepUps {
 			out = &ErrInsufficientScope{Name: p.Name, Scopes: ch.Scope}
 			return rec, nil
 		}
-		sec.Want, sec.StepUps = want, sec.StepUps+1
+		sec.Want, sec.StepUps, sec.StepUpAt = want, sec.StepUps+1, m.now()
 		out = &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name), MorePermission: strings.Join(ch.Scope, " ")}
 		return rec, m.reseal(&rec, sec)
 	})
@@ -354,8 +361,15 @@ func (m *Manager) finishMCP(ctx context.Context, p Provider, pend mcpoauth.Pendi
 }
 
 // sealMCP stores an mcp-oauth token response in rec, with its binding.
-func (m *Manager) sealMCP(rec *store.Connection, tok *mcpoauth.Token, b mcpoauth.Binding) error {
+// The step-up count of the connection it replaces (same issuer) carries
+// over, so reconnecting does not reset the bound.
+func (m *Manager) sealMCP(ctx context.Context, rec *store.Connection, tok *mcpoauth.Token, b mcpoauth.Binding) error {
 	sec := secret{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Binding: &b}
+	if old, err := m.store.GetConnection(ctx, rec.UserID, rec.Tenant, rec.Name); err == nil {
+		if prev, err := m.open(old); err == nil && prev.Binding != nil && prev.Binding.Issuer == b.Issuer {
+			sec.StepUps, sec.StepUpAt = prev.StepUps, prev.StepUpAt
+		}
+	}
 	if err := m.reseal(rec, sec); err != nil {
 		return err
 	}

@@ -107,6 +107,24 @@ func TestStepUpLimit(t *testing.T) {
 	if steps != maxStepUps {
 		t.Fatalf("%d step-ups, want %d", steps, maxStepUps)
 	}
+	// Reconnecting (what each step-up leads to) keeps the count...
+	rec := store.Connection{UserID: "alice", Name: "notes"}
+	if err := m.sealMCP(ctx, &rec, &mcpoauth.Token{AccessToken: "again"}, *binding("http://unused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutConnection(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	var is *ErrInsufficientScope
+	if err := m.Refused(ctx, "alice", "", "notes", http.StatusForbidden, challenge(`Bearer error="insufficient_scope", scope="fresh"`)); !errors.As(err, &is) {
+		t.Fatalf("after reconnecting: %v, want the bound to hold", err)
+	}
+	// ... until the window has passed.
+	m.now = func() time.Time { return time.Now().Add(stepUpWindow + time.Hour) }
+	var nc *ErrNotConnected
+	if err := m.Refused(ctx, "alice", "", "notes", http.StatusForbidden, challenge(`Bearer error="insufficient_scope", scope="fresh"`)); !errors.As(err, &nc) {
+		t.Fatalf("a day later: %v, want a step-up", err)
+	}
 }
 
 // TestRefused401: the first 401 makes the next call refresh; a second one

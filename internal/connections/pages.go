@@ -297,7 +297,7 @@ func (p *Pages) callbackMCP(w http.ResponseWriter, r *http.Request, u store.User
 	}
 	rt := pr.rowTenant(u.Tenant)
 	rec := store.Connection{UserID: u.ID, Tenant: rt, Name: pr.Name}
-	if err := p.m.sealMCP(&rec, tok, st.MCP.Binding); err != nil {
+	if err := p.m.sealMCP(r.Context(), &rec, tok, st.MCP.Binding); err != nil {
 		return notSaved(fmt.Errorf("seal connection %s of user %s: %w", pr.Name, u.ID, err))
 	}
 	if err := p.m.store.PutConnection(r.Context(), rec); err != nil {
