@@ -226,6 +226,19 @@ func (m *Manager) open(rec store.Connection) (secret, error) {
 // refresh token would make the provider revoke the family).
 func (m *Manager) refresh(ctx context.Context, p Provider, userID, rt string) (store.Connection, error) {
 	var out store.Connection
+	// mcp-oauth: the client's secret is looked up before the row is
+	// locked (the store may have one connection: no other query may run
+	// inside the update), and a client the server refused is forgotten
+	// after it.
+	var mc mcpRefresh
+	if p.MCP != nil && m.mcp != nil {
+		mc = m.prepareMCPRefresh(ctx, p, userID, rt)
+		defer func() {
+			if mc.refused != nil {
+				m.forgetClient(ctx, *mc.refused)
+			}
+		}()
+	}
 	err := m.store.UpdateConnection(ctx, userID, rt, p.Name, func(rec store.Connection) (store.Connection, error) {
 		if rec.ExpiresAt.IsZero() || m.now().Add(time.Minute).Before(rec.ExpiresAt) {
 			out = rec
@@ -236,7 +249,7 @@ func (m *Manager) refresh(ctx context.Context, p Provider, userID, rt string) (s
 			return rec, err
 		}
 		if sec.Binding != nil && p.MCP != nil && m.mcp != nil {
-			if err := m.refreshMCP(ctx, p, &rec, sec); err != nil {
+			if err := m.refreshMCP(ctx, p, &rec, sec, &mc); err != nil {
 				return rec, err
 			}
 			out = rec

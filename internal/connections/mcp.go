@@ -357,7 +357,25 @@ func (m *Manager) finishMCP(ctx context.Context, p Provider, pend mcpoauth.Pendi
 	if v := q["code"]; len(v) > 0 {
 		code = v[0]
 	}
-	return mcpoauth.Exchange(ctx, m.mcp.opts.Guard, pend, secret, code, redirectURI)
+	tok, err := mcpoauth.Exchange(ctx, m.mcp.opts.Guard, pend, secret, code, redirectURI)
+	if errors.Is(err, mcpoauth.ErrClient) {
+		m.forgetClient(ctx, pend.Binding)
+	}
+	return tok, err
+}
+
+// forgetClient drops a dynamic registration the authorization server no
+// longer accepts, so the next connect registers again (a server may
+// expire unused clients, as mcpgate's own does).
+func (m *Manager) forgetClient(ctx context.Context, b mcpoauth.Binding) {
+	if m.mcp == nil || b.ClientKind != mcpoauth.KindDynamic {
+		return
+	}
+	if err := m.mcp.registrar.Forget(ctx, b.Issuer, b.ClientID); err != nil {
+		m.log.Warn("could not forget a refused registration", "issuer", b.Issuer, "err", err)
+		return
+	}
+	m.log.Info("authorization server refused mcpgate's registered client; it will register again", "issuer", b.Issuer)
 }
 
 // sealMCP stores an mcp-oauth token response in rec, with its binding.
@@ -387,17 +405,45 @@ func (m *Manager) reseal(rec *store.Connection, sec secret) error {
 	return m.vault.SealConnection(rec, raw)
 }
 
-// refreshMCP renews an mcp-oauth token (the caller holds the row lock).
-func (m *Manager) refreshMCP(ctx context.Context, p Provider, rec *store.Connection, sec secret) error {
-	if sec.RefreshToken == "" {
-		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
-	}
-	clientSecret, err := m.clientSecret(ctx, p, *sec.Binding)
+// mcpRefresh carries what a refresh needs from outside the row lock (the
+// client's secret) and what must happen after it (forgetting a refused
+// client).
+type mcpRefresh struct {
+	binding *mcpoauth.Binding // the binding the secret was looked up for
+	secret  string
+	refused *mcpoauth.Binding
+}
+
+// prepareMCPRefresh reads the connection's binding and its client's
+// secret, before the row is locked.
+func (m *Manager) prepareMCPRefresh(ctx context.Context, p Provider, userID, rt string) mcpRefresh {
+	rec, err := m.store.GetConnection(ctx, userID, rt, p.Name)
 	if err != nil {
+		return mcpRefresh{}
+	}
+	sec, err := m.open(rec)
+	if err != nil || sec.Binding == nil {
+		return mcpRefresh{}
+	}
+	s, err := m.clientSecret(ctx, p, *sec.Binding)
+	if err != nil {
+		return mcpRefresh{}
+	}
+	return mcpRefresh{binding: sec.Binding, secret: s}
+}
+
+// refreshMCP renews an mcp-oauth token (the caller holds the row lock and
+// looked the client's secret up before taking it).
+func (m *Manager) refreshMCP(ctx context.Context, p Provider, rec *store.Connection, sec secret, mc *mcpRefresh) error {
+	if sec.RefreshToken == "" || mc.binding == nil || mc.binding.Issuer != sec.Binding.Issuer || mc.binding.ClientID != sec.Binding.ClientID {
+		// No refresh token, or the client changed under us: connect again.
 		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
 	}
-	tok, err := mcpoauth.Refresh(ctx, m.mcp.opts.Guard, *sec.Binding, clientSecret, sec.RefreshToken, m.now())
-	if errors.Is(err, mcpoauth.ErrGrant) {
+	tok, err := mcpoauth.Refresh(ctx, m.mcp.opts.Guard, *sec.Binding, mc.secret, sec.RefreshToken, m.now())
+	if errors.Is(err, mcpoauth.ErrClient) {
+		mc.refused = sec.Binding
+	}
+	if errors.Is(err, mcpoauth.ErrGrant) || errors.Is(err, mcpoauth.ErrClient) {
 		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
 	}
 	if err != nil {
@@ -447,4 +493,12 @@ func (v *vaultRegistrations) PutRegistration(ctx context.Context, r mcpoauth.Reg
 		return err
 	}
 	return v.m.store.PutConnection(ctx, rec)
+}
+
+func (v *vaultRegistrations) DeleteRegistration(ctx context.Context, issuer string) error {
+	err := v.m.store.DeleteConnection(ctx, "", "", registrationName(issuer))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -271,3 +271,56 @@ func TestMetadataDocument(t *testing.T) {
 		t.Fatalf("document %+v", doc)
 	}
 }
+
+// TestRefreshClientRefused: when the authorization server no longer
+// knows mcpgate's registered client, the user is asked to connect again
+// and the registration is dropped, so that connect registers anew.
+func TestRefreshClientRefused(t *testing.T) {
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	ctx := context.Background()
+	regs := &vaultRegistrations{m: m}
+	_ = regs.PutRegistration(ctx, mcpoauth.Registration{Issuer: "https://as.example", RedirectURI: "https://gw.example/connections/callback",
+		ClientID: "dyn", ClientSecret: "dyn-secret", AuthMethod: mcpoauth.AuthBasic})
+	b := binding(as.URL)
+	b.ClientKind, b.ClientID = mcpoauth.KindDynamic, "dyn"
+	putMCP(t, m, st, "", secret{AccessToken: "at", RefreshToken: "rt", Binding: b}, time.Now().Add(10*time.Second))
+	var nc *ErrNotConnected
+	if _, err := m.Token(ctx, "alice", "", "notes"); !errors.As(err, &nc) {
+		t.Fatalf("%v, want not connected", err)
+	}
+	if _, ok, _ := regs.GetRegistration(ctx, "https://as.example"); ok {
+		t.Fatal("the refused registration is still kept")
+	}
+}
+
+// TestRefreshDynamicClient: a refresh as a dynamically registered client
+// authenticates with the kept registration's secret (read before the
+// row is locked: SQLite has one connection).
+func TestRefreshDynamicClient(t *testing.T) {
+	var basic atomic.Value
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		basic.Store(u + ":" + p)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"fresh","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	ctx := context.Background()
+	_ = (&vaultRegistrations{m: m}).PutRegistration(ctx, mcpoauth.Registration{Issuer: "https://as.example", RedirectURI: "https://gw.example/connections/callback",
+		ClientID: "dyn", ClientSecret: "dyn-secret", AuthMethod: mcpoauth.AuthBasic})
+	b := binding(as.URL)
+	b.ClientKind, b.ClientID = mcpoauth.KindDynamic, "dyn"
+	putMCP(t, m, st, "", secret{AccessToken: "at", RefreshToken: "rt", Binding: b}, time.Now().Add(10*time.Second))
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if tok, err := m.Token(tctx, "alice", "", "notes"); err != nil || tok != "fresh" || basic.Load() != "dyn:dyn-secret" {
+		t.Fatalf("%q %v, authenticated as %v", tok, err, basic.Load())
+	}
+}

@@ -197,6 +197,9 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	if e := q.Get("error"); e != "" {
 		p.m.log.Info("connection refused by the provider", "user", u.ID, "connection", st.Name, "error", e)
+		if st.MCP != nil && mcpoauth.ClientRefused(e) {
+			p.m.forgetClient(r.Context(), st.MCP.Binding)
+		}
 		http.Redirect(w, r, outcomeURL("refused", st.Name), http.StatusSeeOther)
 		return nil
 	}

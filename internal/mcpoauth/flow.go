@@ -86,6 +86,17 @@ func CheckIssuer(p Pending, iss string, present bool) error {
 // the user must connect again.
 var ErrGrant = errors.New("the authorization server refused the grant")
 
+// ErrClient: the authorization server does not accept mcpgate's client
+// (invalid_client, unauthorized_client): a dynamic registration must be
+// made again.
+var ErrClient = errors.New("the authorization server refused the client")
+
+// ClientRefused reports whether an authorization or token error code
+// means the server no longer accepts the client.
+func ClientRefused(code string) bool {
+	return code == "invalid_client" || code == "unauthorized_client"
+}
+
 // Exchange redeems the code, with the verifier and the resource.
 func Exchange(ctx context.Context, hc *http.Client, p Pending, secret, code, redirectURI string) (*Token, error) {
 	cfg := oauth2.Config{ClientID: p.ClientID, ClientSecret: secret, RedirectURL: redirectURI,
@@ -98,6 +109,9 @@ func Exchange(ctx context.Context, hc *http.Client, p Pending, secret, code, red
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			return nil, fmt.Errorf("%w: %s", ErrGrant, p.Issuer)
+		}
+		if errors.As(err, &re) && ClientRefused(re.ErrorCode) {
+			return nil, fmt.Errorf("%w: %s", ErrClient, p.Issuer)
 		}
 		return nil, fmt.Errorf("token request to %s: %w", p.Issuer, err)
 	}
@@ -170,6 +184,9 @@ func Refresh(ctx context.Context, hc *http.Client, b Binding, secret, refreshTok
 	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
 		if body.Error == "invalid_grant" {
 			return nil, fmt.Errorf("%w: %s", ErrGrant, b.Issuer)
+		}
+		if ClientRefused(body.Error) {
+			return nil, fmt.Errorf("%w: %s", ErrClient, b.Issuer)
 		}
 		return nil, fmt.Errorf("refresh at %s: HTTP %d %s", b.Issuer, resp.StatusCode, body.Error)
 	}

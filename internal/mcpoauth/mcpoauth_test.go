@@ -421,3 +421,52 @@ func TestMetadataURL(t *testing.T) {
 		t.Fatalf("document %v", doc)
 	}
 }
+
+// TestRegistrationRenewed: an expired registration, or one the server
+// stopped accepting (Forget), is made again; Forget leaves another
+// client's registration alone.
+func TestRegistrationRenewed(t *testing.T) {
+	var calls atomic.Int64
+	var body atomic.Value
+	reg := registrationServer(t, AuthBasic, &calls, &body)
+	store := &MemoryRegistrations{}
+	now := time.Unix(1_000_000, 0)
+	r := &Registrar{RedirectURI: "https://gw.example/cb", Store: store, HTTP: testClient(), Now: func() time.Time { return now }}
+	asm := &oauthex.AuthServerMeta{Issuer: "https://a.example", RegistrationEndpoint: reg.URL}
+	_ = store.PutRegistration(context.Background(), Registration{Issuer: asm.Issuer, RedirectURI: r.RedirectURI, ClientID: "old",
+		ClientSecret: "x", AuthMethod: AuthBasic, ExpiresAt: now.Add(30 * time.Second)})
+	c, err := r.Client(context.Background(), asm, nil)
+	if err != nil || c.ClientID == "old" || calls.Load() != 1 {
+		t.Fatalf("a registration about to expire was reused: %+v %v", c, err)
+	}
+	if err := r.Forget(context.Background(), asm.Issuer, "someone-else"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := store.GetRegistration(context.Background(), asm.Issuer); !ok {
+		t.Fatal("Forget dropped another client's registration")
+	}
+	if err := r.Forget(context.Background(), asm.Issuer, c.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Client(context.Background(), asm, nil); err != nil || calls.Load() != 2 {
+		t.Fatalf("after Forget: %v, %d registrations", err, calls.Load())
+	}
+}
+
+// TestClientRefused: invalid_client at the token endpoint is ErrClient,
+// for the code exchange and for a refresh.
+func TestClientRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+	}))
+	defer srv.Close()
+	b := Binding{Issuer: "https://as.example", TokenEndpoint: srv.URL, Resource: "https://mcp.example/mcp", ClientID: "c", AuthMethod: AuthBasic}
+	if _, err := Exchange(context.Background(), testClient(), Pending{Binding: b, Verifier: "v"}, "s", "code", "https://gw.example/cb"); !errors.Is(err, ErrClient) {
+		t.Errorf("exchange: %v, want ErrClient", err)
+	}
+	if _, err := Refresh(context.Background(), testClient(), b, "s", "rt", time.Now()); !errors.Is(err, ErrClient) {
+		t.Errorf("refresh: %v, want ErrClient", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
@@ -48,6 +49,14 @@ type Registration struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret,omitempty"`
 	AuthMethod   string `json:"auth_method"`
+	// ExpiresAt is when the client secret expires (RFC 7591 §3.2.1
+	// client_secret_expires_at); zero: never.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// usable reports whether r can still be used for redirectURI at now.
+func (r Registration) usable(issuer, redirectURI string, now time.Time) bool {
+	return r.Issuer == issuer && r.RedirectURI == redirectURI && (r.ExpiresAt.IsZero() || now.Add(time.Minute).Before(r.ExpiresAt))
 }
 
 // RegistrationStore keeps dynamic registrations, one per issuer, so
@@ -57,6 +66,7 @@ type Registration struct {
 type RegistrationStore interface {
 	GetRegistration(ctx context.Context, issuer string) (Registration, bool, error)
 	PutRegistration(ctx context.Context, r Registration) error
+	DeleteRegistration(ctx context.Context, issuer string) error
 }
 
 // Registrar chooses and, when needed, performs the registration.
@@ -67,8 +77,16 @@ type Registrar struct {
 	RedirectURI string
 	ClientName  string
 	Store       RegistrationStore
-	HTTP        *http.Client // guarded
-	mu          sync.Mutex   // one registration at a time (they are rare)
+	HTTP        *http.Client     // guarded
+	Now         func() time.Time // default time.Now
+	mu          sync.Mutex       // one registration at a time (they are rare)
+}
+
+func (r *Registrar) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // ErrNoRegistration: the authorization server offers no way for mcpgate
@@ -99,14 +117,8 @@ func (r *Registrar) Client(ctx context.Context, asm *oauthex.AuthServerMeta, pre
 func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (ClientCreds, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.Store != nil {
-		reg, ok, err := r.Store.GetRegistration(ctx, asm.Issuer)
-		if err != nil {
-			return ClientCreds{}, err
-		}
-		if ok && reg.Issuer == asm.Issuer && reg.RedirectURI == r.RedirectURI {
-			return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: reg.AuthMethod}, nil
-		}
+	if reg, ok, err := r.stored(ctx, asm.Issuer); err != nil || ok {
+		return reg, err
 	}
 	want := dynamicMethod(asm.TokenEndpointAuthMethodsSupported)
 	meta := &oauthex.ClientRegistrationMetadata{
@@ -132,8 +144,14 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 	if method != AuthBasic && method != AuthPost && method != AuthNone {
 		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: unsupported token_endpoint_auth_method %q", asm.Issuer, method)
 	}
-	reg := Registration{Issuer: asm.Issuer, RedirectURI: r.RedirectURI, ClientID: resp.ClientID, ClientSecret: resp.ClientSecret, AuthMethod: method}
+	reg := Registration{Issuer: asm.Issuer, RedirectURI: r.RedirectURI, ClientID: resp.ClientID, ClientSecret: resp.ClientSecret,
+		AuthMethod: method, ExpiresAt: resp.ClientSecretExpiresAt}
 	if r.Store != nil {
+		// Another replica may have registered meanwhile: keep one
+		// registration per issuer (users mid-flow hold its client id).
+		if other, ok, err := r.stored(ctx, asm.Issuer); err != nil || ok {
+			return other, err
+		}
 		if err := r.Store.PutRegistration(ctx, reg); err != nil {
 			return ClientCreds{}, fmt.Errorf("keep the registration at %s: %w", asm.Issuer, err)
 		}
@@ -190,5 +208,39 @@ func (m *MemoryRegistrations) PutRegistration(_ context.Context, r Registration)
 		m.regs = map[string]Registration{}
 	}
 	m.regs[r.Issuer] = r
+	return nil
+}
+
+// stored is the kept registration at issuer, when still usable.
+func (r *Registrar) stored(ctx context.Context, issuer string) (ClientCreds, bool, error) {
+	if r.Store == nil {
+		return ClientCreds{}, false, nil
+	}
+	reg, ok, err := r.Store.GetRegistration(ctx, issuer)
+	if err != nil || !ok || !reg.usable(issuer, r.RedirectURI, r.now()) {
+		return ClientCreds{}, false, err
+	}
+	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: reg.AuthMethod}, true, nil
+}
+
+// Forget drops the kept registration at issuer when it is clientID's:
+// the server no longer knows that client (invalid_client), so the next
+// connect registers again.
+func (r *Registrar) Forget(ctx context.Context, issuer, clientID string) error {
+	if r.Store == nil {
+		return nil
+	}
+	reg, ok, err := r.Store.GetRegistration(ctx, issuer)
+	if err != nil || !ok || reg.ClientID != clientID {
+		return err
+	}
+	return r.Store.DeleteRegistration(ctx, issuer)
+}
+
+// DeleteRegistration implements RegistrationStore.
+func (m *MemoryRegistrations) DeleteRegistration(_ context.Context, issuer string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.regs, issuer)
 	return nil
 }
