@@ -38,7 +38,7 @@ die() { printf 'conformance-client: ERROR: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$OUT"
 HARNESS="$OUT/oauthclient"
-go build -o "$HARNESS" ./test/conformance/oauthclient
+"${GO:-go}" build -o "$HARNESS" ./test/conformance/oauthclient
 
 # required_auth_scenarios REVISION: the auth/ scenarios in the "Client
 # scenarios" part of the revision's frozen requirement list.
