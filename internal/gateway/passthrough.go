@@ -92,6 +92,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 			return p.upstreamFailed(fr, err, false)
 		}
 		status = resp.StatusCode
+		if err := p.upstreamRefused(r, fr, resp); err != nil {
+			return err
+		}
 		return p.relay(w, resp, fr, nil)
 	}
 	// The upstream must answer within the timeout; for SSE responses the

@@ -23,6 +23,14 @@ func (p *passthrough) upstreamRefused(r *http.Request, fr *frontRequest, resp *h
 		return nil
 	}
 	_ = resp.Body.Close()
+	if r.Method == http.MethodGet {
+		// No stream until the user's credential is good: a client reads
+		// 405 as "this server offers none" and carries on (MCP
+		// transports, "Listening for Messages from the Server").
+		msg, _ := toolErrorText(err)
+		return refuse(http.StatusMethodNotAllowed, mcpwire.CodeUpstreamUnavailable,
+			fmt.Sprintf("upstream %q offers no stream now: %s", p.up.Name, msg)).withHeader("Allow", "POST, DELETE")
+	}
 	if msg, ok := toolErrorText(err); ok {
 		return toolErrors(fr, msg)
 	}

@@ -91,3 +91,46 @@ func TestUpstreamRefused(t *testing.T) {
 		tc.rec.mu.Unlock()
 	}
 }
+
+// TestUpstreamRefusedStream: a standalone stream the upstream refuses
+// answers 405 (no stream), never the upstream's 401.
+func TestUpstreamRefusedStream(t *testing.T) {
+	rec := &refusals{}
+	ms := fixture.NewServer(nil)
+	inner := fixture.NewStreamableHandler(ms, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer func() {
+		srv.Close()
+		for ss := range ms.Sessions() {
+			ss.Close()
+		}
+	}()
+	up := UpstreamSpec{Name: "g", URL: srv.URL + "/mcp", Timeout: 5 * time.Second, Refused: rec.hook,
+		Credential: func(*tokens.Claims) (string, string, error) { return "Authorization", "Bearer stale", nil }}
+	_, base := newTestGateway(t, []ServerSpec{{Name: "g", Upstreams: []UpstreamSpec{up}}}, nil)
+	sid := initSession(t, base+"/mcp/g")
+	req, _ := http.NewRequest(http.MethodGet, base+"/mcp/g", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("GET answered %d (WWW-Authenticate %q), want 405", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.status) != 1 || rec.status[0] != http.StatusUnauthorized {
+		t.Fatalf("Refused saw %v", rec.status)
+	}
+}
