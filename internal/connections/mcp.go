@@ -218,7 +218,7 @@ func (m *Manager) stepUp(ctx context.Context, p Provider, userID, rt string, ch 
 type ErrRetry struct{ Name string }
 
 func (e *ErrRetry) Error() string {
-	return fmt.Sprintf("%s refused the stored credential; it has been renewed: try again", e.Name)
+	return fmt.Sprintf("%s refused the stored credential; try again (it is renewed first)", e.Name)
 }
 
 // ToolError is the text shown to the user.
