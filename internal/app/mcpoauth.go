@@ -34,7 +34,9 @@ func mcpProviders(cfg *config.Config) []connections.Provider {
 			if slices.ContainsFunc(out, func(p connections.Provider) bool { return p.Name == name }) {
 				continue
 			}
-			p := connections.Provider{Name: name, Tenant: s.Tenant, Scopes: cr.Scopes, PerTenant: cr.PerTenant,
+			// One upstream, one provider for every tenant (per_tenant
+			// separates the users' connections by tenant).
+			p := connections.Provider{Name: name, Scopes: cr.Scopes, PerTenant: cr.PerTenant,
 				Description: "MCP server " + s.Name, MCP: &connections.MCPUpstream{URL: u.URL}}
 			if cr.ClientID != "" {
 				p.MCP.Pre = &mcpoauth.PreRegistered{Issuer: cr.Issuer, ClientID: cr.ClientID, ClientSecret: cr.ClientSecret}
