@@ -130,6 +130,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		return credentialFor(u, cat.Issuer(), auth.keys, auth.conns, log, server)
 	})
 	a.connectorStreams(servers)
+	cat.SetRefusals(servers, func(server string, u config.Upstream) gateway.RefusedFunc { return refusedFor(u, auth.conns, server) })
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
 		Advise:             cat.ScopeAdvisor(catalog.Lookup{User: auth.store.GetUser, Client: auth.store.GetClient}),

@@ -120,7 +120,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 		if err != nil {
 			return nil, err
 		}
-		a.mount = append(a.mount, pages.Mount)
+		a.mount = append(a.mount, pages.Mount, mountMetadataDocument(a.conns))
 	}
 	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
 	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: cat.Resources(), Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})

@@ -124,3 +124,22 @@ func (c *Catalog) ServerSpecs(cred CredentialHook) []gateway.ServerSpec {
 	}
 	return specs
 }
+
+// RefusedHook gives the refusal handler of upstream u of server (nil:
+// none); see gateway.UpstreamSpec.Refused.
+type RefusedHook func(server string, u config.Upstream) gateway.RefusedFunc
+
+// SetRefusals fills in the Refused handler of each upstream of specs, as
+// ServerSpecs built them (same servers, same order), from hook.
+func (c *Catalog) SetRefusals(specs []gateway.ServerSpec, hook RefusedHook) {
+	for i, s := range c.servers {
+		if i >= len(specs) || specs[i].Name != s.Config.Name {
+			return
+		}
+		for j, u := range s.Upstreams {
+			if j < len(specs[i].Upstreams) {
+				specs[i].Upstreams[j].Refused = hook(s.Config.Name, u)
+			}
+		}
+	}
+}

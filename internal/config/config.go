@@ -82,6 +82,8 @@ type Config struct {
 	// Connectors are the outbound-only connectors that may serve
 	// upstreams from private networks (connectors.go).
 	Connectors []Connector `yaml:"connectors"`
+	// UpstreamOAuth: mcpgate as an OAuth client of upstreams (mcp-oauth).
+	UpstreamOAuth UpstreamOAuth `yaml:"upstream_oauth"`
 
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
@@ -413,6 +415,40 @@ type Credentials struct {
 	Connection string   `yaml:"connection"` // connection: the connection whose token the user's calls carry
 	Header     string   `yaml:"header"`     // static: default Authorization
 	Value      string   `yaml:"value"`      // static: the secret (use ${VAR})
+	// mcp-oauth (the upstream runs its own authorization; mcpgate is its
+	// OAuth client, each user connects once on /connections; Connection
+	// then names that connection, default the server's name):
+	ClientID     string   `yaml:"client_id"`     // a client pre-registered at the upstream's authorization server
+	ClientSecret string   `yaml:"client_secret"` // its secret (use ${VAR}); none: a public client
+	Issuer       string   `yaml:"issuer"`        // the issuer client_id is registered at; default whichever the upstream names
+	Scopes       []string `yaml:"scopes"`        // scopes always asked for, besides those the upstream's challenge names
+	PerTenant    bool     `yaml:"per_tenant"`    // one connection per user and tenant
+}
+
+// MCPConnectionName is the connection an mcp-oauth upstream of server
+// uses: credentials.connection, default the server's name.
+func (c Credentials) MCPConnectionName(server string) string {
+	if c.Connection != "" {
+		return c.Connection
+	}
+	return server
+}
+
+// UpstreamOAuth configures mcpgate as an OAuth client of upstream MCP
+// servers that run their own authorization (credentials mode mcp-oauth).
+type UpstreamOAuth struct {
+	// ClientName is how mcpgate names itself to those authorization
+	// servers (metadata document, dynamic registration); default "mcpgate".
+	ClientName string `yaml:"client_name"`
+	// DisableMetadataDocument stops mcpgate from using (and serving) its
+	// client ID metadata document (at /oauth/upstream-client.json, https
+	// public URLs only); it then uses pre-registered credentials or
+	// dynamic registration.
+	DisableMetadataDocument bool `yaml:"disable_metadata_document"`
+	// AllowPrivateAddresses lets authorization servers be on private,
+	// loopback or link-local addresses, and on plain http (development,
+	// or an operator's internal authorization server).
+	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m", "1h30m".

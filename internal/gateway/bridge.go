@@ -427,6 +427,9 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 		if spec.Credential != nil {
 			opts.Credential = func() (string, string, error) { return spec.Credential(s.principal.Load()) }
 		}
+		if spec.Refused != nil {
+			opts.Refused = func(status int, h http.Header) error { return spec.Refused(s.principal.Load(), status, h) }
+		}
 		return upstream.NewHTTP(opts, h), nil
 	}
 }

@@ -48,10 +48,22 @@ type UpstreamSpec struct {
 	// the stream to the process the connector runs (one per session).
 	Connector string
 	Stream    func(ctx context.Context) (net.Conn, error)
+	// Refused, when set, is told when the upstream answered 401 or 403 to
+	// a request made with the caller's credential (an upstream running its
+	// own authorization, credentials mode mcp-oauth). A non-nil error
+	// answers the request instead of the upstream's refusal (a tool error
+	// when it has ToolError: "connect", "allow more"), so the client never
+	// sees the upstream's challenge and never re-authorizes at the gateway
+	// for it.
+	Refused RefusedFunc
 }
 
 // CredentialFunc produces an upstream credential header for a caller.
 type CredentialFunc func(caller *tokens.Claims) (header, value string, err error)
+
+// RefusedFunc handles an upstream's 401/403 (status, its headers) to a
+// caller's request; see UpstreamSpec.Refused.
+type RefusedFunc func(caller *tokens.Claims, status int, h http.Header) error
 
 func (u UpstreamSpec) isStreamableHTTP() bool {
 	return u.URL != "" && (u.Transport == "" || u.Transport == "streamable-http")

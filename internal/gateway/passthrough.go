@@ -101,6 +101,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 			return p.upstreamFailed(fr, err, false)
 		}
 		status = resp.StatusCode
+		if err := p.upstreamRefused(r, fr, resp); err != nil {
+			return err
+		}
 		return p.relay(w, resp, fr, nil)
 	}
 	// The upstream must answer within the timeout; for SSE responses the
@@ -118,6 +121,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		return p.upstreamFailed(fr, err, ctx.Err() != nil && r.Context().Err() == nil)
 	}
 	status = resp.StatusCode
+	if err := p.upstreamRefused(r, fr, resp); err != nil {
+		return err
+	}
 	if isInit && resp.StatusCode == http.StatusOK {
 		sealed, err := p.g.sealer.seal(sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)})
 		if err != nil {
