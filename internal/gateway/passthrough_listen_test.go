@@ -32,7 +32,9 @@ func listenPost26(t *testing.T, url, token, method, params string) *http.Respons
 }
 
 // listenParams is a subscriptions/listen params object.
-func listenParams(filter string) string { return `{` + listenMeta26 + `,"notifications":` + filter + `}` }
+func listenParams(filter string) string {
+	return `{` + listenMeta26 + `,"notifications":` + filter + `}`
+}
 
 // listenUpstream is a 2026-07-28 upstream whose subscriptions/listen
 // stream sends events (after a pause before each one, when given) and
