@@ -55,6 +55,12 @@ func newListenUpstream(t *testing.T, timeout time.Duration, events []timedEvent)
 	lu := &listenUpstream{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"server/discover"`) {
+			// It speaks 2026-07-28 (else the era translator serves).
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)
+			return
+		}
 		if !strings.Contains(string(body), `"subscriptions/listen"`) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"jsonrpc":"2.0","id":"L1","result":{"resultType":"complete"}}`)

@@ -63,17 +63,19 @@ func unsupported(t *testing.T, resp *http.Response) (id string, supported []stri
 }
 
 // TestUnsupportedVersionNamesUpstream: through the passthrough, the
-// -32022 answer lists the revisions both the gateway and the upstream
-// serve, not the gateway's alone: for a revision the gateway does not
-// speak (the upstream asked once, and remembered), and for one the
-// upstream does not (its own answer, re-read and narrowed).
+// -32022 answer lists the revisions the gateway serves for this upstream,
+// not the gateway's alone: for a revision the gateway does not speak,
+// what both speak (the upstream asked once, and remembered) plus
+// 2026-07-28, which the era translator serves over the upstream's older
+// revision; and an upstream that claims 2026-07-28 but refuses it gets its
+// own answer re-read and narrowed.
 func TestUnsupportedVersionNamesUpstream(t *testing.T) {
 	const upstreamSays = `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32022,"message":"no","data":{"supported":["2025-06-18","2025-11-25","1999-01-01"],"requested":"2026-07-28"}}}`
 	const upstreamRefuses = `{"jsonrpc":"2.0","id":"L1","error":{"code":-32022,"message":"no <b>","data":{"supported":["2025-06-18","2025-11-25","1999-01-01"],"requested":"2026-07-28"}}}`
 	up, probes := versionedUpstream(t, upstreamSays, upstreamRefuses)
 	_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{up}}}, nil)
 	url := base + "/mcp/p"
-	want := []string{"2025-06-18", "2025-11-25"}
+	want := []string{"2025-06-18", "2025-11-25", "2026-07-28"}
 
 	for i := range 2 {
 		resp := rawPost(t, url, map[string]string{"MCP-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/list"},
@@ -87,11 +89,13 @@ func TestUnsupportedVersionNamesUpstream(t *testing.T) {
 		t.Errorf("the upstream was asked %d times, want once (remembered)", n)
 	}
 
-	resp := listenPost26(t, url, "", "tools/list", "")
+	claims, _ := versionedUpstream(t, `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2026-07-28","2025-11-25"]}}`, upstreamRefuses)
+	_, base = newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{claims}}}, nil)
+	resp := listenPost26(t, base+"/mcp/p", "", "tools/list", "")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body = io.NopCloser(strings.NewReader(string(body)))
 	id, supported, requested := unsupported(t, resp)
-	if id != `"L1"` || !slices.Equal(supported, want) || requested != "2026-07-28" || strings.Contains(string(body), "<b>") {
+	if want := []string{"2025-06-18", "2025-11-25"}; id != `"L1"` || !slices.Equal(supported, want) || requested != "2026-07-28" || strings.Contains(string(body), "<b>") {
 		t.Errorf("relayed: %s; want id L1, supported %v, requested 2026-07-28, the gateway's own message", body, want)
 	}
 }
@@ -106,6 +110,7 @@ func TestUnsupportedVersionFallbacks(t *testing.T) {
 		want           []string
 	}{
 		{"discover result", `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2026-07-28","2025-11-25","2024-11-05"]}}`, []string{"2025-11-25", "2026-07-28"}},
+		{"pre-2026 list", `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32022,"message":"x","data":{"supported":["2025-11-25"]}}}`, []string{"2025-11-25", "2026-07-28"}},
 		{"pre-2026 upstream", `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32000,"message":"Bad Request: Mcp-Session-Id header is required"}}`, mcpwire.SupportedVersions()},
 		{"not strings", `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32022,"message":"x","data":{"supported":[1,2]}}}`, mcpwire.SupportedVersions()},
 		{"duplicate member", `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2025-11-25"],"supportedVersions":["2026-07-28"]}}`, mcpwire.SupportedVersions()},
@@ -122,7 +127,10 @@ func TestUnsupportedVersionFallbacks(t *testing.T) {
 		})
 	}
 	t.Run("other upstream errors pass", func(t *testing.T) {
-		up, _ := versionedUpstream(t, "", `{"jsonrpc":"2.0","id":"L1","error":{"code":-32000,"message":"other"}}`)
+		// An upstream that speaks 2026-07-28 (else the era translator
+		// serves the request) and refuses it for another reason.
+		up, _ := versionedUpstream(t, `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2026-07-28"]}}`,
+			`{"jsonrpc":"2.0","id":"L1","error":{"code":-32000,"message":"other"}}`)
 		_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{up}}}, nil)
 		resp := listenPost26(t, base+"/mcp/p", "", "tools/list", "")
 		body, _ := io.ReadAll(resp.Body)
