@@ -22,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate/internal/connector"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // connectorConfig serves the fixture only through connector "edge".
@@ -146,7 +147,32 @@ func TestConnectorThroughGateway(t *testing.T) {
 	if !strings.Contains(r.as.logs.String(), "event=connector.connected connector=edge instance=only") {
 		t.Errorf("no connect audit line:\n%s", r.as.logs.String())
 	}
+	// Recorded in the store for `mcpgate connectors status` (every replica's view).
+	rec, ok := r.as.app.keep.base.(store.ConnectorStatus)
+	if !ok {
+		t.Fatalf("the store %T does not record connector status", r.as.app.keep.base)
+	}
+	rows := func() []store.ConnectorInstance {
+		l, err := rec.ListConnectorInstances(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(rows()) != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("rows %+v, want the instance", rows())
+		}
+	}
+	if row := rows()[0]; row.Connector != "edge" || row.Instance != "only" || row.Version != "test" {
+		t.Errorf("row %+v", row)
+	}
 	stop()
+	for deadline := time.Now().Add(5 * time.Second); len(rows()) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("rows %+v after the instance stopped", rows())
+		}
+	}
 	for deadline := time.Now().Add(5 * time.Second); len(r.as.app.ConnectorStatus()) > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the instance is still listed after it stopped")
