@@ -310,3 +310,36 @@ func TestConnectorStdio(t *testing.T) {
 		t.Fatal("a command the connector does not list was run")
 	}
 }
+
+// TestConnectorStreams: an SSE response with progress notifications and a
+// server-to-client request (sampling) travel through the connector.
+func TestConnectorStreams(t *testing.T) {
+	r := newConnectorRig(t)
+	r.agent("only")
+	var progress atomic.Int64
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "connector-test", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { progress.Add(1) },
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", StopReason: "endTurn", Content: &mcp.TextContent{Text: "Paris"}}, nil
+		},
+	}).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: r.as.base + "/mcp/private", DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	params := &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}}
+	params.SetProgressToken("p1")
+	if res, err := cs.CallTool(context.Background(), params); err != nil || res.IsError {
+		t.Fatalf("progress tool: %v", err)
+	}
+	if progress.Load() == 0 {
+		t.Error("no progress notification came through the connector")
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "Capital of France?"}})
+	if err != nil || res.IsError || len(res.Content) == 0 {
+		t.Fatalf("sampling through the connector: %v %+v", err, res)
+	}
+	if tc, ok := res.Content[0].(*mcp.TextContent); !ok || tc.Text != "LLM response: Paris" {
+		t.Errorf("sampling result %+v", res.Content[0])
+	}
+}
