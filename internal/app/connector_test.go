@@ -22,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpgate/mcpgate/internal/connector"
+	"github.com/mcpgate/mcpgate/internal/store"
 )
 
 // connectorConfig serves the fixture only through connector "edge".
@@ -146,7 +147,32 @@ func TestConnectorThroughGateway(t *testing.T) {
 	if !strings.Contains(r.as.logs.String(), "event=connector.connected connector=edge instance=only") {
 		t.Errorf("no connect audit line:\n%s", r.as.logs.String())
 	}
+	// Recorded in the store for `mcpgate connectors status` (every replica's view).
+	rec, ok := r.as.app.keep.base.(store.ConnectorStatus)
+	if !ok {
+		t.Fatalf("the store %T does not record connector status", r.as.app.keep.base)
+	}
+	rows := func() []store.ConnectorInstance {
+		l, err := rec.ListConnectorInstances(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(rows()) != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("rows %+v, want the instance", rows())
+		}
+	}
+	if row := rows()[0]; row.Connector != "edge" || row.Instance != "only" || row.Version != "test" {
+		t.Errorf("row %+v", row)
+	}
 	stop()
+	for deadline := time.Now().Add(5 * time.Second); len(rows()) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("rows %+v after the instance stopped", rows())
+		}
+	}
 	for deadline := time.Now().Add(5 * time.Second); len(r.as.app.ConnectorStatus()) > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the instance is still listed after it stopped")
@@ -282,5 +308,38 @@ func TestConnectorStdio(t *testing.T) {
 	}
 	if _, err := r.sessionAt("unlisted"); err == nil {
 		t.Fatal("a command the connector does not list was run")
+	}
+}
+
+// TestConnectorStreams: an SSE response with progress notifications and a
+// server-to-client request (sampling) travel through the connector.
+func TestConnectorStreams(t *testing.T) {
+	r := newConnectorRig(t)
+	r.agent("only")
+	var progress atomic.Int64
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "connector-test", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { progress.Add(1) },
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", StopReason: "endTurn", Content: &mcp.TextContent{Text: "Paris"}}, nil
+		},
+	}).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: r.as.base + "/mcp/private", DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	params := &mcp.CallToolParams{Name: "test_tool_with_progress", Arguments: map[string]any{}}
+	params.SetProgressToken("p1")
+	if res, err := cs.CallTool(context.Background(), params); err != nil || res.IsError {
+		t.Fatalf("progress tool: %v", err)
+	}
+	if progress.Load() == 0 {
+		t.Error("no progress notification came through the connector")
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "Capital of France?"}})
+	if err != nil || res.IsError || len(res.Content) == 0 {
+		t.Fatalf("sampling through the connector: %v %+v", err, res)
+	}
+	if tc, ok := res.Content[0].(*mcp.TextContent); !ok || tc.Text != "LLM response: Paris" {
+		t.Errorf("sampling result %+v", res.Content[0])
 	}
 }

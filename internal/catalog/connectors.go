@@ -1,11 +1,11 @@
 package catalog
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/connector"
-	"github.com/mcpgate/mcpgate/internal/discovery"
 	"github.com/mcpgate/mcpgate/internal/oauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/upstream"
@@ -14,18 +14,20 @@ import (
 // connectorSet is the compiled `connectors:` (issue 10).
 type connectorSet struct {
 	resource *oauth.Resource           // the connector endpoint as a protected resource; nil without connectors
+	tokenRes oauth.Resources           // the servers' resources and this one: what the token endpoint issues for
 	byClient map[string]string         // client id -> connector name
 	routes   []upstream.ConnectorRoute // upstream addresses reached through connectors
 }
 
-// compileConnectors makes the connector endpoint a protected resource
-// (only when connectors are configured, so other configs see no change)
-// whose tokens only the listed clients get, by client_credentials: the
-// granter below decides them, not the policies (which are about users and
-// MCP servers), and no redirect URI is ever allowed for it, so no user
-// flow can produce one.
+// compileConnectors makes the connector endpoint a resource the token
+// endpoint issues for (only when connectors are configured) whose tokens
+// only the listed clients get, by client_credentials: the granter below
+// decides them, not the policies (which are about users and MCP servers),
+// and no redirect URI is ever allowed for it, so no user flow can produce
+// one. It is not one of Resources (the MCP servers): discovery documents,
+// the authorization endpoint and the one-server defaults stay as they are.
 func (c *Catalog) compileConnectors(cfg *config.Config) {
-	cs := &connectorSet{byClient: map[string]string{}}
+	cs := &connectorSet{byClient: map[string]string{}, tokenRes: c.resources}
 	c.conn = cs
 	if len(cfg.Connectors) == 0 {
 		return
@@ -35,8 +37,9 @@ func (c *Catalog) compileConnectors(cfg *config.Config) {
 	}
 	uri := c.issuer + connector.Path
 	cs.resource = &oauth.Resource{URI: uri, ServerName: "", Scopes: []string{connector.Scope},
-		AllowsRedirect: func(string) bool { return false }, MetadataURL: discovery.MetadataURL(c.issuer, connector.Path)}
-	c.resources[uri] = cs.resource
+		AllowsRedirect: func(string) bool { return false }}
+	cs.tokenRes = maps.Clone(c.resources)
+	cs.tokenRes[uri] = cs.resource
 	c.granter = connectorGranter{Granter: c.granter, res: cs.resource, clients: cs.byClient}
 	for _, s := range c.servers {
 		for _, u := range s.Upstreams {
@@ -78,6 +81,11 @@ func (g connectorGranter) Grant(user *store.User, client store.Client, res *oaut
 // ConnectorResource is the connector endpoint's resource; nil when no
 // connector is configured.
 func (c *Catalog) ConnectorResource() *oauth.Resource { return c.conn.resource }
+
+// TokenResources are what the token endpoint issues tokens for: the
+// protected servers (Resources) and, with connectors, the connector
+// endpoint.
+func (c *Catalog) TokenResources() oauth.Resources { return c.conn.tokenRes }
 
 // Connectors maps each connector's client id to its name.
 func (c *Catalog) Connectors() map[string]string { return c.conn.byClient }

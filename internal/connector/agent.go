@@ -64,6 +64,11 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment // HTTPS_PROXY, NO_PROXY
+	// HTTP/1.1 only: a WebSocket is an HTTP/1.1 upgrade (RFC 6455), and a
+	// TLS front offering h2 must not take the connection there.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	tr.Protocols = &protos
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {

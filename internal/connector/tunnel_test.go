@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +43,10 @@ type rig struct {
 	ttl    atomic.Int64 // token lifetime, nanoseconds (default 10m)
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigTLS(t, false) }
+
+// newRigTLS is newRig with the gateway on https when tls is set.
+func newRigTLS(t *testing.T, tls bool) *rig {
 	t.Helper()
 	old := refreshEvery
 	refreshEvery = 50 * time.Millisecond
@@ -59,7 +63,13 @@ func newRig(t *testing.T) *rig {
 		tok := r.mint(id, Scope)
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": int(r.lifetime().Seconds())})
 	})
-	r.srv = httptest.NewServer(mux)
+	r.srv = httptest.NewUnstartedServer(mux)
+	if tls {
+		r.srv.EnableHTTP2 = true // as a real TLS front offers h2; the WebSocket needs HTTP/1.1
+		r.srv.StartTLS()
+	} else {
+		r.srv.Start()
+	}
 	t.Cleanup(r.srv.Close)
 	t.Cleanup(r.hub.Close)
 	r.hub.SetAuth(&Auth{Audience: r.srv.URL + Path, Connectors: map[string]string{"edge-client": "edge", "other-client": "other"},
@@ -100,6 +110,11 @@ func (r *rig) only(name string) *instance {
 
 // agent starts a connector named name serving ups (name -> URL).
 func (r *rig) agent(name, client, instance string, ups map[string]string) (*Agent, context.CancelFunc) {
+	return r.agentWith(name, client, instance, ups, nil)
+}
+
+// agentWith is agent with a hook that adjusts the agent before it runs.
+func (r *rig) agentWith(name, client, instance string, ups map[string]string, adjust func(*AgentConfig, *Agent)) (*Agent, context.CancelFunc) {
 	r.t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
@@ -111,12 +126,22 @@ func (r *rig) agent(name, client, instance string, ups map[string]string) (*Agen
 	for n, u := range ups {
 		cfg.Upstreams = append(cfg.Upstreams, AgentUpstream{Name: n, URL: u})
 	}
+	if r.srv.TLS != nil {
+		ca := filepath.Join(r.t.TempDir(), "ca.pem")
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw}), 0o600); err != nil {
+			r.t.Fatal(err)
+		}
+		cfg.CAFile = ca
+	}
 	if err := cfg.Check(); err != nil {
 		r.t.Fatal(err)
 	}
 	a, err := NewAgent(cfg, "test", nil)
 	if err != nil {
 		r.t.Fatal(err)
+	}
+	if adjust != nil {
+		adjust(cfg, a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -568,5 +593,54 @@ func TestReloadRemovesConnector(t *testing.T) {
 	waitFor(t, func() bool { return in.sess.IsClosed() })
 	if p := in.reason.Load(); p == nil || *p != "the client is no longer a registered connector" {
 		t.Fatalf("closed for %v", p)
+	}
+}
+
+// TestThroughHTTPSProxy: the connector reaches an https gateway through an
+// HTTP CONNECT proxy (what HTTPS_PROXY configures), token request and
+// WebSocket alike, and the tunnel carries requests.
+func TestThroughHTTPSProxy(t *testing.T) {
+	r := newRigTLS(t, true)
+	var connects atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		connects.Add(1)
+		up, err := net.Dial("tcp", req.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		_, _ = buf.WriteString("HTTP/1.1 200 Connection established\r\n\r\n")
+		_ = buf.Flush()
+		go Pipe(conn, up)
+	}))
+	defer proxy.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "private") }))
+	defer up.Close()
+	proxyURL, _ := url.Parse(proxy.URL)
+	r.agentWith("edge", "edge-client", "a1", map[string]string{"m": up.URL}, func(_ *AgentConfig, a *Agent) {
+		a.http.Transport.(*http.Transport).Proxy = http.ProxyURL(proxyURL) // as HTTPS_PROXY=proxy.URL would
+	})
+	r.waitInstances("edge", 1)
+	if connects.Load() < 2 { // the token request and the WebSocket
+		t.Fatalf("%d CONNECTs through the proxy, want the token request's and the WebSocket's", connects.Load())
+	}
+	c := r.client(upstream.ConnectorRoute{Connector: "edge", Upstream: "m", Address: addrOf(t, up.URL)})
+	resp, err := c.Get(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "private" {
+		t.Fatalf("body %q", b)
 	}
 }
