@@ -503,8 +503,10 @@ func (s *session) register(c *call, timeout time.Duration) string {
 	if c.clientID != nil {
 		s.byClient[mcpwire.IDKey(c.clientID)] = gid
 	}
-	s.mu.Unlock()
+	// Armed under the lock: a short timeout could otherwise fire, and
+	// take the call, before c.timer is set.
 	c.timer = time.AfterFunc(timeout, func() { s.timeout(gid) })
+	s.mu.Unlock()
 	return gid
 }
 
