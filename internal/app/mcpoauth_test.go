@@ -109,6 +109,10 @@ servers:
     upstream:
       url: "${NOTES}"
       credentials: {mode: mcp-oauth, client_id: gw-notes, client_secret: gw-notes-secret-0123}
+  - name: hub                     # aggregates notes (the bridge) with a plain upstream
+    upstreams:
+      - {server: notes}
+      - {name: local, url: "${UP}"}
 `
 	env := map[string]string{"NOTES": upURL, "KEY": filepath.Join(dir, "vault.key"), "DB": filepath.Join(dir, "mcpgate.db")}
 	as := startAppEnv(t, yaml, env)
@@ -151,6 +155,20 @@ servers:
 	got := lastAuth()
 	if got == "" || got == "Bearer "+access {
 		t.Fatalf("the upstream got %q (the client's token: %v)", got, got == "Bearer "+access)
+	}
+	// Aggregated into another server (the bridge), the same connection
+	// serves: the reference uses the notes server's connection.
+	hub := as.base + "/mcp/hub"
+	v2, c2 := pkce()
+	loc = b.authorize(authURL(as.base, clientID, c2, hub, ""))
+	_, tok2 := postToken(t, as.base, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {v2}, "client_id": {clientID}, "redirect_uri": {redirectURI}}, "", "")
+	res, err = connectBearer(t, hub, tok2["access_token"].(string)).CallTool(context.Background(), &mcp.CallToolParams{Name: "notes__echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil || res.IsError {
+		t.Fatalf("aggregated call: %v %+v", err, res)
+	}
+	if lastAuth() != got {
+		t.Errorf("the aggregated call carried %q, want the user's notes token", lastAuth())
 	}
 	db, _ := os.ReadFile(env["DB"])
 	wal, _ := os.ReadFile(env["DB"] + "-wal")
