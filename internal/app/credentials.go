@@ -19,7 +19,7 @@ func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns 
 	case "connection", "mcp-oauth":
 		name := u.Credentials.Connection
 		if u.Credentials.Mode == "mcp-oauth" {
-			name = u.Credentials.MCPConnectionName(server)
+			name = u.MCPConnectionName(server)
 		}
 		return func(c *tokens.Claims) (string, string, error) {
 			if c == nil || conns == nil {

@@ -80,7 +80,7 @@ func refusedFor(u config.Upstream, conns *connections.Manager, server string) ga
 	if u.Credentials.Mode != "mcp-oauth" || conns == nil {
 		return nil
 	}
-	name := u.Credentials.MCPConnectionName(server)
+	name := u.MCPConnectionName(server)
 	return func(c *tokens.Claims, status int, h http.Header) error {
 		if c == nil {
 			return nil

@@ -70,7 +70,7 @@ func (c *Catalog) connectionNeeds() map[string][]string {
 				needs[s.URI] = appendNew(needs[s.URI], u.Credentials.Connection)
 			}
 			if u.Credentials.Mode == "mcp-oauth" {
-				needs[s.URI] = appendNew(needs[s.URI], u.Credentials.MCPConnectionName(s.Config.Name))
+				needs[s.URI] = appendNew(needs[s.URI], u.MCPConnectionName(s.Config.Name))
 			}
 		}
 	}

@@ -434,6 +434,16 @@ func (c Credentials) MCPConnectionName(server string) string {
 	return server
 }
 
+// MCPConnectionName is the connection of mcp-oauth upstream u of server:
+// a resolved `server:` reference uses the referenced server's (the
+// connection belongs to the upstream, wherever it is aggregated).
+func (u Upstream) MCPConnectionName(server string) string {
+	if u.Server != "" {
+		server = u.Server
+	}
+	return u.Credentials.MCPConnectionName(server)
+}
+
 // UpstreamOAuth configures mcpgate as an OAuth client of upstream MCP
 // servers that run their own authorization (credentials mode mcp-oauth).
 type UpstreamOAuth struct {
