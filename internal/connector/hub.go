@@ -37,6 +37,10 @@ type Auth struct {
 	// Connectors maps an operator-registered client id to the connector
 	// name it may serve as (config `connectors:`).
 	Connectors map[string]string
+	// Expect lists, per connector name, what the gateway's config routes
+	// through it (UpstreamInfo with Address or Command); an instance whose
+	// hello lacks one is logged, as those calls would fail.
+	Expect map[string][]UpstreamInfo
 }
 
 // Hub is the gateway's side: it accepts connectors at Path and opens
@@ -211,6 +215,7 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 		return
 	}
 	defer h.remove(in)
+	h.warnMissing(in)
 	if err := WriteFrame(ctrl, &Frame{Kind: KindWelcome, OK: true, ReauthSeconds: int(ReauthBefore / time.Second)}); err != nil {
 		return
 	}
@@ -383,4 +388,21 @@ func (h *Hub) Close() {
 	}
 	h.runs.Wait() // each removes (and un-records) its instance
 	h.recs.Wait()
+}
+
+// warnMissing logs what the gateway routes through in's connector that in
+// did not announce: a mismatch between the two configs.
+func (h *Hub) warnMissing(in *instance) {
+	a := h.auth.Load()
+	if a == nil {
+		return
+	}
+	for _, want := range a.Expect[in.name] {
+		if !slices.ContainsFunc(in.upstreams, func(u UpstreamInfo) bool {
+			return u.Address == want.Address && slices.Equal(u.Command, want.Command)
+		}) {
+			h.log.Warn("connector instance does not serve an upstream the gateway routes through it; its calls go to other instances or fail",
+				"connector", in.name, "instance", in.id, "upstream", want.String())
+		}
+	}
 }
