@@ -2,7 +2,9 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -197,12 +199,12 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	hello, err := ReadFrame(ctrl, KindHello)
 	if err != nil {
 		h.log.Info("connector refused", "connector", name, "client", claims.ClientID, "addr", remote, "err", err)
-		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: "bad hello"})
+		refuseHello(ctrl, "bad hello")
 		return
 	}
 	if hello.Name != name {
 		h.log.Info("connector refused", "connector", hello.Name, "client", claims.ClientID, "addr", remote, "err", "the client is registered for connector "+name)
-		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: "this client is not registered for connector " + hello.Name})
+		refuseHello(ctrl, "this client is not registered for connector "+hello.Name)
 		return
 	}
 	in := &instance{name: name, id: hello.Instance, version: hello.Version, client: claims.ClientID, remote: remote,
@@ -211,7 +213,7 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	in.lastSeen.Store(h.now().UnixNano())
 	if err := h.add(in); err != nil {
 		h.log.Info("connector refused", "connector", name, "instance", in.id, "client", claims.ClientID, "addr", remote, "err", err)
-		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: err.Error()})
+		refuseHello(ctrl, err.Error())
 		return
 	}
 	defer h.remove(in)
@@ -224,6 +226,16 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	h.watch(ctx, in)
 }
 
+// refuseHello tells the connector why, and gives the frame a moment to
+// reach it (the connector closes on reading it) before the session ends.
+func refuseHello(ctrl net.Conn, why string) {
+	if WriteFrame(ctrl, &Frame{Kind: KindError, Error: why}) != nil {
+		return
+	}
+	_ = ctrl.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(ctrl, MaxFrame))
+}
+
 // ReauthBefore is how long before its token expires a connector sends a
 // fresh one (reauth frame); a session whose token expires is closed.
 const ReauthBefore = time.Minute
@@ -234,7 +246,11 @@ func (h *Hub) control(in *instance, ctrl net.Conn) {
 	for {
 		f, err := ReadFrame(ctrl, KindReauth)
 		if err != nil {
-			in.close("control stream: " + errText(err))
+			if in.sess.IsClosed() || errors.Is(err, io.EOF) {
+				in.close("connection lost")
+			} else {
+				in.close("control stream: " + err.Error())
+			}
 			return
 		}
 		name, c, oerr := authorize(h.auth.Load(), f.Token)
@@ -245,13 +261,6 @@ func (h *Hub) control(in *instance, ctrl net.Conn) {
 		in.claims.Store(c)
 		in.lastSeen.Store(h.now().UnixNano())
 	}
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // watch ends the session when the connector is cut off, its token expires
