@@ -48,7 +48,24 @@ func (a *App) connectorEndpoint(cfg *config.Config, cat *catalog.Catalog, auth *
 		return nil, err
 	}
 	return &connectorEndpoint{handler: h, auth: &connector.Auth{Audience: res.URI, MetadataURL: res.MetadataURL,
-		Verify: auth.verify, CutOff: auth.revokedToken, Connectors: cat.Connectors()}}, nil
+		Verify: auth.verify, CutOff: auth.revokedToken, Connectors: cat.Connectors(), Expect: expected(cat)}}, nil
+}
+
+// expected is what cat routes through each connector, to compare with
+// what its instances announce.
+func expected(cat *catalog.Catalog) map[string][]connector.UpstreamInfo {
+	out := map[string][]connector.UpstreamInfo{}
+	for _, r := range cat.ConnectorRoutes() {
+		out[r.Connector] = append(out[r.Connector], connector.UpstreamInfo{Name: r.Upstream, Address: r.Address})
+	}
+	for _, s := range cat.Servers() {
+		for _, u := range s.Upstreams {
+			if u.Connector != "" && len(u.Command) > 0 {
+				out[u.Connector] = append(out[u.Connector], connector.UpstreamInfo{Name: s.Config.Name, Command: u.Command})
+			}
+		}
+	}
+	return out
 }
 
 // activateConnectors hands g's auth to the hub; live sessions are

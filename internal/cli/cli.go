@@ -52,8 +52,9 @@ Usage:
                                   revoke a user's grants (refresh tokens and remembered consent)
   mcpgate policy test --config FILE --user NAME|@FILE|JSON --client ID --server NAME [--scope "A B"]
                                   explain which scopes a token would get, and which policy decided each
-  mcpgate connector --config FILE run an outbound-only connector: dial out to the gateway and serve
-                                  the private upstreams its config lists (docs/connector.md)
+  mcpgate connector --config FILE [--check]
+                                  run an outbound-only connector: dial out to the gateway and serve
+                                  the private upstreams its config lists (docs/connector.md); --check validates only
   mcpgate connector keygen --key FILE [--kid ID]
                                   make the connector's private key; prints the public JWK Set for the gateway's config
   mcpgate connectors status --config FILE [--json]

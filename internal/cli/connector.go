@@ -30,6 +30,7 @@ func connectorRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "connector.yaml", "connector config file")
+	check := fs.Bool("check", false, "validate the config and load the key, then exit")
 	if err := fs.Parse(args); err != nil {
 		return ExitInvalidConfig
 	}
@@ -41,7 +42,15 @@ func connectorRun(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	agent, err := connector.NewAgent(cfg, Version, log)
 	if err != nil {
+		if *check {
+			fmt.Fprintln(stderr, "mcpgate connector:", err)
+			return ExitInvalidConfig
+		}
 		return failed(stderr, err)
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: ok (connector %s, %d upstreams)\n", *path, cfg.Name, len(cfg.Upstreams))
+		return ExitOK
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -60,3 +60,29 @@ servers: [{name: m, upstream: {connector: edge, url: "http://10.0.0.5:9000/mcp"}
 		t.Fatalf("json: %d %s", code, out)
 	}
 }
+
+func TestConnectorCheckAndKeygen(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "c.pem")
+	code, out := run(t, "", "connector", "keygen", "--key", key, "--kid", "k9")
+	if code != 0 || !strings.Contains(out, `"kid":"k9"`) || !strings.Contains(out, `"crv":"P-256"`) || strings.Contains(out, `"d":`) {
+		t.Fatalf("keygen: %d %s", code, out)
+	}
+	if code, _ := run(t, "", "connector", "keygen", "--key", key); code == 0 {
+		t.Fatal("keygen overwrote an existing key")
+	}
+	cfg := filepath.Join(dir, "connector.yaml")
+	yaml := "gateway: https://gw.example\nname: edge\nclient_id: c\nprivate_key_file: " + key + "\nupstreams: [{name: m, url: 'http://10.0.0.5:9000/mcp'}]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(t, "", "connector", "--config", cfg, "--check"); code != 0 || !strings.Contains(out, "ok (connector edge, 1 upstreams)") {
+		t.Fatalf("check: %d %s", code, out)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(yaml, key, filepath.Join(dir, "missing.pem"), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := run(t, "", "connector", "--config", cfg, "--check"); code != ExitInvalidConfig {
+		t.Fatalf("check with a missing key: %d", code)
+	}
+}

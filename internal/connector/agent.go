@@ -241,7 +241,7 @@ func (a *Agent) session(ctx context.Context) error {
 	a.log.Info("connected to the gateway", "gateway", a.cfg.Gateway, "upstreams", len(a.cfg.Upstreams))
 	go a.reauth(sctx, ctrl, exp)
 	go func() {
-		<-ctx.Done()
+		<-sctx.Done() // the agent stops, or this session ended (stop is deferred)
 		_ = sess.Close()
 	}()
 	for {

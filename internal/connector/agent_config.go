@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -54,15 +55,20 @@ type AgentUpstream struct {
 	Cwd     string            `yaml:"cwd"`
 }
 
+// varRE is ${VAR}, the only form expanded (a lone $ in a command or a
+// URL stays as written).
+var varRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
 // LoadAgentConfig reads and checks a connector configuration; ${VAR} is
-// replaced by the environment variable VAR.
+// replaced by the environment variable VAR, which must be set.
 func LoadAgentConfig(path string) (*AgentConfig, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var missing []string
-	text := os.Expand(string(raw), func(k string) string {
+	text := varRE.ReplaceAllStringFunc(string(raw), func(m string) string {
+		k := varRE.FindStringSubmatch(m)[1]
 		v, ok := os.LookupEnv(k)
 		if !ok {
 			missing = append(missing, k)

@@ -2,7 +2,9 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +39,10 @@ type Auth struct {
 	// Connectors maps an operator-registered client id to the connector
 	// name it may serve as (config `connectors:`).
 	Connectors map[string]string
+	// Expect lists, per connector name, what the gateway's config routes
+	// through it (UpstreamInfo with Address or Command); an instance whose
+	// hello lacks one is logged, as those calls would fail.
+	Expect map[string][]UpstreamInfo
 }
 
 // Hub is the gateway's side: it accepts connectors at Path and opens
@@ -193,12 +199,12 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	hello, err := ReadFrame(ctrl, KindHello)
 	if err != nil {
 		h.log.Info("connector refused", "connector", name, "client", claims.ClientID, "addr", remote, "err", err)
-		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: "bad hello"})
+		refuseHello(ctrl, "bad hello")
 		return
 	}
 	if hello.Name != name {
 		h.log.Info("connector refused", "connector", hello.Name, "client", claims.ClientID, "addr", remote, "err", "the client is registered for connector "+name)
-		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: "this client is not registered for connector " + hello.Name})
+		refuseHello(ctrl, "this client is not registered for connector "+hello.Name)
 		return
 	}
 	in := &instance{name: name, id: hello.Instance, version: hello.Version, client: claims.ClientID, remote: remote,
@@ -207,16 +213,27 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	in.lastSeen.Store(h.now().UnixNano())
 	if err := h.add(in); err != nil {
 		h.log.Info("connector refused", "connector", name, "instance", in.id, "client", claims.ClientID, "addr", remote, "err", err)
-		_ = WriteFrame(ctrl, &Frame{Kind: KindError, Error: err.Error()})
+		refuseHello(ctrl, err.Error())
 		return
 	}
 	defer h.remove(in)
+	h.warnMissing(in)
 	if err := WriteFrame(ctrl, &Frame{Kind: KindWelcome, OK: true, ReauthSeconds: int(ReauthBefore / time.Second)}); err != nil {
 		return
 	}
 	_ = ctrl.SetDeadline(time.Time{})
 	go h.control(in, ctrl)
 	h.watch(ctx, in)
+}
+
+// refuseHello tells the connector why, and gives the frame a moment to
+// reach it (the connector closes on reading it) before the session ends.
+func refuseHello(ctrl net.Conn, why string) {
+	if WriteFrame(ctrl, &Frame{Kind: KindError, Error: why}) != nil {
+		return
+	}
+	_ = ctrl.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(ctrl, MaxFrame))
 }
 
 // ReauthBefore is how long before its token expires a connector sends a
@@ -229,7 +246,11 @@ func (h *Hub) control(in *instance, ctrl net.Conn) {
 	for {
 		f, err := ReadFrame(ctrl, KindReauth)
 		if err != nil {
-			in.close("control stream: " + errText(err))
+			if in.sess.IsClosed() || errors.Is(err, io.EOF) {
+				in.close("connection lost")
+			} else {
+				in.close("control stream: " + err.Error())
+			}
 			return
 		}
 		name, c, oerr := authorize(h.auth.Load(), f.Token)
@@ -240,13 +261,6 @@ func (h *Hub) control(in *instance, ctrl net.Conn) {
 		in.claims.Store(c)
 		in.lastSeen.Store(h.now().UnixNano())
 	}
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // watch ends the session when the connector is cut off, its token expires
@@ -383,4 +397,21 @@ func (h *Hub) Close() {
 	}
 	h.runs.Wait() // each removes (and un-records) its instance
 	h.recs.Wait()
+}
+
+// warnMissing logs what the gateway routes through in's connector that in
+// did not announce: a mismatch between the two configs.
+func (h *Hub) warnMissing(in *instance) {
+	a := h.auth.Load()
+	if a == nil {
+		return
+	}
+	for _, want := range a.Expect[in.name] {
+		if !slices.ContainsFunc(in.upstreams, func(u UpstreamInfo) bool {
+			return u.Address == want.Address && slices.Equal(u.Command, want.Command)
+		}) {
+			h.log.Warn("connector instance does not serve an upstream the gateway routes through it; its calls go to other instances or fail",
+				"connector", in.name, "instance", in.id, "upstream", want.String())
+		}
+	}
 }

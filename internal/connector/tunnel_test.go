@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -644,3 +645,34 @@ func TestThroughHTTPSProxy(t *testing.T) {
 		t.Fatalf("body %q", b)
 	}
 }
+
+// TestWarnsOnMissingUpstream: an instance that does not announce what the
+// gateway routes through its connector is logged.
+func TestWarnsOnMissingUpstream(t *testing.T) {
+	r := newRig(t)
+	var logs syncBuffer
+	r.hub.log = slog.New(slog.NewTextHandler(&logs, nil))
+	a := *r.hub.auth.Load()
+	a.Expect = map[string][]UpstreamInfo{"edge": {{Name: "metrics", Address: "10.0.0.5:9000"}, {Name: "served", Address: "127.0.0.1:1"}}}
+	r.hub.SetAuth(&a)
+	r.agent("edge", "edge-client", "a1", map[string]string{"served": "http://127.0.0.1:1/"})
+	r.waitInstances("edge", 1)
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "metrics=10.0.0.5:9000") })
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "does not serve") && strings.Contains(line, "served=127.0.0.1:1") {
+			t.Errorf("warned about an upstream the instance serves: %s", line)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
