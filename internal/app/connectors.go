@@ -48,7 +48,8 @@ func (a *App) connectorEndpoint(cfg *config.Config, cat *catalog.Catalog, auth *
 		return nil, err
 	}
 	return &connectorEndpoint{handler: h, auth: &connector.Auth{Audience: res.URI, MetadataURL: res.MetadataURL,
-		Verify: auth.verify, CutOff: auth.revokedToken, Connectors: cat.Connectors(), Expect: expected(cat)}}, nil
+		Verify: auth.verify, CutOff: auth.revokedToken, Connectors: cat.Connectors(), Expect: expected(cat),
+		Refresh: cfg.OAuth.RevocationRefresh.Std()}}, nil
 }
 
 // expected is what cat routes through each connector, to compare with

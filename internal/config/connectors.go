@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Connector is an outbound-only connector (issue 10): a process inside a
@@ -42,7 +43,7 @@ func UpstreamAddress(raw string) (string, bool) {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	return net.JoinHostPort(u.Hostname(), port), true
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), true // DNS names are case-insensitive
 }
 
 // connectors checks `connectors:` and every upstream's `connector:`.

@@ -23,6 +23,7 @@ func TestConnectorsValidation(t *testing.T) {
 		{"command through a connector with env", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, command: [srv], env: {A: b}}}]", "connector's config"},
 		{"command through an unknown connector", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: nope, command: [srv]}}]", "unknown connector"},
 		{"address also direct", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, url: 'http://10.0.0.5:9000/mcp'}}, {name: d, upstream: {url: 'http://10.0.0.5:9000/other'}}]", "one address, one route"},
+		{"host case collides", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, url: 'http://DB.internal:9000/mcp'}}, {name: d, upstream: {url: 'http://db.INTERNAL:9000/x'}}]", "one address, one route"},
 		{"default port collides", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: edge, url: 'https://db.internal/mcp'}}, {name: d, upstream: {url: 'https://db.internal:443/x'}}]", "one address, one route"},
 	}
 	for _, tt := range tests {

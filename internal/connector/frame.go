@@ -252,7 +252,7 @@ func ParseAddress(a string) (string, error) {
 			return "", bad("bad host in %q", a)
 		}
 	}
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(strings.ToLower(host), port), nil // DNS names are case-insensitive
 }
 
 func printable(s string) bool {

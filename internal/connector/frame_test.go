@@ -46,6 +46,7 @@ func TestReadFrame(t *testing.T) {
 		{"empty program", frameBytes(`{"kind":"open","upstream":"tools","command":[""]}`), []string{KindOpen}, false},
 		{"NUL in an argument", frameBytes(`{"kind":"open","upstream":"tools","command":["srv","a\u0000b"]}`), []string{KindOpen}, false},
 		{"hello with a command", frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":[{"name":"t","command":["srv"]}]}`), []string{KindHello}, true},
+		{"mixed-case host", frameBytes(`{"kind":"open","upstream":"m","address":"Metrics.Internal:9000"}`), []string{KindOpen}, true},
 		{"truncated", frameBytes(`{"kind":"open"`)[:6], []string{KindOpen}, false},
 	}
 	for _, tt := range tests {

@@ -39,6 +39,9 @@ type Auth struct {
 	// Connectors maps an operator-registered client id to the connector
 	// name it may serve as (config `connectors:`).
 	Connectors map[string]string
+	// Refresh is how often live sessions are re-checked (the config's
+	// oauth.revocation_refresh); zero: 3 s, access.DefaultRefresh.
+	Refresh time.Duration
 	// Expect lists, per connector name, what the gateway's config routes
 	// through it (UpstreamInfo with Address or Command); an instance whose
 	// hello lacks one is logged, as those calls would fail.
@@ -268,7 +271,8 @@ func (h *Hub) control(in *instance, ctrl net.Conn) {
 func (h *Hub) watch(ctx context.Context, in *instance) {
 	tick := time.NewTicker(h.refresh())
 	defer tick.Stop()
-	for n := 1; ; n++ {
+	recorded := h.now()
+	for {
 		select {
 		case <-in.sess.CloseChan():
 			in.close("connection lost")
@@ -280,7 +284,8 @@ func (h *Hub) watch(ctx context.Context, in *instance) {
 			}
 			if _, err := in.sess.Ping(); err == nil {
 				in.lastSeen.Store(h.now().UnixNano())
-				if n%recordEvery == 0 {
+				if h.now().Sub(recorded) >= RecordEvery {
+					recorded = h.now()
 					h.record(in, false)
 				}
 			}
@@ -290,12 +295,17 @@ func (h *Hub) watch(ctx context.Context, in *instance) {
 	}
 }
 
-// refreshEvery is how often live sessions are re-checked: at most the
-// revocation refresh interval (access.DefaultRefresh), so a cut-off
-// applies within it.
+// refreshEvery is how often live sessions are re-checked when the auth
+// sets no Refresh: the default revocation refresh interval
+// (access.DefaultRefresh), so a cut-off applies within it.
 var refreshEvery = 3 * time.Second
 
-func (h *Hub) refresh() time.Duration { return refreshEvery }
+func (h *Hub) refresh() time.Duration {
+	if a := h.auth.Load(); a != nil && a.Refresh > 0 {
+		return a.Refresh
+	}
+	return refreshEvery
+}
 
 // stillAllowed re-checks a live session against the current auth: a
 // reload may have removed the connector, an operator may have revoked

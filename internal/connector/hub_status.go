@@ -49,10 +49,10 @@ func (h *Hub) Status() []InstanceStatus {
 // before the first connector connects.
 func (h *Hub) SetRecorder(r store.ConnectorStatus) { h.rec = r }
 
-// recordEvery: how many watch ticks between refreshes of an instance's
-// row (its last_seen); rows not refreshed for StaleAfter are stale.
+// RecordEvery is how often a live instance's row (its last_seen) is
+// refreshed; rows not refreshed for StaleAfter are stale.
 const (
-	recordEvery = 5
+	RecordEvery = 15 * time.Second
 	StaleAfter  = 2 * time.Minute
 )
 

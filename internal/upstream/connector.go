@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // Upstreams behind an outbound-only connector (issue 10, internal/connector):
@@ -93,5 +94,5 @@ func hostPort(u *url.URL) string {
 			port = "80"
 		}
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
