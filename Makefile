@@ -44,6 +44,7 @@ test: tools build lint ## Everything CI runs: lint, go test -race (with a throwa
 	if (( ! pg_was_running )); then bash scripts/postgres.sh stop; fi; \
 	exit $$rc
 	bash scripts/conformance.sh
+	bash scripts/conformance-client.sh
 	bash scripts/e2e.sh
 	bash scripts/examples-smoke.sh
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -34,8 +35,10 @@ const CodeInsufficientScope = -32012
 //
 //	WWW-Authenticate: Bearer error="insufficient_scope", scope="<needed>", resource_metadata="<resourceMetadataURL>"
 //
-// so the client can step up (MCP authorization, "Scope Challenge
-// Handling"; RFC 6750 §3.1), and a JSON-RPC error response with the
+// naming every scope the POST's calls need (for a batch, all of its
+// calls': one challenge per operation, MCP 2026-07-28), so the client can
+// step up (MCP authorization, "Scope Challenge Handling"; RFC 6750 §3.1),
+// and a JSON-RPC error response with the
 // request's id and code [CodeInsufficientScope]. Refusing at the HTTP layer
 // rather than in the tool handler is what lets the client see the
 // challenge: a tool error travels inside a 200.
@@ -73,7 +76,13 @@ func RequireToolScopes(scopes map[string]string, resourceMetadataURL string) fun
 				writeRPCError(w, http.StatusBadRequest, nil, false, jsonrpc.CodeParseError, err.Error())
 				return
 			}
-			for _, c := range calls {
+			// One challenge for the whole POST (a batch is one operation),
+			// naming every scope its calls need: MCP 2026-07-28
+			// authorization, "servers SHOULD include all scopes required
+			// for the current operation in a single challenge".
+			var all []string
+			var refused *toolCall
+			for i, c := range calls {
 				required := need[c.tool]
 				if required == nil {
 					continue
@@ -84,13 +93,19 @@ func RequireToolScopes(scopes map[string]string, resourceMetadataURL string) fun
 					writeRPCError(w, http.StatusUnauthorized, &c.id, batch, jsonrpc.CodeInvalidRequest, ErrMissingToken.Error())
 					return
 				}
-				if hasAll(granted, required) {
-					continue
+				for _, s := range required {
+					if !slices.Contains(all, s) {
+						all = append(all, s)
+					}
 				}
-				scope := strings.Join(required, " ")
-				desc := fmt.Sprintf("tool %q needs scope %s", c.tool, scope)
-				w.Header().Set("WWW-Authenticate", challenge("insufficient_scope", desc, scope, resourceMetadataURL))
-				writeRPCError(w, http.StatusForbidden, &c.id, batch, CodeInsufficientScope, "insufficient scope: "+desc)
+				if refused == nil && !hasAll(granted, required) {
+					refused = &calls[i]
+				}
+			}
+			if refused != nil {
+				desc := fmt.Sprintf("tool %q needs scope %s", refused.tool, strings.Join(need[refused.tool], " "))
+				w.Header().Set("WWW-Authenticate", challenge("insufficient_scope", desc, strings.Join(all, " "), resourceMetadataURL))
+				writeRPCError(w, http.StatusForbidden, &refused.id, batch, CodeInsufficientScope, "insufficient scope: "+desc)
 				return
 			}
 			next.ServeHTTP(w, r)

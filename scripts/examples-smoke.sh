@@ -21,12 +21,14 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# smoke NAME ENDPOINT: run examples/NAME/run.sh and check it.
+# smoke NAME ENDPOINT: run examples/NAME/run.sh and check it. With
+# CONNECTOR=1 in the environment (the metrics example), the upstream is
+# served through `mcpgate connector`, which must connect before the stop.
 smoke() {
-	local name="$1" endpoint="$2" port pid ok=0 i code hdr
+	local name="$1${CONNECTOR:+-connector}" endpoint="$2" port pid ok=0 i code hdr
 	port="$(free_port)"
-	say "$name: starting examples/$name/run.sh on port $port"
-	PORT="$port" DATA_DIR="$WORK/$name" MCPGATE_BIN_DIR="$WORK/bin" setsid bash "examples/$name/run.sh" >"$WORK/$name.log" 2>&1 &
+	say "$name: starting examples/$1/run.sh on port $port"
+	CONNECTOR="${CONNECTOR:-}" PORT="$port" DATA_DIR="$WORK/$name" MCPGATE_BIN_DIR="$WORK/bin" setsid bash "examples/$1/run.sh" >"$WORK/$name.log" 2>&1 &
 	pid=$!
 	for ((i = 0; i < 1200; i++)); do # builds come first: up to 120 s
 		if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
@@ -45,6 +47,13 @@ smoke() {
 		fi
 	else
 		say "$name: mcpgate did not come up"
+	fi
+	if ((ok)) && [[ -n "${CONNECTOR:-}" ]]; then
+		for ((i = 0; i < 300; i++)); do
+			grep -q 'connector metrics-net connected' "$WORK/$name.log" && break
+			sleep 0.1
+		done
+		grep -q 'connector metrics-net connected' "$WORK/$name.log" || { say "$name: the connector did not connect"; ok=0; }
 	fi
 	# SIGTERM the script: it must stop everything it started.
 	kill -TERM "$pid" 2>/dev/null || true
@@ -77,5 +86,6 @@ smoke calendar /mcp/calendar
 smoke machine-agents /mcp/platform
 smoke hub /mcp/hub
 smoke metrics /mcp/metrics
+CONNECTOR=1 smoke metrics /mcp/metrics
 echo "examples: $passed passed, $failed failed"
 ((failed == 0))

@@ -66,6 +66,7 @@ APT_PACKAGES=(
   chromium         # headless browser driven by playwright-core in scripts/e2e.sh (test/e2e/)
   fonts-liberation # fonts for chromium, so the e2e screenshots have readable text
   nginx-light      # reverse proxy in front of mcpgate for the trusted_proxies test (internal/app)
+  iproute2         # ip netns + veth: the connector's private network in examples/metrics (connector_e2e_test.go)
 )
 # ===========================================================================
 ensure_apt_packages "${APT_PACKAGES[@]}"

@@ -25,6 +25,7 @@ func main() {
 	sseAddr := flag.String("sse", "", "serve legacy HTTP+SSE at http://`ADDR`/sse")
 	stdio := flag.Bool("stdio", false, "serve over stdin/stdout")
 	crash := flag.Bool("crash-tool", false, "add the crash tool, which exits with status 3")
+	maxVersion := flag.String("max-version", "", "newest protocol `REVISION` to speak (2025-11-25: a server that predates 2026-07-28)")
 	flag.Parse()
 	if flag.NArg() > 0 || (*httpAddr == "" && *sseAddr == "" && !*stdio) {
 		fmt.Fprintln(os.Stderr, "usage: mcpfixture [-crash-tool] (-stdio | -http ADDR | -sse ADDR)...")
@@ -33,7 +34,7 @@ func main() {
 	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := fixture.NewServer(&fixture.Options{CrashTool: *crash, Logger: logger, InputRequiredPrompt: true})
+	srv := fixture.NewServer(&fixture.Options{CrashTool: *crash, Logger: logger, InputRequiredPrompt: true, MaxVersion: *maxVersion})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

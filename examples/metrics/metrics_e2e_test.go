@@ -134,20 +134,22 @@ func TestPerUserDataAccess(t *testing.T) {
 		t.Errorf("bob's rows = %+v, want initech's only", rows)
 	}
 
-	// carol (csm) has no read scope: 403 at the gateway, never forwarded.
+	// carol (csm) has no read scope, and no policy gives it to her: the
+	// gateway answers in words (no 403 challenge a client would answer by
+	// opening the browser for nothing), never forwarded.
 	rec := &responseRecorder{}
-	_, err = connect(t, resource, carol.access, rec).CallTool(ctx, &mcp.CallToolParams{Name: server.ReadTool, Arguments: map[string]any{}})
+	refused, err := connect(t, resource, carol.access, rec).CallTool(ctx, &mcp.CallToolParams{Name: server.ReadTool, Arguments: map[string]any{}})
 	status, challenge := rec.last()
-	if err == nil || status != http.StatusForbidden || !strings.Contains(challenge, `error="insufficient_scope"`) ||
-		!strings.Contains(challenge, `scope="`+readScope+`"`) {
-		t.Errorf("carol's read: err %v, HTTP %d, WWW-Authenticate %q; want 403 insufficient_scope for %s", err, status, challenge, readScope)
+	if err != nil || status != http.StatusOK || challenge != "" || !refused.IsError ||
+		!strings.Contains(resultText(refused), readScope) || !strings.Contains(resultText(refused), `group "cs-engineering"`) {
+		t.Errorf("carol's read: err %v, HTTP %d, WWW-Authenticate %q, %s; want a tool error naming %s and who gets it", err, status, challenge, resultText(refused), readScope)
 	}
 	// ... and alice has no write scope.
 	rec = &responseRecorder{}
-	_, err = connect(t, resource, alice.access, rec).CallTool(ctx, &mcp.CallToolParams{Name: server.WriteTool,
+	refused, err = connect(t, resource, alice.access, rec).CallTool(ctx, &mcp.CallToolParams{Name: server.WriteTool,
 		Arguments: map[string]any{"customer": "acme", "month": "2026-11", "note": "alice was here"}})
-	if status, _ := rec.last(); err == nil || status != http.StatusForbidden {
-		t.Errorf("alice's annotation: err %v, HTTP %d; want 403", err, status)
+	if status, _ := rec.last(); err != nil || status != http.StatusOK || !refused.IsError {
+		t.Errorf("alice's annotation: err %v, HTTP %d; want a tool error", err, status)
 	}
 
 	// carol's annotation is written, as carol.

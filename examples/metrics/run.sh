@@ -10,12 +10,16 @@
 #   3. starts the metrics MCP server on a free loopback port, logging in as
 #      metrics_gateway (one line per tool call in $DATA_DIR/metrics-calls.log)
 #   4. starts mcpgate on http://127.0.0.1:$PORT, which serves it at /mcp/metrics
+#   5. with CONNECTOR=1: mcpgate reaches the metrics server only through an
+#      outbound connector (`mcpgate connector`, mcpgate-connector.yaml), as
+#      from a private network with no inbound port (docs/connector.md)
 #
 # Ctrl-C (SIGINT) or SIGTERM stops all three and deletes the database. If
 # mcpgate or the metrics server exits, the others are stopped too.
 #
 # Environment:
 #   PORT             gateway port (default 8080)
+#   CONNECTOR        1: serve the metrics server through a connector
 #   DATA_DIR         gateway store and logs (default ./data/metrics)
 #   MCPGATE_BIN_DIR  where to build the binaries (default ./bin)
 #   PG_BIN           directory holding initdb and pg_ctl (default: the newest
@@ -50,6 +54,9 @@ go build -o "$BIN/" ./cmd/mcpgate ./examples/metrics/cmd/metrics-server
 PG_DIR=
 METRICS_PID=
 GW_PID=
+CONN_PID=
+CONFIG="$HERE/mcpgate.yaml"
+[[ "${CONNECTOR:-}" == 1 ]] && CONFIG="$HERE/mcpgate-connector.yaml"
 # stop PID NAME: SIGTERM, up to 20 s to exit, then SIGKILL; always reaped.
 # shellcheck disable=SC2317 # called from the EXIT trap
 stop() {
@@ -72,6 +79,7 @@ stop() {
 cleanup() {
   trap '' INT TERM # a second Ctrl-C must not cut the shutdown short
   stop "$GW_PID" mcpgate # first the gateway, so that it drains its requests
+  stop "$CONN_PID" connector
   stop "$METRICS_PID" metrics-server
   if [[ -n "$PG_DIR" ]]; then
     MCPGATE_PG_DIR="$PG_DIR" bash "$ROOT/scripts/postgres.sh" stop || say "could not stop PostgreSQL in $PG_DIR"
@@ -112,8 +120,15 @@ done
 export METRICS_PORT
 say "metrics-server listening on http://127.0.0.1:$METRICS_PORT/mcp"
 
-say "starting mcpgate serve --config ${HERE#"$ROOT"/}/mcpgate.yaml"
-"$BIN/mcpgate" serve --config "$HERE/mcpgate.yaml" </dev/null &
+if [[ "${CONNECTOR:-}" == 1 ]]; then
+  # The connector's own key (private_key_jwt); the gateway registers its
+  # public half as the client metrics-connector.
+  rm -f "$DATA_DIR/connector.pem"
+  CONNECTOR_JWKS="$("$BIN/mcpgate" connector keygen --key "$DATA_DIR/connector.pem" --kid metrics-net-1)"
+  export CONNECTOR_JWKS
+fi
+say "starting mcpgate serve --config ${CONFIG#"$ROOT"/}"
+"$BIN/mcpgate" serve --config "$CONFIG" </dev/null &
 GW_PID=$!
 for ((i = 0; ; i++)); do
   kill -0 "$GW_PID" 2>/dev/null || die "mcpgate exited (see its messages above)"
@@ -121,6 +136,28 @@ for ((i = 0; ; i++)); do
   ((i < 300)) || die "mcpgate did not answer $BASE/healthz within 30 s"
   sleep 0.1
 done
+
+if [[ "${CONNECTOR:-}" == 1 ]]; then
+  cat >"$DATA_DIR/connector.yaml" <<EOF
+gateway: $BASE
+name: metrics-net
+client_id: metrics-connector
+private_key_file: $DATA_DIR/connector.pem
+key_id: metrics-net-1
+upstreams:
+  - {name: metrics, url: "http://127.0.0.1:$METRICS_PORT/mcp"}
+EOF
+  say "starting mcpgate connector (log: $DATA_DIR/connector.log)"
+  "$BIN/mcpgate" connector --config "$DATA_DIR/connector.yaml" </dev/null >"$DATA_DIR/connector.log" 2>&1 &
+  CONN_PID=$!
+  for ((i = 0; ; i++)); do
+    kill -0 "$CONN_PID" 2>/dev/null || { cat "$DATA_DIR/connector.log" >&2; die "the connector exited"; }
+    grep -q 'connected to the gateway' "$DATA_DIR/connector.log" && break
+    ((i < 300)) || die "the connector did not connect within 30 s (see $DATA_DIR/connector.log)"
+    sleep 0.1
+  done
+  say "connector metrics-net connected: the gateway reaches the metrics server only through it"
+fi
 
 cat >&2 <<EOF
 
@@ -131,7 +168,7 @@ cat >&2 <<EOF
   Sign in with a built-in user:
       alice / alice   cs-engineering: may call bq.read.customer_metrics; the database shows acme and globex
       bob   / bob     cs-engineering: may call bq.read.customer_metrics; the database shows initech
-      carol / carol   csm: may call bq.write.annotations only (her read call gets 403 from mcpgate)
+      carol / carol   csm: may call bq.write.annotations only (mcpgate refuses her read call, in words)
 
   Try it:
       npx @modelcontextprotocol/inspector $MCP_URL
@@ -144,6 +181,7 @@ cat >&2 <<EOF
 EOF
 
 # Run until a signal arrives or either process exits.
-wait -n "$GW_PID" "$METRICS_PID" || true
+wait -n "$GW_PID" "$METRICS_PID" ${CONN_PID:+"$CONN_PID"} || true
 kill -0 "$GW_PID" 2>/dev/null || die "mcpgate exited"
+[[ -z "$CONN_PID" ]] || kill -0 "$CONN_PID" 2>/dev/null || die "the connector exited (see $DATA_DIR/connector.log)"
 die "metrics-server exited (see $METRICS_LOG)"

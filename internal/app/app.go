@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpgate/mcpgate/internal/catalog"
 	"github.com/mcpgate/mcpgate/internal/config"
+	"github.com/mcpgate/mcpgate/internal/connector"
 	"github.com/mcpgate/mcpgate/internal/gateway"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
@@ -34,6 +35,9 @@ type App struct {
 	ln    net.Listener
 	cur   atomic.Pointer[generation]
 	keep  *kept // in-memory state a reload carries over
+	// hub holds the connectors' sessions (connectors.go); it outlives
+	// generations, so a reload does not drop tunnels.
+	hub *connector.Hub
 	// publicURL is the public URL as configured (before a port-0 listen
 	// address is filled in), to tell whether a reload changes it.
 	publicURL string
@@ -74,7 +78,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			_ = st.Close()
 		}
 	}()
-	a := &App{log: log, store: st, ln: ln, keep: newKept(cfg), publicURL: configuredURL}
+	a := &App{log: log, store: st, ln: ln, keep: newKept(cfg), publicURL: configuredURL, hub: connector.NewHub(log)}
+	if cs, ok := st.(store.ConnectorStatus); ok {
+		a.hub.SetRecorder(cs)
+	}
 	g, err := a.build(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -100,6 +107,9 @@ type generation struct {
 	gateway  *gateway.Gateway
 	handler  http.Handler
 	stopKeys context.CancelFunc // ends this generation's key reloads
+	// connectors serves the connector endpoint with this generation's
+	// auth (connectors.go); nil without connectors.
+	connectors *connectorEndpoint
 
 	active  atomic.Int64 // requests being served
 	retired atomic.Bool  // no new request may start here
@@ -119,8 +129,11 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 	servers := cat.ServerSpecs(func(server string, u config.Upstream) gateway.CredentialFunc {
 		return credentialFor(u, cat.Issuer(), auth.keys, auth.conns, log, server)
 	})
+	a.connectorStreams(servers)
+	cat.SetRefusals(servers, func(server string, u config.Upstream) gateway.RefusedFunc { return refusedFor(u, auth.conns, server) })
 	gw, err := gateway.New(servers, &gateway.Options{
 		Logger:             log,
+		Advise:             cat.ScopeAdvisor(catalog.Lookup{User: auth.store.GetUser, Client: auth.store.GetClient}),
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		SessionIdleTimeout: time.Duration(cfg.Limits.SessionIdleTimeout),
 		MaxSessions:        cfg.Limits.MaxSessions,
@@ -133,6 +146,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		AllowedOrigins:     cfg.AllowedOrigins,
 		Verify:             auth.verify,
 		Revoked:            auth.revokedToken,
+		HTTPClient:         a.connectorClient(cat),
 	})
 	if err != nil {
 		return nil, err
@@ -147,7 +161,12 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		_ = gw.Close()
 		return nil, err
 	}
-	return &generation{cfg: cfg, catalog: cat, auth: auth, gateway: gw, handler: h}, nil
+	ce, err := a.connectorEndpoint(cfg, cat, auth)
+	if err != nil {
+		_ = gw.Close()
+		return nil, err
+	}
+	return &generation{cfg: cfg, catalog: cat, auth: auth, gateway: gw, handler: h, connectors: ce}, nil
 }
 
 // activate makes g the generation that serves new requests and starts its
@@ -162,6 +181,7 @@ func (a *App) activate(g *generation) {
 		go func() { defer a.jobs.Done(); job(ctx) }()
 	}
 	a.cur.Store(g)
+	a.activateConnectors(g)
 }
 
 // current is the generation serving new requests.
@@ -171,6 +191,9 @@ func (a *App) current() *generation { return a.cur.Load() }
 // started on a generation finishes there, even when a reload swapped in
 // another meanwhile.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.serveConnector(w, r) {
+		return
+	}
 	for {
 		g := a.cur.Load()
 		g.active.Add(1)
@@ -213,6 +236,7 @@ func (a *App) Close() {
 
 func (a *App) closeBackground() {
 	a.retiring.Wait()
+	a.hub.Close()
 	a.stop()
 	a.jobs.Wait()
 	_ = a.store.Close()

@@ -107,7 +107,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 		return nil, err
 	}
 	tok := grants.New(grants.Options{
-		Issuer: issuer, Resources: cat.Resources(), Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
+		Issuer: issuer, Resources: cat.TokenResources(), Clients: clients, Granter: granter, Store: st, Tokens: mint, Verify: a.verify,
 		AccessTTL: accessTTL, RefreshTTL: cfg.OAuth.RefreshTokenTTL.Std(), Access: a.access, RefreshUser: refreshUser, Logger: log,
 		KeysFetcher: strangersFetch, OperatorKeysFetcher: operatorFetch, TouchClient: touchClient(st),
 	})
@@ -120,7 +120,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 		if err != nil {
 			return nil, err
 		}
-		a.mount = append(a.mount, pages.Mount)
+		a.mount = append(a.mount, pages.Mount, mountMetadataDocument(a.conns))
 	}
 	registrationOn := cfg.OAuth.Registration.Policy != config.RegistrationDisabled
 	disc := discovery.New(discovery.Options{Issuer: issuer, Resources: cat.Resources(), Registration: registrationOn, CIMD: cimd, JWKS: a.keys.PublicKeys})

@@ -5,8 +5,10 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/config"
@@ -18,6 +20,15 @@ import (
 // everywhere is the allowance that turns the address guard off.
 var everywhere = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 
+// strangersTLS, when set, is the TLS client configuration of the
+// strangers' fetcher. Only this package's tests set it, to trust the
+// certificate of the loopback https server that serves their client ID
+// metadata documents (as internal/registration's tests pass TLSConfig to
+// safefetch). Production leaves it nil: the system's roots, and every
+// other rule of the guard (https only, public addresses unless
+// allow_private_addresses) holds either way.
+var strangersTLS atomic.Pointer[tls.Config]
+
 // clientFetchers builds the guarded fetchers: strangers is for what
 // clients nobody registered point at (metadata documents, their
 // jwks_uri), public https addresses only unless the config allows private
@@ -25,7 +36,7 @@ var everywhere = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustPa
 // the config, which may name an internal host (the config already checked
 // it is https, or http on loopback).
 func clientFetchers(cfg *config.Config) (strangers, operator *safefetch.Fetcher, err error) {
-	o := &safefetch.Options{}
+	o := &safefetch.Options{TLSConfig: strangersTLS.Load()}
 	if cfg.OAuth.ClientMetadataDocuments.AllowPrivateAddresses {
 		o.Allow = everywhere
 	}

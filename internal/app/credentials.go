@@ -16,8 +16,11 @@ import (
 // credentialFor builds the gateway's credential function for an upstream.
 func credentialFor(u config.Upstream, issuerURL string, km *keys.Manager, conns *connections.Manager, log *slog.Logger, server string) gateway.CredentialFunc {
 	switch u.Credentials.Mode {
-	case "connection":
+	case "connection", "mcp-oauth":
 		name := u.Credentials.Connection
+		if u.Credentials.Mode == "mcp-oauth" {
+			name = u.MCPConnectionName(server)
+		}
 		return func(c *tokens.Claims) (string, string, error) {
 			if c == nil || conns == nil {
 				return "", "", tokens.ErrNoCaller

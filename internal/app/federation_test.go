@@ -190,9 +190,11 @@ func TestFederatedCalendarScenario(t *testing.T) {
 		t.Errorf("sam sees %v, want all five tools", got)
 	}
 	event := map[string]any{"title": "Planning", "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z", "attendees": []string{"riley@tenant-a.example"}}
-	_, err = connectBearer(t, resource, riley.access).CallTool(ctx, &mcp.CallToolParams{Name: "create_event", Arguments: event})
-	if err == nil || !strings.Contains(err.Error(), "403") && !strings.Contains(err.Error(), "insufficient") {
-		t.Errorf("riley's create_event: %v, want 403 insufficient_scope", err)
+	// No policy gives her the write scope, so step-up cannot help: the
+	// call is answered in words, never a 403 that reopens the browser.
+	refused, err := connectBearer(t, resource, riley.access).CallTool(ctx, &mcp.CallToolParams{Name: "create_event", Arguments: event})
+	if err != nil || !refused.IsError || !strings.Contains(refused.Content[0].(*mcp.TextContent).Text, "mcp:calendar.write") {
+		t.Errorf("riley's create_event: %v %+v, want a tool error naming mcp:calendar.write", err, refused)
 	}
 	if strings.Contains(calls.String(), "create_event") {
 		t.Errorf("the calendar server saw riley's create_event: %s", calls.String())

@@ -56,7 +56,8 @@ func OpenVault(ctx context.Context, c config.Vault, st store.Store, log *slog.Lo
 // newConnections builds the connections manager over the vault v; nil
 // without any connection.
 func newConnections(cfg *config.Config, st store.Store, v *vault.Vault, log *slog.Logger) (*connections.Manager, error) {
-	if len(cfg.Connections) == 0 {
+	mcp := mcpProviders(cfg)
+	if len(cfg.Connections) == 0 && len(mcp) == 0 {
 		return nil, nil
 	}
 	var provs []connections.Provider
@@ -67,7 +68,11 @@ func newConnections(cfg *config.Config, st store.Store, v *vault.Vault, log *slo
 		provs = append(provs, connections.Provider{Name: c.Name, Tenant: c.Tenant, AuthorizeURL: c.AuthorizeURL, TokenURL: c.TokenURL,
 			ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: c.Scopes, ExtraParams: c.ExtraParams, Description: c.Description})
 	}
-	return connections.New(provs, st, v, strings.TrimRight(cfg.PublicURL, "/"), log), nil
+	m := connections.New(append(provs, mcp...), st, v, strings.TrimRight(cfg.PublicURL, "/"), log)
+	if len(mcp) > 0 {
+		m.EnableMCP(mcpOptions(cfg))
+	}
+	return m, nil
 }
 
 // legacyKeyFile is the key file to read: c.KeyFile, except that an

@@ -222,13 +222,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 			Message: "The application asked to return to an address it did not register."}
 	}
 	resourceURI := q.Get("resource")
-	res := h.o.Resources[resourceURI]
-	if resourceURI == "" && len(h.o.Resources) == 1 {
-		// Clients of protocol revisions before 2025-06-18 may omit the
-		// resource; with a single protected server it is unambiguous.
-		for _, only := range h.o.Resources {
-			res = only
-		}
+	res := h.o.Resources.Lookup(resourceURI)
+	if resourceURI == "" {
+		// Codex and clients of protocol revisions before 2025-06-18 omit
+		// the resource: take the one this client may use, if only one.
+		res = defaultResource(h.o.Resources, redirectURI)
 	}
 	if res != nil && res.AllowsRedirect != nil && !res.AllowsRedirect(redirectURI) {
 		return &web.PageError{Status: http.StatusBadRequest, Title: "Application not allowed",
@@ -248,12 +246,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	case len(q["resource"]) > 1:
 		// RFC 8707 §2 allows several; a token here has one audience.
 		return back(oauth.InvalidTarget, "one resource per authorization")
+	case res == nil && resourceURI == "":
+		return back(oauth.InvalidTarget, missingResource(h.o.Issuer))
 	case res == nil:
-		return back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
+		return back(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway: send resource=<the server's URL>, as in the \"resource\" of its protected resource metadata, e.g. "+h.o.Issuer+"/mcp/<server>")
 	case !slices.Contains(client.GrantTypes, "authorization_code") && len(client.GrantTypes) > 0:
 		return back(oauth.UnauthorizedClient, "this client may not use the authorization code grant")
 	}
-	requested := oauth.ParseScope(q.Get("scope"))
+	requested := oauth.WithoutOfflineAccess(oauth.ParseScope(q.Get("scope")))
 	if allowed := oauth.ParseScope(client.Scope); len(allowed) > 0 && len(requested) == 0 {
 		requested = allowed
 	}
@@ -534,16 +534,16 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 		return web.SomethingWrong(fmt.Errorf("seal the consent request: %w", err))
 	}
 	res := h.o.Resources[req.Resource]
-	var lines []web.ScopeLine
-	for _, s := range req.Scopes {
-		text := "Use " + res.ServerName + " with the permission “" + s + "”"
+	asked, allowed := h.splitConsented(r.Context(), user, req)
+	describe := func(s string) string {
 		if h.o.ScopeText != nil {
 			if t := h.o.ScopeText(res, s); t != "" {
-				text = t
+				return t
 			}
 		}
-		lines = append(lines, web.ScopeLine{Scope: s, Description: text})
+		return "Use " + res.ServerName + " with the permission “" + s + "”"
 	}
+	lines, already := scopeLines(res, asked, describe), scopeLines(res, allowed, describe)
 	ru, _ := url.Parse(req.RedirectURI)
 	host := ru.Host
 	if host == "" {
@@ -559,7 +559,7 @@ func (h *Handler) askConsent(w http.ResponseWriter, r *http.Request, user store.
 	}
 	web.Render(w, http.StatusOK, "consent.html", web.ConsentPage{CSRF: h.csrf.Token(w, r), Request: sealed,
 		ClientName: req.ClientName, ClientID: req.ClientID, RedirectHost: host, ServerName: res.ServerName,
-		Resource: req.Resource, Scopes: lines, User: userName, Unverified: req.Dynamic, Connections: conns}, web.CSPSource(req.RedirectURI))
+		Resource: req.Resource, Scopes: lines, Allowed: already, User: userName, Unverified: req.Dynamic, Connections: conns}, web.CSPSource(req.RedirectURI))
 	return nil
 }
 

@@ -317,13 +317,13 @@ func TestConsentCovers(t *testing.T) {
 		{"legacy, one server", store.Consent{Resources: []string{a}, Scopes: []string{"read"}}, a, []string{"read"}, true},
 		{"legacy, several servers: ask again", store.Consent{Resources: []string{a, b}, Scopes: []string{"read"}}, a, []string{"read"}, false},
 	} {
-		if got := consentCovers(tc.c, tc.resource, tc.scopes); got != tc.want {
+		if got := consentCovers(tc.c, tc.resource, tc.scopes, nil); got != tc.want {
 			t.Errorf("%s: consentCovers = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	// Extending a legacy record qualifies what can be attributed.
 	c := withConsent(store.Consent{Resources: []string{a}, Scopes: []string{"read"}}, true, "u", "c", b, []string{"write"}, time.Now())
-	if !consentCovers(c, a, []string{"read"}) || !consentCovers(c, b, []string{"write"}) || consentCovers(c, b, []string{"read"}) || consentCovers(c, a, []string{"write"}) {
+	if !consentCovers(c, a, []string{"read"}, nil) || !consentCovers(c, b, []string{"write"}, nil) || consentCovers(c, b, []string{"read"}, nil) || consentCovers(c, a, []string{"write"}, nil) {
 		t.Errorf("extended legacy consent %+v", c)
 	}
 }

@@ -41,6 +41,7 @@ type Catalog struct {
 	redirects registration.Allowlist // every redirect URI pattern any server or registration allows
 	granter   oauth.Granter
 	policies  *policy.Set // nil without policies
+	contact   string      // access_contact: who grants missing permissions
 	tenants   []config.Tenant
 	users     []store.User
 	clients   []store.Client
@@ -48,13 +49,14 @@ type Catalog struct {
 	introspec map[string][]string            // client ID -> audiences
 	needs     map[string][]string            // resource -> connection names its upstreams use
 	maxAge    time.Duration
+	conn      *connectorSet // connectors.go
 }
 
 // Compile builds the catalog of cfg, a validated config (config.Load),
 // with issuer (the public URL without a trailing slash) as the base of
 // every resource URI. An error names the entry that does not compile.
 func Compile(cfg *config.Config, issuer string) (*Catalog, error) {
-	c := &Catalog{issuer: issuer, byName: map[string]*Server{}, resources: oauth.Resources{}, tenants: cfg.Tenants}
+	c := &Catalog{issuer: issuer, byName: map[string]*Server{}, resources: oauth.Resources{}, tenants: cfg.Tenants, contact: cfg.AccessContact}
 	patterns, err := c.compileServers(cfg)
 	if err != nil {
 		return nil, err
@@ -65,6 +67,7 @@ func Compile(cfg *config.Config, issuer string) (*Catalog, error) {
 	if c.granter, c.policies, err = compilePolicies(cfg.Policies, c.byName); err != nil {
 		return nil, err
 	}
+	c.compileConnectors(cfg)
 	c.users = c.declaredUsers(cfg.Users)
 	c.clients = declaredClients(cfg.OAuth.Clients)
 	c.exchanges = c.exchangeRules()

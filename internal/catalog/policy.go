@@ -60,8 +60,9 @@ func PolicyInput(user *store.User, client store.Client, server *config.Server) p
 
 func (g *policyGranter) Grant(user *store.User, client store.Client, res *oauth.Resource, requested []string) []string {
 	var srv *config.Server
+	var h *policy.Hierarchy
 	if s := g.servers[res.ServerName]; s != nil {
-		srv = s.Config
+		srv, h = s.Config, s.Hierarchy
 	}
-	return g.set.Grant(PolicyInput(user, client, srv), requested, res.Scopes).Granted
+	return g.set.GrantWithin(PolicyInput(user, client, srv), requested, res.Scopes, h).Granted
 }

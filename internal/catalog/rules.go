@@ -69,6 +69,9 @@ func (c *Catalog) connectionNeeds() map[string][]string {
 			if u.Credentials.Mode == "connection" {
 				needs[s.URI] = appendNew(needs[s.URI], u.Credentials.Connection)
 			}
+			if u.Credentials.Mode == "mcp-oauth" {
+				needs[s.URI] = appendNew(needs[s.URI], u.MCPConnectionName(s.Config.Name))
+			}
 		}
 	}
 	return needs

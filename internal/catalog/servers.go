@@ -27,6 +27,8 @@ type Server struct {
 	// Upstreams are its upstreams, `server:` references resolved and
 	// defaults applied (config.ResolvedUpstreams).
 	Upstreams []config.Upstream
+	// Hierarchy is its scope hierarchy (scope_hierarchy); nil: none.
+	Hierarchy *policy.Hierarchy
 	// timeouts[i] is how long a request to Upstreams[i] may wait.
 	timeouts []time.Duration
 }
@@ -67,6 +69,9 @@ func (c *Catalog) protect(s *Server) error {
 		return err
 	}
 	s.Auth = &gateway.AuthSpec{Resource: s.URI, MetadataURL: meta, Scopes: s.Config.Scopes, Required: required}
+	if err := s.compileHierarchy(); err != nil {
+		return err
+	}
 	c.resources[s.URI] = s.Resource
 	return nil
 }
@@ -109,7 +114,7 @@ func (c *Catalog) ServerSpecs(cred CredentialHook) []gateway.ServerSpec {
 		spec := gateway.ServerSpec{Name: s.Config.Name, Path: s.Config.Path, Auth: s.Auth}
 		for i, u := range s.Upstreams {
 			us := gateway.UpstreamSpec{Name: u.Name, Prefix: u.Prefix, URL: u.URL, Transport: u.Transport, Headers: u.Headers,
-				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: s.timeouts[i]}
+				Command: u.Command, Env: u.Env, Dir: u.Cwd, Timeout: s.timeouts[i], Connector: u.Connector}
 			if cred != nil {
 				us.Credential = cred(s.Config.Name, u)
 			}
@@ -118,4 +123,23 @@ func (c *Catalog) ServerSpecs(cred CredentialHook) []gateway.ServerSpec {
 		specs = append(specs, spec)
 	}
 	return specs
+}
+
+// RefusedHook gives the refusal handler of upstream u of server (nil:
+// none); see gateway.UpstreamSpec.Refused.
+type RefusedHook func(server string, u config.Upstream) gateway.RefusedFunc
+
+// SetRefusals fills in the Refused handler of each upstream of specs, as
+// ServerSpecs built them (same servers, same order), from hook.
+func (c *Catalog) SetRefusals(specs []gateway.ServerSpec, hook RefusedHook) {
+	for i, s := range c.servers {
+		if i >= len(specs) || specs[i].Name != s.Config.Name {
+			return
+		}
+		for j, u := range s.Upstreams {
+			if j < len(specs[i].Upstreams) {
+				specs[i].Upstreams[j].Refused = hook(s.Config.Name, u)
+			}
+		}
+	}
 }

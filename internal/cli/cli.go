@@ -52,6 +52,13 @@ Usage:
                                   revoke a user's grants (refresh tokens and remembered consent)
   mcpgate policy test --config FILE --user NAME|@FILE|JSON --client ID --server NAME [--scope "A B"]
                                   explain which scopes a token would get, and which policy decided each
+  mcpgate connector --config FILE [--check]
+                                  run an outbound-only connector: dial out to the gateway and serve
+                                  the private upstreams its config lists (docs/connector.md); --check validates only
+  mcpgate connector keygen --key FILE [--kid ID]
+                                  make the connector's private key; prints the public JWK Set for the gateway's config
+  mcpgate connectors status --config FILE [--json]
+                                  live connector instances (every replica's), their version, upstreams, last seen
   mcpgate version                 print the version
 `
 
@@ -70,6 +77,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	case "migrate":
 		return migrate(args[1:], stdout, stderr)
+	case "connector":
+		return connectorRun(args[1:], stdout, stderr)
+	case "connectors":
+		if len(args) >= 2 && args[1] == "status" {
+			return connectorsStatus(args[2:], stdout, stderr)
+		}
 	case "user":
 		if len(args) >= 2 && args[1] == "add" {
 			return userAdd(args[2:], os.Stdin, stdout, stderr)

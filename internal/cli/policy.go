@@ -70,7 +70,7 @@ func policyTest(args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	in := catalog.PolicyInput(user, client, srv)
-	d := cat.Policies().Grant(in, strings.Fields(*scope), srv.Scopes)
+	d := cat.Policies().GrantWithin(in, strings.Fields(*scope), srv.Scopes, cat.Server(srv.Name).Hierarchy)
 	who := "machine client " + client.ID
 	if user != nil {
 		who = fmt.Sprintf("user %s (tenant %q, groups %v, permissions %v) via client %s", user.ID, user.Tenant, user.Groups, user.Permissions, client.ID)

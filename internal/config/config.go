@@ -79,10 +79,19 @@ type Config struct {
 	Connections []Connection `yaml:"connections"`
 	Policies    []Policy     `yaml:"policies"`
 	Servers     []Server     `yaml:"servers"`
+	// Connectors are the outbound-only connectors that may serve
+	// upstreams from private networks (connectors.go).
+	Connectors []Connector `yaml:"connectors"`
+	// UpstreamOAuth: mcpgate as an OAuth client of upstreams (mcp-oauth).
+	UpstreamOAuth UpstreamOAuth `yaml:"upstream_oauth"`
 
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// AccessContact says who grants missing permissions (an address, a
+	// URL, a team), for every server that names none; "" none.
+	AccessContact string `yaml:"access_contact"`
 
 	src *source // where each value was written; nil when built in code
 }
@@ -300,6 +309,16 @@ type Server struct {
 	// ScopeDescriptions say in words what each scope allows, for the
 	// consent page ("Create, change and delete events in your calendar").
 	ScopeDescriptions map[string]string `yaml:"scope_descriptions"`
+	// ScopeHierarchy maps a broad scope (one of Scopes) to the narrower
+	// scopes it covers, as scopes or prefixes ending in "*"
+	// ({"mcp:bq": ["mcp:bq.read.*"]}): a token, policy or consent holding
+	// the broad scope counts for the narrow ones (MCP 2026-07-28
+	// authorization, scope hierarchies). Default none.
+	ScopeHierarchy map[string][]string `yaml:"scope_hierarchy"`
+	// AccessContact says who grants missing permissions on this server
+	// (an address, a URL, a team), told to users a call is refused for a
+	// scope policy does not give them; default the top-level access_contact.
+	AccessContact string `yaml:"access_contact"`
 	// RedirectURIs is the allowlist of redirect URI patterns of clients
 	// that may obtain tokens for this server; default
 	// oauth.registration.redirect_uris.
@@ -337,6 +356,9 @@ type Upstream struct {
 	// credential; the client's own token never reaches it.
 	Credentials Credentials `yaml:"credentials"`
 	Timeout     Duration    `yaml:"timeout"` // per-upstream timeout override
+	// Connector, with url, reaches the upstream through a live instance of
+	// the named connector instead of dialing it (connectors.go).
+	Connector string `yaml:"connector"`
 }
 
 // Vault configures the encryption of stored downstream credentials.
@@ -393,6 +415,50 @@ type Credentials struct {
 	Connection string   `yaml:"connection"` // connection: the connection whose token the user's calls carry
 	Header     string   `yaml:"header"`     // static: default Authorization
 	Value      string   `yaml:"value"`      // static: the secret (use ${VAR})
+	// mcp-oauth (the upstream runs its own authorization; mcpgate is its
+	// OAuth client, each user connects once on /connections; Connection
+	// then names that connection, default the server's name):
+	ClientID     string   `yaml:"client_id"`     // a client pre-registered at the upstream's authorization server
+	ClientSecret string   `yaml:"client_secret"` // its secret (use ${VAR}); none: a public client
+	Issuer       string   `yaml:"issuer"`        // the issuer client_id is registered at; default whichever the upstream names
+	Scopes       []string `yaml:"scopes"`        // scopes always asked for, besides those the upstream's challenge names
+	PerTenant    bool     `yaml:"per_tenant"`    // one connection per user and tenant
+}
+
+// MCPConnectionName is the connection an mcp-oauth upstream of server
+// uses: credentials.connection, default the server's name.
+func (c Credentials) MCPConnectionName(server string) string {
+	if c.Connection != "" {
+		return c.Connection
+	}
+	return server
+}
+
+// MCPConnectionName is the connection of mcp-oauth upstream u of server:
+// a resolved `server:` reference uses the referenced server's (the
+// connection belongs to the upstream, wherever it is aggregated).
+func (u Upstream) MCPConnectionName(server string) string {
+	if u.Server != "" {
+		server = u.Server
+	}
+	return u.Credentials.MCPConnectionName(server)
+}
+
+// UpstreamOAuth configures mcpgate as an OAuth client of upstream MCP
+// servers that run their own authorization (credentials mode mcp-oauth).
+type UpstreamOAuth struct {
+	// ClientName is how mcpgate names itself to those authorization
+	// servers (metadata document, dynamic registration); default "mcpgate".
+	ClientName string `yaml:"client_name"`
+	// DisableMetadataDocument stops mcpgate from using (and serving) its
+	// client ID metadata document (at /oauth/upstream-client.json, https
+	// public URLs only); it then uses pre-registered credentials or
+	// dynamic registration.
+	DisableMetadataDocument bool `yaml:"disable_metadata_document"`
+	// AllowPrivateAddresses lets authorization servers be on private,
+	// loopback or link-local addresses, and on plain http (development,
+	// or an operator's internal authorization server).
+	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m", "1h30m".

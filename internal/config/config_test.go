@@ -254,6 +254,22 @@ func TestProblems(t *testing.T) {
 			{"servers[0].redirect_uris[0]", 4, "only allowed for loopback"},
 			{"servers[0].redirect_uris[1]", 4, "is not allowed"},
 		}},
+		{"scope hierarchy", y(
+			"servers:",
+			"  - name: a",
+			"    scopes: ['mcp:a', 'mcp:b']",
+			"    scope_hierarchy: {'mcp:a': ['mcp:b'], 'mcp:b': ['mcp:a'], 'mcp:z': ['mcp:z.*']}",
+			"    tools: [{match: '*', scope: 'mcp:a'}]",
+			"    upstream: {url: 'https://x.example'}",
+			"  - name: b",
+			"    scopes: ['mcp:a']",
+			"    scope_hierarchy: {'mcp:a': ['mcp:a.*']}",
+			"    upstream: {url: 'https://x.example'}",
+		), nil, []want{
+			{"servers[0].scope_hierarchy", 4, `broad scope "mcp:z" is not in scopes`},
+			{"servers[0].scope_hierarchy", 4, "circular"},
+			{"servers[1].scope_hierarchy", 9, "has no effect without tools rules"},
+		}},
 		{"credentials where they cannot apply", y(
 			"servers:",
 			"  - name: a",
@@ -1074,7 +1090,8 @@ func TestQuickstartConfig(t *testing.T) {
 // grows.
 func TestExampleConfigs(t *testing.T) {
 	env := map[string]string{"IDP_ISSUER": "http://127.0.0.1:5556", "IDP_CLIENT_SECRET": "s", "CALENDAR_PORT": "1",
-		"PLATFORM_PORT": "1", "DATA_DIR": t.TempDir(), "CODEHOST_PORT": "1", "CLOUD_PORT": "2", "TRACKER_PORT": "3", "METRICS_PORT": "4"}
+		"PLATFORM_PORT": "1", "DATA_DIR": t.TempDir(), "CODEHOST_PORT": "1", "CLOUD_PORT": "2", "TRACKER_PORT": "3", "METRICS_PORT": "4",
+		"CONNECTOR_JWKS": `{"keys":[]}`}
 	files, _ := filepath.Glob("../../examples/*/mcpgate*.yaml")
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)

@@ -56,6 +56,7 @@ func (c *Config) validate() Problems {
 	v.identity()
 	v.connections()
 	v.ownAudiences()
+	v.connectors()
 	return v.problems
 }
 

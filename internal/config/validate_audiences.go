@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/oauth"
 )
 
 // ownAudiences refuses a token audience, named for an upstream, that is
@@ -24,6 +26,15 @@ func (v *validator) ownAudiences() {
 	check := func(path, aud string) {
 		if name, ok := ours[strings.TrimRight(aud, "/")]; ok && aud != "" {
 			v.add(path, "%q is server %s of this gateway: tokens handed to upstreams must never be valid at the gateway", aud, name)
+			return
+		}
+		// Any other spelling the authorization server reads as one of
+		// them (host case, default port: oauth.Resources.Lookup).
+		for uri, name := range ours {
+			if oauth.SameResource(uri, aud) {
+				v.add(path, "%q is server %s of this gateway: tokens handed to upstreams must never be valid at the gateway", aud, name)
+				return
+			}
 		}
 	}
 	for i, s := range v.c.Servers {

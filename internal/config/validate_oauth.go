@@ -284,8 +284,10 @@ func (v *validator) identity() {
 				if !slices.ContainsFunc(c.Connections, func(cn Connection) bool { return cn.Name == cr.Connection }) {
 					v.add(cp+".connection", "unknown connection %q", cr.Connection)
 				}
+			case "mcp-oauth":
+				v.mcpOAuth(s, cr, cp)
 			default:
-				v.add(cp+".mode", "must be none, identity, connection or static")
+				v.add(cp+".mode", "must be none, identity, connection, static or mcp-oauth")
 			}
 			v.duration(cp+".ttl", cr.TTL)
 		}
@@ -294,6 +296,7 @@ func (v *validator) identity() {
 				v.add(p+".scope_descriptions", "describes %q, which is not in scopes", sc)
 			}
 		}
+		v.scopeHierarchy(p, s)
 		if s.Tenant != "" && len(c.Tenants) > 0 {
 			if _, ok := names[s.Tenant]; !ok {
 				v.add(p+".tenant", "unknown tenant %q", s.Tenant)
@@ -365,4 +368,61 @@ func (v *validator) connections() {
 			v.add(p+".kind", "must be oauth2 or api_key")
 		}
 	}
+}
+
+// mcpOAuth checks an mcp-oauth upstream's credentials.
+func (v *validator) mcpOAuth(s Server, cr Credentials, cp string) {
+	if s.Auth == AuthNone {
+		v.add(cp+".mode", "mcp-oauth needs a protected server (auth: oauth): there is no user to connect")
+	}
+	name := cr.MCPConnectionName(s.Name)
+	switch {
+	case !usernameRE.MatchString(name):
+		v.add(cp+".connection", "%q is not a valid connection name", name)
+	case slices.ContainsFunc(v.c.Connections, func(cn Connection) bool { return cn.Name == name }):
+		v.add(cp+".connection", "%q is already a configured connection; name this one differently", name)
+	}
+	if cr.ClientSecret != "" && cr.ClientID == "" {
+		v.add(cp+".client_secret", "needs client_id")
+	}
+	if cr.Issuer != "" {
+		if u, err := url.Parse(cr.Issuer); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			v.add(cp+".issuer", "must be an absolute http(s) URL")
+		}
+	}
+	for _, sc := range cr.Scopes {
+		if !scopeRE.MatchString(sc) {
+			v.add(cp+".scopes", "%q is not a valid scope", sc)
+		}
+	}
+	// One name, one upstream: two upstreams sharing a connection would
+	// hand one server's token to the other.
+	for _, other := range v.c.Servers {
+		for _, u := range serverUpstreams(other) {
+			if u.Credentials.Mode == "mcp-oauth" && u.Credentials.MCPConnectionName(other.Name) == name && u.URL != "" && u.URL != v.mcpURL(name) {
+				v.add(cp+".connection", "%q is used by another mcp-oauth upstream with another URL", name)
+				return
+			}
+		}
+	}
+}
+
+// mcpURL is the URL of the first mcp-oauth upstream using connection name.
+func (v *validator) mcpURL(name string) string {
+	for _, s := range v.c.Servers {
+		for _, u := range serverUpstreams(s) {
+			if u.Credentials.Mode == "mcp-oauth" && u.Credentials.MCPConnectionName(s.Name) == name {
+				return u.URL
+			}
+		}
+	}
+	return ""
+}
+
+// serverUpstreams is a server's single upstream or its list.
+func serverUpstreams(s Server) []Upstream {
+	if s.Upstream != nil {
+		return append([]Upstream{*s.Upstream}, s.Upstreams...)
+	}
+	return s.Upstreams
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/mcpoauth"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/vault"
 )
@@ -34,6 +35,13 @@ type Provider struct {
 	Scopes       []string
 	ExtraParams  map[string]string
 	Description  string
+	// MCP, when set, makes this an upstream MCP server's own
+	// authorization (credentials mode mcp-oauth): endpoints and client
+	// are discovered; AuthorizeURL, TokenURL and the client are unused.
+	MCP *MCPUpstream
+	// PerTenant keeps one connection per user and tenant (a user acting
+	// in two tenants connects twice).
+	PerTenant bool
 }
 
 // Store is what connections need from storage.
@@ -49,9 +57,15 @@ type Store interface {
 // message tells them where to.
 type ErrNotConnected struct {
 	Name, ConnectURL string
+	// MorePermission, when set, is the permission the service asked for
+	// beyond what the user granted (step-up).
+	MorePermission string
 }
 
 func (e *ErrNotConnected) Error() string {
+	if e.MorePermission != "" {
+		return fmt.Sprintf("%s needs more permission (%s): open %s to allow it, then try again", e.Name, e.MorePermission, e.ConnectURL)
+	}
 	return fmt.Sprintf("you have not connected %s yet: open %s to connect it, then try again", e.Name, e.ConnectURL)
 }
 
@@ -63,6 +77,14 @@ type secret struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	TokenType    string `json:"token_type,omitempty"`
+	// mcp-oauth connections: where the tokens come from, the scopes a
+	// step-up wants, how many step-ups there were, and when the upstream
+	// last refused the token.
+	Binding    *mcpoauth.Binding `json:"mcp,omitempty"`
+	Want       []string          `json:"want,omitempty"`
+	StepUps    int               `json:"step_ups,omitempty"`
+	StepUpAt   time.Time         `json:"step_up_at,omitzero"` // the last step-up
+	RejectedAt time.Time         `json:"rejected_at,omitzero"`
 }
 
 // Manager holds the providers and serves tokens.
@@ -81,6 +103,8 @@ type Manager struct {
 	// allowed asks the access state whether the user is cut off; nil:
 	// nobody is (see SetAccess).
 	allowed func(ctx context.Context, userID string) error
+
+	mcp *mcpClient // nil: no mcp-oauth providers (see EnableMCP)
 }
 
 // SetAccess installs the cut-off check every hand-out of a user's token
@@ -147,7 +171,8 @@ func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (strin
 	if !ok {
 		return "", fmt.Errorf("connection %q is not configured for tenant %q", name, tenant)
 	}
-	key := userID + "\x00" + p.Tenant + "\x00" + name
+	rt := p.rowTenant(tenant)
+	key := connKey(userID, rt, name)
 	now := m.now()
 	m.mu.RLock()
 	c, hit := m.cache[key]
@@ -155,7 +180,7 @@ func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (strin
 	if hit && now.Before(c.expires) {
 		return c.token, nil
 	}
-	rec, err := m.store.GetConnection(ctx, userID, p.Tenant, name)
+	rec, err := m.store.GetConnection(ctx, userID, rt, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", &ErrNotConnected{Name: name, ConnectURL: m.ConnectURL(name)}
 	}
@@ -163,7 +188,7 @@ func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (strin
 		return "", err
 	}
 	if !rec.ExpiresAt.IsZero() && now.Add(time.Minute).After(rec.ExpiresAt) {
-		if rec, err = m.refresh(ctx, p, userID); err != nil {
+		if rec, err = m.refresh(ctx, p, userID, rt); err != nil {
 			return "", err
 		}
 	}
@@ -199,9 +224,22 @@ func (m *Manager) open(rec store.Connection) (secret, error) {
 // refresh renews the token under the row's lock: a replica that waited
 // finds it already fresh and does nothing (two replicas redeeming one
 // refresh token would make the provider revoke the family).
-func (m *Manager) refresh(ctx context.Context, p Provider, userID string) (store.Connection, error) {
+func (m *Manager) refresh(ctx context.Context, p Provider, userID, rt string) (store.Connection, error) {
 	var out store.Connection
-	err := m.store.UpdateConnection(ctx, userID, p.Tenant, p.Name, func(rec store.Connection) (store.Connection, error) {
+	// mcp-oauth: the client's secret is looked up before the row is
+	// locked (the store may have one connection: no other query may run
+	// inside the update), and a client the server refused is forgotten
+	// after it.
+	var mc mcpRefresh
+	if p.MCP != nil && m.mcp != nil {
+		mc = m.prepareMCPRefresh(ctx, p, userID, rt)
+		defer func() {
+			if mc.refused != nil {
+				m.forgetClient(ctx, *mc.refused)
+			}
+		}()
+	}
+	err := m.store.UpdateConnection(ctx, userID, rt, p.Name, func(rec store.Connection) (store.Connection, error) {
 		if rec.ExpiresAt.IsZero() || m.now().Add(time.Minute).Before(rec.ExpiresAt) {
 			out = rec
 			return rec, nil // another replica refreshed it meanwhile
@@ -209,6 +247,13 @@ func (m *Manager) refresh(ctx context.Context, p Provider, userID string) (store
 		sec, err := m.open(rec)
 		if err != nil {
 			return rec, err
+		}
+		if sec.Binding != nil && p.MCP != nil && m.mcp != nil {
+			if err := m.refreshMCP(ctx, p, &rec, sec, &mc); err != nil {
+				return rec, err
+			}
+			out = rec
+			return rec, nil
 		}
 		if sec.RefreshToken == "" {
 			return rec, &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
@@ -303,10 +348,9 @@ func (m *Manager) Disconnect(ctx context.Context, userID, tenant, name string) e
 	if !ok {
 		return fmt.Errorf("unknown connection %q", name)
 	}
-	m.mu.Lock()
-	delete(m.cache, userID+"\x00"+p.Tenant+"\x00"+name)
-	m.mu.Unlock()
-	err := m.store.DeleteConnection(ctx, userID, p.Tenant, name)
+	rt := p.rowTenant(tenant)
+	m.forget(connKey(userID, rt, name))
+	err := m.store.DeleteConnection(ctx, userID, rt, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -330,7 +374,7 @@ func (m *Manager) Status(ctx context.Context, user store.User) ([]Status, error)
 		seen[p.Name] = true
 		st := Status{Name: pp.Name, Description: pp.Description}
 		for _, c := range have {
-			if c.Name == pp.Name && c.Tenant == pp.Tenant {
+			if c.Name == pp.Name && c.Tenant == pp.rowTenant(user.Tenant) {
 				st.Connected, st.Since = true, c.CreatedAt
 			}
 		}

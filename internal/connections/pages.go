@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/mcpoauth"
 	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/web"
@@ -125,6 +126,11 @@ type connState struct {
 	Name     string `json:"n"`
 	Verifier string `json:"v"`
 	Browser  string `json:"b"`
+	// Tenant is the user's tenant at the start (per-tenant connections).
+	Tenant string `json:"t,omitempty"`
+	// MCP is the pending request of an mcp-oauth connection: issuer,
+	// endpoints, client and scopes as discovered when it started.
+	MCP *mcpoauth.Pending `json:"m,omitempty"`
 }
 
 // connBinding labels the browser binding of connection states.
@@ -145,6 +151,9 @@ func (p *Pages) connect(w http.ResponseWriter, r *http.Request) error {
 	pr, ok := p.m.Provider(name, u.Tenant)
 	if !ok {
 		return errUnknownService
+	}
+	if pr.MCP != nil {
+		return p.connectMCP(w, r, u, pr)
 	}
 	verifier := rand.Text() + rand.Text()
 	state, err := p.states.Seal(connState{User: u.ID, Name: name, Verifier: verifier, Browser: p.csrf.Binding(r, connBinding)}, 10*time.Minute, "")
@@ -188,12 +197,18 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	if e := q.Get("error"); e != "" {
 		p.m.log.Info("connection refused by the provider", "user", u.ID, "connection", st.Name, "error", e)
+		if st.MCP != nil && mcpoauth.ClientRefused(e) {
+			p.m.forgetClient(r.Context(), st.MCP.Binding)
+		}
 		http.Redirect(w, r, outcomeURL("refused", st.Name), http.StatusSeeOther)
 		return nil
 	}
 	pr, ok := p.m.Provider(st.Name, u.Tenant)
 	if !ok {
 		return errUnknownService
+	}
+	if pr.MCP != nil || st.MCP != nil {
+		return p.callbackMCP(w, r, u, pr, st)
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {p.redirectURI()}, "code_verifier": {st.Verifier}}
 	if res := pr.ExtraParams["resource"]; res != "" {
@@ -248,4 +263,51 @@ var (
 // could not be kept (cause).
 func notSaved(cause error) *web.PageError {
 	return &web.PageError{Status: http.StatusInternalServerError, Title: "Error", Message: "The connection could not be saved.", Cause: cause}
+}
+
+// connectMCP starts an mcp-oauth connection: discovery, registration and
+// scopes happen now (so a moved upstream is followed at every connect),
+// and what they decided travels sealed in the state, bound to this user
+// and browser like any connection state.
+func (p *Pages) connectMCP(w http.ResponseWriter, r *http.Request, u store.User, pr Provider) error {
+	pend, d, err := p.m.authorizeMCP(r.Context(), pr, u.ID, u.Tenant)
+	if err != nil {
+		return &web.PageError{Status: http.StatusBadGateway, Title: "Cannot connect",
+			Message: pr.Name + " could not be reached for authorization; try again later.",
+			Cause:   fmt.Errorf("connect %s for user %s: %w", pr.Name, u.ID, err)}
+	}
+	state, err := p.states.Seal(connState{User: u.ID, Name: pr.Name, Browser: p.csrf.Binding(r, connBinding), Tenant: u.Tenant, MCP: &pend}, 10*time.Minute, "")
+	if err != nil {
+		return web.SomethingWrong(fmt.Errorf("seal the connection state: %w", err))
+	}
+	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Connecting " + pr.Name,
+		Text: "Taking you to " + pr.Name + " to allow access.", URL: pend.AuthorizationURL(d.AS.AuthorizationEndpoint, p.redirectURI(), state)})
+	return nil
+}
+
+// callbackMCP finishes an mcp-oauth connection: the iss check (RFC 9207)
+// before anything is redeemed, then the code exchange at the token
+// endpoint recorded when the flow started.
+func (p *Pages) callbackMCP(w http.ResponseWriter, r *http.Request, u store.User, pr Provider, st connState) error {
+	if pr.MCP == nil || st.MCP == nil || st.Tenant != u.Tenant {
+		return errUnknownService
+	}
+	tok, err := p.m.finishMCP(r.Context(), pr, *st.MCP, r.URL.Query(), p.redirectURI())
+	if err != nil {
+		p.m.log.Warn("connection failed", "user", u.ID, "connection", pr.Name, "err", err)
+		http.Redirect(w, r, outcomeURL("failed", pr.Name), http.StatusSeeOther)
+		return nil
+	}
+	rt := pr.rowTenant(u.Tenant)
+	rec := store.Connection{UserID: u.ID, Tenant: rt, Name: pr.Name}
+	if err := p.m.sealMCP(r.Context(), &rec, tok, st.MCP.Binding); err != nil {
+		return notSaved(fmt.Errorf("seal connection %s of user %s: %w", pr.Name, u.ID, err))
+	}
+	if err := p.m.store.PutConnection(r.Context(), rec); err != nil {
+		return notSaved(fmt.Errorf("store connection %s of user %s: %w", pr.Name, u.ID, err))
+	}
+	p.m.forget(connKey(u.ID, rt, pr.Name))
+	p.m.log.Info("connection connected", "user", u.ID, "connection", pr.Name, "issuer", st.MCP.Issuer, "client", st.MCP.ClientKind)
+	http.Redirect(w, r, outcomeURL("connected", pr.Name), http.StatusSeeOther)
+	return nil
 }

@@ -19,6 +19,9 @@ type AuthSpec struct {
 	// Required maps tools, resources and prompts to the scope each needs;
 	// nil: a valid token reaches everything.
 	Required RequiredScope
+	// Covers is the server's scope hierarchy: a token holding held may do
+	// what need allows; nil: a scope covers only itself.
+	Covers func(held, need string) bool
 }
 
 // TokenVerifier checks an access token for an audience. It must not touch

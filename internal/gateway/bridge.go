@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
@@ -29,11 +30,23 @@ type bridge struct {
 	sessions map[string]*session
 	closed   bool
 	stop     chan struct{}
+
+	// The era translator (bridge_stateless.go): pooled upstream sessions
+	// of 2026-07-28 callers, their listen streams, and the key that seals
+	// requestState.
+	pool     *statelessPool
+	hub      listenHub
+	stateBox *seal.Box
 }
 
 func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
 	b := &bridge{g: g, name: spec.Name, ups: spec.Upstreams, aggregated: len(spec.Upstreams) > 1,
-		sessions: map[string]*session{}, stop: make(chan struct{})}
+		sessions: map[string]*session{}, stop: make(chan struct{}), pool: newStatelessPool()}
+	box, err := newStateBox(g.opts.SessionSecret)
+	if err != nil {
+		return nil, err
+	}
+	b.stateBox = box
 	seen := map[string]bool{}
 	for _, u := range b.ups {
 		if b.aggregated && (u.Prefix == "" || seen[u.Prefix]) {
@@ -75,6 +88,7 @@ func (b *bridge) janitor() {
 			b.g.log.Info("closing idle session", "server", b.name)
 			s.close()
 		}
+		b.pool.sweep(b.g.opts.SessionIdleTimeout)
 	}
 }
 
@@ -92,6 +106,7 @@ func (b *bridge) close() {
 	}
 	b.sessions = map[string]*session{}
 	b.mu.Unlock()
+	b.pool.closeAll()
 	var wg sync.WaitGroup
 	for _, s := range all {
 		wg.Add(1)
@@ -100,10 +115,10 @@ func (b *bridge) close() {
 	wg.Wait()
 }
 
-// stateless is false: a bridge session speaks at most 2025-11-25, so a
-// 2026-07-28 request without a session is refused with 400 and the client
-// falls back to initialize.
-func (b *bridge) stateless() bool { return false }
+// stateless is true: a 2026-07-28 request without a session is served by
+// the era translator (bridge_stateless.go) over pooled 2025-11-25
+// upstream sessions.
+func (b *bridge) stateless() bool { return true }
 
 func (b *bridge) lookup(id string) *session {
 	b.mu.Lock()
@@ -112,6 +127,9 @@ func (b *bridge) lookup(id string) *session {
 }
 
 func (b *bridge) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
+	if fr.stateless && fr.sessionID == "" {
+		return b.serveStateless(w, r, fr)
+	}
 	if r.Method == http.MethodPost && fr.isInitialize() {
 		return b.initialize(w, r, fr)
 	}
@@ -167,6 +185,19 @@ type session struct {
 	closed     bool
 	names      map[string]nameRef // aggregated: shortened tool names
 	release    func()             // gives the session's limit slots back (limits.go)
+
+	// A pooled session of the era translator (bridge_stateless.go): whose
+	// it is, and its requests that may wait on the client's input.
+	stateless bool
+	poolKey   string
+	poolOwner string
+	inputs    map[string]*inputCall
+	// native: the one (stdio) upstream speaks 2026-07-28 itself, so
+	// requests go to it as they are (bridge_native.go); nativeMeta is the
+	// _meta the gateway asks it with.
+	native     bool
+	nativeMeta json.RawMessage
+	upListen   sync.Once
 }
 
 type nameRef struct {
@@ -184,6 +215,11 @@ type upConn struct {
 	ready chan struct{} // closed once initialized; replaced after a crash
 	err   error         // why it is unusable, when it is
 	caps  map[string]json.RawMessage
+	info  json.RawMessage // serverInfo of its initialize
+	// era26: the upstream speaks only 2026-07-28 and gets meta26 on
+	// every request (bridge_reverse.go).
+	era26  bool
+	meta26 json.RawMessage
 }
 
 // call is a request the gateway sent upstream and awaits.
@@ -201,6 +237,10 @@ type call struct {
 type serverReq struct {
 	up int
 	id json.RawMessage
+	// For a 2026-07-28 upstream (bridge_reverse.go): the input_required
+	// round the answer belongs to, under the upstream's key.
+	round *inputRound
+	key   string
 }
 
 func (s *session) touch(delta int) {
@@ -284,7 +324,8 @@ func (b *bridge) newSession(r *http.Request, params json.RawMessage, release fun
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{b: b, id: rand.Text(), subject: subjectOf(r), ctx: ctx, cancel: cancel, init: capVersion(params),
 		pending: map[string]*call{}, byClient: map[string]string{}, serverReqs: map[string]serverReq{},
-		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now()}
+		progress: map[string]*stream{}, streams: map[string]*stream{}, names: map[string]nameRef{}, lastUsed: time.Now(),
+		inputs: map[string]*inputCall{}}
 	s.standalone = newStream("g", true, 0)
 	s.release = release
 	if p := Principal(r.Context()); p != nil {
@@ -351,6 +392,10 @@ func (s *session) connect(ctx context.Context, u *upConn) (*mcpwire.Message, err
 		return nil, err
 	}
 	u.link = link
+	if res := s.discoverNative(u); res != nil {
+		close(u.ready)
+		return res, nil
+	}
 	res, err := s.handshake(u)
 	if err != nil {
 		return nil, err
@@ -364,6 +409,9 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 	log := s.b.g.log.With("server", s.b.name)
 	spec := u.spec
 	switch {
+	case spec.Stream != nil: // a stdio upstream run by a connector (internal/connector)
+		return upstream.OpenStream(ctx, upstream.StreamOptions{Name: spec.Name, Open: spec.Stream, Logger: log,
+			OnExit: func(err error) { s.upstreamExited(u, err) }}, h)
 	case len(spec.Command) > 0:
 		return upstream.StartStdio(upstream.StdioOptions{
 			Name: spec.Name, Command: spec.Command, Env: spec.Env, Dir: spec.Dir, Logger: log,
@@ -379,6 +427,9 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 		if spec.Credential != nil {
 			opts.Credential = func() (string, string, error) { return spec.Credential(s.principal.Load()) }
 		}
+		if spec.Refused != nil {
+			opts.Refused = func(status int, h http.Header) error { return spec.Refused(s.principal.Load(), status, h) }
+		}
 		return upstream.NewHTTP(opts, h), nil
 	}
 }
@@ -386,9 +437,17 @@ func (s *session) dial(ctx context.Context, u *upConn, h upstream.Handler) (upst
 // handshake sends initialize (with the client's own parameters) and
 // returns the upstream's answer.
 func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
+	if u.isEra26() {
+		if r := s.era26Handshake(u); r != nil {
+			return r, nil
+		}
+	}
 	res, err := s.callInternal(u, "initialize", s.init, u.spec.Timeout)
 	if err != nil {
 		return nil, err
+	}
+	if r := s.era26IfRefused(u, res); r != nil {
+		return r, nil
 	}
 	if res.Error != nil {
 		return res, nil
@@ -396,12 +455,14 @@ func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
 	var ir struct {
 		ProtocolVersion string                     `json:"protocolVersion"`
 		Capabilities    map[string]json.RawMessage `json:"capabilities"`
+		ServerInfo      json.RawMessage            `json:"serverInfo"`
 	}
 	if err := json.Unmarshal(res.Result, &ir); err != nil {
 		return nil, fmt.Errorf("upstream %q: bad initialize result", u.spec.Name)
 	}
 	u.mu.Lock()
 	u.caps = ir.Capabilities
+	u.info = ir.ServerInfo
 	u.mu.Unlock()
 	if hl, ok := u.link.(*upstream.HTTPLink); ok {
 		hl.SetProtocolVersion(ir.ProtocolVersion)
@@ -413,6 +474,9 @@ func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
 func (s *session) callInternal(u *upConn, method string, params json.RawMessage, timeout time.Duration) (*mcpwire.Message, error) {
 	ch := make(chan *mcpwire.Message, 1)
 	gid := s.register(&call{up: u.idx, internal: ch}, timeout)
+	if method != "server/discover" && method != "initialize" {
+		params = u.paramsFor(params)
+	}
 	if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
 		s.take(gid)
 		return nil, err
@@ -439,8 +503,10 @@ func (s *session) register(c *call, timeout time.Duration) string {
 	if c.clientID != nil {
 		s.byClient[mcpwire.IDKey(c.clientID)] = gid
 	}
-	s.mu.Unlock()
+	// Armed under the lock: a short timeout could otherwise fire, and
+	// take the call, before c.timer is set.
 	c.timer = time.AfterFunc(timeout, func() { s.timeout(gid) })
+	s.mu.Unlock()
 	return gid
 }
 
@@ -543,6 +609,19 @@ func (s *session) upstreamExited(u *upConn, err error) {
 // reinitialize replays the handshake after a stdio upstream restarted, so
 // the session goes on (the upstream's own state is lost, as after any crash).
 func (s *session) reinitialize(u *upConn) {
+	if s.native {
+		// Nothing to replay: every 2026-07-28 request carries its own
+		// _meta. An open upstream listen ended with the process.
+		s.upListen = sync.Once{}
+		u.mu.Lock()
+		select {
+		case <-u.ready:
+		default:
+			close(u.ready)
+		}
+		u.mu.Unlock()
+		return
+	}
 	if _, err := s.handshake(u); err != nil {
 		s.b.g.log.Warn("re-initialize after restart failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
 		return
@@ -586,8 +665,21 @@ func (s *session) close() {
 		return
 	}
 	s.closed = true
+	var owed []json.RawMessage
+	var owedUp []int
+	if s.stateless {
+		for gid, c := range s.pending {
+			if c.internal == nil {
+				owed, owedUp = append(owed, json.RawMessage(gid)), append(owedUp, c.up)
+			}
+		}
+	}
 	s.mu.Unlock()
 	s.freeSlot()
+	// A pooled session may close with requests the upstream still works
+	// on (one waiting for input nobody will give): tell it to stop, so
+	// its own session can end (MCP basic/utilities/cancellation).
+	s.cancelUpstream(owed, owedUp)
 	s.cancel()
 	var wg sync.WaitGroup
 	for _, u := range s.ups {
@@ -601,7 +693,16 @@ func (s *session) close() {
 	pending := s.pending
 	s.pending = map[string]*call{}
 	streams := s.streams
+	inputs := s.inputs
+	s.inputs = map[string]*inputCall{}
 	s.mu.Unlock()
+	for _, rec := range inputs {
+		rec.mu.Lock()
+		if rec.expiry != nil {
+			rec.expiry.Stop()
+		}
+		rec.mu.Unlock()
+	}
 	for _, c := range pending {
 		c.timer.Stop()
 		if c.internal != nil {

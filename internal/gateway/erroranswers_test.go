@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -21,6 +23,15 @@ type toolErr struct{}
 
 func (toolErr) Error() string     { return "connect first" }
 func (toolErr) ToolError() string { return "please connect the service first" }
+
+// neverAdmin advises that nobody on server "never" can obtain mcp:admin.
+func neverAdmin(_ context.Context, server string, _ *tokens.Claims, scopes []string) ScopeAdvice {
+	if server != "never" || !slices.Contains(scopes, "mcp:admin") {
+		return ScopeAdvice{}
+	}
+	return ScopeAdvice{Unobtainable: []string{"mcp:admin"}, Contact: "it-help@example.com",
+		Why: map[string]string{"mcp:admin": `no policy grants it to you; it is granted by policy "admins" (depends on group "admins")`}}
+}
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
@@ -71,7 +82,9 @@ func TestErrorAnswers(t *testing.T) {
 		{Name: "credtool", Upstreams: []UpstreamSpec{credTool}},
 		{Name: "amb", Upstreams: []UpstreamSpec{cannedUpstream(t, `{"jsonrpc":"2.0","id":%ID%,"result":{"tools":[],"Tools":[]}}`, "", false)}, Auth: auth("/mcp/amb")},
 		{Name: "up404", Upstreams: []UpstreamSpec{{Name: "u4", URL: bad404.URL, Timeout: time.Second}}, Auth: auth("/mcp/up404")},
-	}, &Options{Verify: fakeVerify, MaxBodyBytes: 2048, Revoked: func(c *tokens.Claims) bool { return c.Scope == "revoked" }})
+		{Name: "never", Upstreams: []UpstreamSpec{httpUpstream(t, "n")}, Auth: auth("/mcp/never")},
+		{Name: "step", Upstreams: []UpstreamSpec{httpUpstream(t, "s")}, Auth: auth("/mcp/step")},
+	}, &Options{Verify: fakeVerify, MaxBodyBytes: 2048, Revoked: func(c *tokens.Claims) bool { return c.Scope == "revoked" }, Advise: neverAdmin})
 	_, lbase := newTestGateway(t, []ServerSpec{{Name: "lim", Upstreams: []UpstreamSpec{sseUpstream(t, "l")}}}, &Options{SessionsPerUser: 1, MaxSessions: 5})
 	_, sbase := newTestGateway(t, []ServerSpec{{Name: "lims", Upstreams: []UpstreamSpec{sseUpstream(t, "l")}}}, &Options{MaxSessions: 1})
 
@@ -87,6 +100,8 @@ func TestErrorAnswers(t *testing.T) {
 	psid := initSessionWithToken(t, base+"/mcp/pass", "scopes:mcp:read")
 	asid := initSessionWithToken(t, base+"/mcp/amb", "scopes:mcp:read")
 	u4sid := initSessionWithToken(t, base+"/mcp/up404", "scopes:mcp:read")
+	nsid := initSessionWithToken(t, base+"/mcp/never", "scopes:mcp:read")
+	ssid := initSessionWithToken(t, base+"/mcp/step", "scopes:mcp:read")
 	csid := initSession(t, base+"/mcp/credtool")
 	cesid := seal("cred")
 	_ = initSession(t, lbase+"/mcp/lim")
@@ -118,6 +133,14 @@ func TestErrorAnswers(t *testing.T) {
 		{"unsupported version get", "GET", base + "/mcp/open", H{"MCP-Protocol-Version": "1999-01-01", "Mcp-Session-Id": "x"}, ""},
 		{"403 scope", "POST", base + "/mcp/pass", H{"Authorization": rd, "Mcp-Session-Id": psid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin"}}`},
 		{"403 scope batch", "POST", base + "/mcp/pass", H{"Authorization": rd, "Mcp-Session-Id": psid, "MCP-Protocol-Version": v}, `[` + call + `,{"jsonrpc":"2.0","id":"z","method":"tools/call","params":{"name":"admin"}}]`},
+		{"scope not grantable", "POST", base + "/mcp/never", H{"Authorization": rd, "Mcp-Session-Id": nsid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin"}}`},
+		{"scope not grantable batch", "POST", base + "/mcp/never", H{"Authorization": rd, "Mcp-Session-Id": nsid, "MCP-Protocol-Version": v}, `[` + call + `,{"jsonrpc":"2.0","id":"z","method":"prompts/get","params":{"name":"admin"}},{"jsonrpc":"2.0","id":"y","method":"tools/call","params":{"name":"admin"}}]`},
+		{"scope not grantable notification", "POST", base + "/mcp/never", H{"Authorization": rd, "Mcp-Session-Id": nsid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"admin"}}`},
+		{"scope not grantable, 2026-07-28", "POST", base + "/mcp/never", H{"Authorization": rd, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "admin"}, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"admin",` + meta + `}}`},
+		{"step-up challenge", "POST", base + "/mcp/step", H{"Authorization": rd + "|jti=first|iat=1000", "Mcp-Session-Id": ssid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin"}}`},
+		{"step-up challenge same token again", "POST", base + "/mcp/step", H{"Authorization": rd + "|jti=first|iat=1000", "Mcp-Session-Id": ssid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"admin"}}`},
+		{"step-up new token still lacking", "POST", base + "/mcp/step", H{"Authorization": rd + "|jti=second|iat=now", "Mcp-Session-Id": ssid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"admin"}}`},
+		{"step-up new token still lacking, resource", "POST", base + "/mcp/step", H{"Authorization": rd + "|jti=second|iat=now", "Mcp-Session-Id": ssid, "MCP-Protocol-Version": v}, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"file:///admin"}}`},
 		{"missing session", "POST", base + "/mcp/open", H{"MCP-Protocol-Version": v}, list},
 		{"unknown session pass", "POST", base + "/mcp/open", H{"Mcp-Session-Id": "garbage", "MCP-Protocol-Version": v}, list},
 		{"unknown session bridge", "POST", base + "/mcp/bridge", H{"Mcp-Session-Id": "garbage", "MCP-Protocol-Version": v}, list},
@@ -137,6 +160,12 @@ func TestErrorAnswers(t *testing.T) {
 		{"ambiguous", "POST", base + "/mcp/amb", H{"Authorization": rd, "Mcp-Session-Id": asid, "MCP-Protocol-Version": v}, list},
 		{"ambiguous batch", "POST", base + "/mcp/amb", H{"Authorization": rd, "Mcp-Session-Id": asid, "MCP-Protocol-Version": v}, "[" + list + "]"},
 		{"upstream 404 on list", "POST", base + "/mcp/up404", H{"Authorization": rd, "Mcp-Session-Id": u4sid, "MCP-Protocol-Version": v}, list},
+		// The bridge's era translator (bridge_stateless.go).
+		{"stateless bridge no _meta", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}, `{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`},
+		{"stateless bridge removed method", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "ping"}, `{"jsonrpc":"2.0","id":4,"method":"ping","params":{` + meta + `}}`},
+		{"stateless removed subscribe", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "resources/subscribe"}, `{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{` + meta + `}}`},
+		{"stateless bridge bad requestState", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","requestState":"forged",` + meta + `}}`},
+		{"stateless bridge get", "GET", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Accept": "text/event-stream"}, ""},
 	}
 	var b strings.Builder
 	for _, tc := range cases {

@@ -43,10 +43,27 @@ type UpstreamSpec struct {
 	// token minted for its audience, or a static secret); nil: none. The
 	// caller is nil on an unprotected server.
 	Credential CredentialFunc
+	// Connector names the outbound connector the upstream is reached
+	// through ("" = none; internal/connector). With Command, Stream opens
+	// the stream to the process the connector runs (one per session).
+	Connector string
+	Stream    func(ctx context.Context) (net.Conn, error)
+	// Refused, when set, is told when the upstream answered 401 or 403 to
+	// a request made with the caller's credential (an upstream running its
+	// own authorization, credentials mode mcp-oauth). A non-nil error
+	// answers the request instead of the upstream's refusal (a tool error
+	// when it has ToolError: "connect", "allow more"), so the client never
+	// sees the upstream's challenge and never re-authorizes at the gateway
+	// for it.
+	Refused RefusedFunc
 }
 
 // CredentialFunc produces an upstream credential header for a caller.
 type CredentialFunc func(caller *tokens.Claims) (header, value string, err error)
+
+// RefusedFunc handles an upstream's 401/403 (status, its headers) to a
+// caller's request; see UpstreamSpec.Refused.
+type RefusedFunc func(caller *tokens.Claims, status int, h http.Header) error
 
 func (u UpstreamSpec) isStreamableHTTP() bool {
 	return u.URL != "" && (u.Transport == "" || u.Transport == "streamable-http")
@@ -93,6 +110,9 @@ type Options struct {
 	// Revoked reports access tokens revoked before their expiry (by jti,
 	// or because their user was cut off).
 	Revoked func(*tokens.Claims) bool
+	// Advise tells, when a token lacks scopes, whether authorizing again
+	// could give them (scopes_stepup.go); nil: assume it could.
+	Advise ScopeAdvisor
 }
 
 // Gateway serves the configured MCP servers.
@@ -114,6 +134,8 @@ type Gateway struct {
 	wg       sync.WaitGroup
 
 	limits *sessionLimits // bridge sessions per user and per server
+
+	stepUps *stepUpMemory // scope challenges sent, against re-authorization loops
 }
 
 // serverEngine serves one MCP endpoint.
@@ -168,6 +190,7 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: o, log: o.Logger, sealer: s, hosts: hp, client: o.HTTPClient, mux: http.NewServeMux()}
 	g.limits = newSessionLimits(o.SessionsPerUser, o.MaxSessions)
+	g.stepUps = newStepUpMemory(time.Now)
 	g.limits.rate = newInitRate(o.InitsPerMinute)
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +221,15 @@ func New(servers []ServerSpec, opts *Options) (*Gateway, error) {
 		if path == "" {
 			path = "/mcp/" + spec.Name
 		}
-		g.mux.Handle(path, g.front(spec.Name, eng, spec.Auth))
+		h := g.front(spec.Name, eng, spec.Auth)
+		g.mux.Handle(path, h)
+		if !strings.HasSuffix(path, "/") {
+			// The URL with a trailing slash, as users type it and clients
+			// echo it, is the same server (config refuses two paths that
+			// differ only by it; oauth.Resources.Lookup reads the resource
+			// indicator the same way). {$}: that one path, not a subtree.
+			g.mux.Handle(path+"/{$}", h)
+		}
 	}
 	return g, nil
 }
@@ -215,6 +246,15 @@ func newUpstreamClient() *http.Client {
 		// An upstream must not send the gateway elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// NewUpstreamClient is the default upstream client with its transport
+// replaced by route(default transport), e.g. one that sends some upstream
+// addresses through connectors (upstream.ConnectorTransport).
+func NewUpstreamClient(route func(*http.Transport) http.RoundTripper) *http.Client {
+	c := newUpstreamClient()
+	c.Transport = route(c.Transport.(*http.Transport))
+	return c
 }
 
 // ServeHTTP routes to health checks and MCP endpoints.
@@ -468,10 +508,9 @@ func (g *Gateway) checkScopes(r *http.Request, name string, fr *frontRequest, au
 	if principal == nil || auth.Required == nil {
 		return nil
 	}
-	fr.filter = &scopeFilter{required: auth.Required, principal: principal}
-	if err := fr.filter.check(fr, auth); err != nil {
-		g.audit(name, principal, fr, "denied: insufficient scope", http.StatusForbidden, 0)
-		return err
+	fr.filter = newScopeFilter(auth, principal)
+	if sf := fr.filter.check(fr); sf != nil {
+		return g.refuseScopes(r.Context(), name, fr, auth, principal, sf)
 	}
 	if e := fr.filter.checkListen(fr, auth); e != nil { // passthrough_listen.go
 		g.audit(name, principal, fr, e.auditOutcome(), e.Status, 0)

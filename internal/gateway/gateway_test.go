@@ -25,9 +25,17 @@ import (
 // is this binary with fixtureEnv set runs the fixture on stdin/stdout.
 const fixtureEnv = "MCPGATE_TEST_STDIO_FIXTURE"
 
+// fixtureMaxEnv caps the stdio fixture's protocol revision (see
+// oldStdioUpstream).
+const fixtureMaxEnv = "MCPGATE_TEST_STDIO_FIXTURE_MAX"
+
+// fixtureMinEnv is the oldest revision the stdio fixture speaks (see
+// newStdioUpstream).
+const fixtureMinEnv = "MCPGATE_TEST_STDIO_FIXTURE_MIN"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(fixtureEnv) != "" {
-		srv := fixture.NewServer(&fixture.Options{CrashTool: true, Name: os.Getenv(fixtureEnv)})
+		srv := fixture.NewServer(&fixture.Options{CrashTool: true, Name: os.Getenv(fixtureEnv), MaxVersion: os.Getenv(fixtureMaxEnv), MinVersion: os.Getenv(fixtureMinEnv)})
 		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			os.Exit(1)
 		}
@@ -178,8 +186,12 @@ func TestFullProtocol(t *testing.T) {
 		{"passthrough streamable-http 2025-11-25", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "2025-11-25", "2025-11-25"},
 		{"passthrough streamable-http 2025-03-26", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "2025-03-26", "2025-03-26"},
 		{"passthrough streamable-http 2026-07-28", func(t *testing.T) UpstreamSpec { return httpUpstream(t, "up") }, "", "2026-07-28"},
-		{"bridge stdio", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "", "2025-11-25"},
-		{"bridge legacy sse", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "", "2025-11-25"},
+		{"bridge stdio 2025-11-25", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "2025-11-25", "2025-11-25"},
+		{"bridge legacy sse 2025-11-25", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "2025-11-25", "2025-11-25"},
+		// The era translator (bridge_stateless.go): a 2026-07-28 client
+		// over upstream sessions the gateway opened at 2025-11-25.
+		{"bridge stdio 2026-07-28", func(t *testing.T) UpstreamSpec { return stdioUpstream("up") }, "", "2026-07-28"},
+		{"bridge legacy sse 2026-07-28", func(t *testing.T) UpstreamSpec { return sseUpstream(t, "up") }, "", "2026-07-28"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{tc.up(t)}}}, nil)
@@ -615,7 +627,7 @@ func TestCloseStopsProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g)
-	cs, _ := connectClient(t, srv.URL+"/mcp/s")
+	cs, _ := connectClientVersion(t, srv.URL+"/mcp/s", "2025-11-25")
 	callTool(t, cs, "echo", map[string]any{"text": "x"})
 	b := g.servers[0].(*bridge)
 	var pids []int

@@ -28,6 +28,7 @@ type passthrough struct {
 	live       *liveSessions // sessions opened here, for the session limits
 	// versions: what the upstream serves (passthrough_versions.go).
 	versions upstreamVersions
+	era      eraProbe // 2026-07-28 through the era translator (passthrough_translate.go)
 }
 
 func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
@@ -40,7 +41,7 @@ func newPassthrough(g *Gateway, spec ServerSpec) (*passthrough, error) {
 		live: newLiveSessions(g.opts.SessionIdleTimeout)}, nil
 }
 
-func (p *passthrough) close() {}
+func (p *passthrough) close() { p.closeTranslator() }
 
 // stateless is true: 2026-07-28 requests go to the upstream as they are.
 func (p *passthrough) stateless() bool { return true }
@@ -56,6 +57,12 @@ var forwardRequestHeaders = []string{
 var forwardResponseHeaders = []string{"Content-Type", "Cache-Control", "Retry-After", mcpwire.HeaderProtocolVersion}
 
 func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *frontRequest) error {
+	if b, err := p.translator(r, fr); err != nil || b != nil {
+		if err != nil {
+			return errInternal(err)
+		}
+		return b.serveStateless(w, r, fr)
+	}
 	isInit := r.Method == http.MethodPost && fr.isInitialize()
 	st, err := p.session(r, fr, isInit)
 	if err != nil {
@@ -94,6 +101,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 			return p.upstreamFailed(fr, err, false)
 		}
 		status = resp.StatusCode
+		if err := p.upstreamRefused(r, fr, resp); err != nil {
+			return err
+		}
 		return p.relay(w, resp, fr, nil)
 	}
 	// The upstream must answer within the timeout; for SSE responses the
@@ -115,6 +125,9 @@ func (p *passthrough) serveMCP(w http.ResponseWriter, r *http.Request, fr *front
 		return p.upstreamFailed(fr, err, ctx.Err() != nil && r.Context().Err() == nil)
 	}
 	status = resp.StatusCode
+	if err := p.upstreamRefused(r, fr, resp); err != nil {
+		return err
+	}
 	if isInit && resp.StatusCode == http.StatusOK {
 		sealed, err := p.g.sealer.seal(sessionState{Server: p.name, Upstream: resp.Header.Get(mcpwire.HeaderSessionID), Subject: subjectOf(r)})
 		if err != nil {

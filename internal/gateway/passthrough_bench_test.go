@@ -70,7 +70,7 @@ func BenchmarkPassthroughEras(b *testing.B) {
 	})
 	b.Run("2026-07-28", func(b *testing.B) {
 		hdr := map[string]string{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
-		body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},` + meta26 + `}}`
+		body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},` + listenMeta26 + `}}`
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				post(b, hdr, body)

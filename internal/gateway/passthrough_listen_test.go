@@ -16,18 +16,18 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
 
-const meta26 = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+const listenMeta26 = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
 
-// post26 sends a 2026-07-28 (stateless) POST of one request, with the
+// listenPost26 sends a 2026-07-28 (stateless) POST of one request, with the
 // standard headers (SEP-2243).
-func post26(t *testing.T, url, token, method, params string) *http.Response {
+func listenPost26(t *testing.T, url, token, method, params string) *http.Response {
 	t.Helper()
 	hdr := map[string]string{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
 	if token != "" {
 		hdr["Authorization"] = "Bearer " + token
 	}
 	if params == "" {
-		params = "{" + meta26 + "}"
+		params = "{" + listenMeta26 + "}"
 	}
 	// Bounded: a stream that should have been refused ends the test
 	// instead of hanging it.
@@ -48,7 +48,9 @@ func post26(t *testing.T, url, token, method, params string) *http.Response {
 }
 
 // listenParams is a subscriptions/listen params object.
-func listenParams(filter string) string { return `{` + meta26 + `,"notifications":` + filter + `}` }
+func listenParams(filter string) string {
+	return `{` + listenMeta26 + `,"notifications":` + filter + `}`
+}
 
 // listenUpstream is a 2026-07-28 upstream whose subscriptions/listen
 // stream sends events (after a pause before each one, when given) and
@@ -69,6 +71,12 @@ func newListenUpstream(t *testing.T, timeout time.Duration, events []timedEvent)
 	lu := &listenUpstream{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"server/discover"`) {
+			// It speaks 2026-07-28 (else the era translator serves).
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)
+			return
+		}
 		if !strings.Contains(string(body), `"subscriptions/listen"`) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"jsonrpc":"2.0","id":"L1","result":{"resultType":"complete"}}`)
@@ -147,7 +155,7 @@ func TestListenOutlivesUpstreamTimeout(t *testing.T) {
 		{3 * timeout, note("notifications/tools/list_changed", "")},
 	})
 	_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{lu.spec}}}, nil)
-	resp := post26(t, base+"/mcp/p", "", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	resp := listenPost26(t, base+"/mcp/p", "", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("listen: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -164,7 +172,7 @@ func TestListenOutlivesUpstreamTimeout(t *testing.T) {
 func TestListenUnacknowledgedTimesOut(t *testing.T) {
 	lu := newListenUpstream(t, 100*time.Millisecond, nil)
 	_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{lu.spec}}}, nil)
-	resp := post26(t, base+"/mcp/p", "", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	resp := listenPost26(t, base+"/mcp/p", "", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
 	got := readEvents(t, resp, 1, 5*time.Second)
 	if len(got) != 1 || !strings.Contains(got[0], fmt.Sprint(mcpwire.CodeUpstreamTimeout)) || !strings.Contains(got[0], `"id":"L1"`) {
 		t.Fatalf("events = %q, want a -32011 answer to L1", got)
@@ -177,7 +185,7 @@ func TestListenUnacknowledgedTimesOut(t *testing.T) {
 func TestListenEndsGracefullyOnDrain(t *testing.T) {
 	lu := newListenUpstream(t, 5*time.Second, []timedEvent{{0, ack(`{"toolsListChanged":true}`)}})
 	g, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{lu.spec}}}, nil)
-	resp := post26(t, base+"/mcp/p", "", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	resp := listenPost26(t, base+"/mcp/p", "", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
 	sc := bufio.NewScanner(resp.Body)
 	var events []string
 	for sc.Scan() {
@@ -240,7 +248,7 @@ func TestListenScopes(t *testing.T) {
 		{"case variant", `{"resourceSubscriptions":["public://a"],"ResourceSubscriptions":["secret://a"]}`, http.StatusBadRequest, mcpwire.CodeInvalidParams},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := post26(t, url, "scopes:mcp:read", "subscriptions/listen", listenParams(tc.filter))
+			resp := listenPost26(t, url, "scopes:mcp:read", "subscriptions/listen", listenParams(tc.filter))
 			code, msg := jsonrpcError(t, resp)
 			if resp.StatusCode != tc.status || code != tc.code {
 				t.Errorf("HTTP %d, code %d (%s); want %d, %d", resp.StatusCode, code, msg, tc.status, tc.code)
@@ -255,7 +263,7 @@ func TestListenScopes(t *testing.T) {
 	}
 
 	t.Run("updates filtered", func(t *testing.T) {
-		resp := post26(t, url, "scopes:mcp:read", "subscriptions/listen", listenParams(`{"toolsListChanged":true,"resourceSubscriptions":["public://a"]}`))
+		resp := listenPost26(t, url, "scopes:mcp:read", "subscriptions/listen", listenParams(`{"toolsListChanged":true,"resourceSubscriptions":["public://a"]}`))
 		got := readEvents(t, resp, 3, 5*time.Second)
 		all := strings.Join(got, "\n")
 		if len(got) != 3 || !strings.Contains(got[0], "acknowledged") || !strings.Contains(got[1], `"uri":"public://a"`) ||
@@ -264,7 +272,7 @@ func TestListenScopes(t *testing.T) {
 		}
 	})
 	t.Run("all updates for a token with the scope", func(t *testing.T) {
-		resp := post26(t, url, "scopes:mcp:secret", "subscriptions/listen", listenParams(`{"resourceSubscriptions":["public://a"]}`))
+		resp := listenPost26(t, url, "scopes:mcp:secret", "subscriptions/listen", listenParams(`{"resourceSubscriptions":["public://a"]}`))
 		got := readEvents(t, resp, 3, 5*time.Second)
 		if len(got) != 3 || !strings.Contains(got[1], "secret://a/child") {
 			t.Fatalf("events = %q, want the secret update too", got)

@@ -10,12 +10,6 @@ import (
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
 
-// removedIn20260728 are the methods MCP 2026-07-28 removed whose params
-// the strict parse requires (resources/subscribe and unsubscribe name a
-// resource, which the scope check needs): subscriptions/listen's
-// resourceSubscriptions replaced them.
-var removedIn20260728 = map[string]bool{"resources/subscribe": true, "resources/unsubscribe": true}
-
 // removedMethod answers a 2026-07-28 request for a method that revision
 // removed, which the strict parse refused for its params, as a server of
 // that revision answers it: 404 with -32601 naming the request (SEP-2575:
@@ -37,7 +31,7 @@ func removedMethod(version string, body []byte, parseErr error) *rpcError {
 		return nil
 	}
 	method, ok := mcpwire.String(v[1])
-	if !ok || !removedIn20260728[method] || !plainID(v[0]) {
+	if !ok || !removedMethods[method] || !plainID(v[0]) {
 		return nil
 	}
 	return refuse(http.StatusNotFound, mcpwire.CodeMethodNotFound,

@@ -63,6 +63,7 @@ type upstreamVersions struct {
 
 	mu       sync.Mutex
 	list     []string // nil: unknown
+	reached  bool     // the upstream answered the probe (list nil: it said nothing usable)
 	until    time.Time
 	fetching chan struct{} // closed when the probe running now ends
 }
@@ -86,9 +87,16 @@ var _ versionAnswerer = (*passthrough)(nil)
 // answerVersion answers a request for a revision the gateway does not
 // speak with the revisions the gateway and the upstream both serve.
 func (p *passthrough) answerVersion(r *http.Request, fr *frontRequest, refused error) error {
-	served := intersectVersions(p.servedVersions(r))
+	list, _ := p.servedVersions(r)
+	served := intersectVersions(list)
 	if len(served) == 0 {
 		return refused
+	}
+	// An upstream that does not speak 2026-07-28 is served at it through
+	// the era translator (passthrough_translate.go), so the client may
+	// still pick it.
+	if !slices.Contains(served, mcpwire.Version20260728) {
+		served = append(served, mcpwire.Version20260728)
 	}
 	return unsupportedVersion(fr.requestID(), fr.version, served)
 }
@@ -118,16 +126,18 @@ func intersectVersions(upstream []string) []string {
 }
 
 // servedVersions returns what the upstream said it serves, asking it when
-// the last answer is stale; nil when it said nothing usable. Concurrent
-// callers share one probe.
-func (p *passthrough) servedVersions(r *http.Request) []string {
+// the last answer is stale; nil when it said nothing usable. reached is
+// false when the probe got no answer that says anything about revisions
+// (unreachable, 5xx, 401/403, 408, 429). Concurrent callers share one
+// probe.
+func (p *passthrough) servedVersions(r *http.Request) (list []string, reached bool) {
 	v := &p.versions
 	for {
 		v.mu.Lock()
 		if v.now().Before(v.until) {
-			list := v.list
+			list, reached := v.list, v.reached
 			v.mu.Unlock()
-			return list
+			return list, reached
 		}
 		if wait := v.fetching; wait != nil {
 			v.mu.Unlock()
@@ -135,23 +145,23 @@ func (p *passthrough) servedVersions(r *http.Request) []string {
 			case <-wait:
 				continue
 			case <-r.Context().Done():
-				return nil
+				return nil, false
 			}
 		}
 		done := make(chan struct{})
 		v.fetching = done
 		v.mu.Unlock()
 
-		list := p.probeVersions(r)
+		list, reached := p.probeVersions(r)
 		v.mu.Lock()
-		v.list, v.until = list, v.now().Add(versionsTTL)
+		v.list, v.reached, v.until = list, reached, v.now().Add(versionsTTL)
 		if list == nil {
 			v.until = v.now().Add(versionsRetry)
 		}
 		v.fetching = nil
 		close(done)
 		v.mu.Unlock()
-		return list
+		return list, reached
 	}
 }
 
@@ -160,18 +170,18 @@ func (p *passthrough) servedVersions(r *http.Request) []string {
 // supportedVersions (it speaks it) or a -32022 listing what it speaks.
 // server/discover changes nothing upstream, and it goes with the caller's
 // upstream credential like any request of theirs.
-func (p *passthrough) probeVersions(r *http.Request) []string {
+func (p *passthrough) probeVersions(r *http.Request) (list []string, reached bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), min(probeTimeout, p.up.Timeout))
 	defer cancel()
 	probe := mcpwire.Request(json.RawMessage(`"mcpgate-versions"`), "server/discover",
 		json.RawMessage(`{"_meta":{"`+mcpwire.MetaProtocolVersion+`":"`+mcpwire.LatestVersion+`","io.modelcontextprotocol/clientCapabilities":{}}}`))
 	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.target, bytes.NewReader(probe.Encode()))
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	pfr := &frontRequest{msgs: []*mcpwire.Message{probe}, version: mcpwire.LatestVersion}
 	if err := p.prepare(r, pfr, ureq, sessionState{}); err != nil {
-		return nil
+		return nil, false
 	}
 	// The probe's own headers, not the client's (SEP-2243).
 	for k := range ureq.Header {
@@ -185,15 +195,22 @@ func (p *passthrough) probeVersions(r *http.Request) []string {
 	ureq.Header.Set("Mcp-Method", "server/discover")
 	resp, err := p.g.client.Do(ureq)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return nil, false // says nothing about the revisions it speaks
+	}
+	if resp.StatusCode >= 500 {
+		return nil, false
+	}
 	answer, err := firstAnswer(resp)
 	if err != nil {
 		p.g.log.Warn("upstream sent no usable server/discover answer", "server", p.name, "upstream", p.up.Name, "err", err)
-		return nil
+		return nil, true
 	}
-	return versionsOf(answer)
+	return versionsOf(answer), true
 }
 
 // firstAnswer reads the one JSON-RPC message of an upstream answer, JSON

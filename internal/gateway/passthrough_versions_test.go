@@ -63,17 +63,19 @@ func unsupported(t *testing.T, resp *http.Response) (id string, supported []stri
 }
 
 // TestUnsupportedVersionNamesUpstream: through the passthrough, the
-// -32022 answer lists the revisions both the gateway and the upstream
-// serve, not the gateway's alone: for a revision the gateway does not
-// speak (the upstream asked once, and remembered), and for one the
-// upstream does not (its own answer, re-read and narrowed).
+// -32022 answer lists the revisions the gateway serves for this upstream,
+// not the gateway's alone: for a revision the gateway does not speak,
+// what both speak (the upstream asked once, and remembered) plus
+// 2026-07-28, which the era translator serves over the upstream's older
+// revision; and an upstream that claims 2026-07-28 but refuses it gets its
+// own answer re-read and narrowed.
 func TestUnsupportedVersionNamesUpstream(t *testing.T) {
 	const upstreamSays = `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32022,"message":"no","data":{"supported":["2025-06-18","2025-11-25","1999-01-01"],"requested":"2026-07-28"}}}`
 	const upstreamRefuses = `{"jsonrpc":"2.0","id":"L1","error":{"code":-32022,"message":"no <b>","data":{"supported":["2025-06-18","2025-11-25","1999-01-01"],"requested":"2026-07-28"}}}`
 	up, probes := versionedUpstream(t, upstreamSays, upstreamRefuses)
 	_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{up}}}, nil)
 	url := base + "/mcp/p"
-	want := []string{"2025-06-18", "2025-11-25"}
+	want := []string{"2025-06-18", "2025-11-25", "2026-07-28"}
 
 	for i := range 2 {
 		resp := rawPost(t, url, map[string]string{"MCP-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/list"},
@@ -87,11 +89,13 @@ func TestUnsupportedVersionNamesUpstream(t *testing.T) {
 		t.Errorf("the upstream was asked %d times, want once (remembered)", n)
 	}
 
-	resp := post26(t, url, "", "tools/list", "")
+	claims, _ := versionedUpstream(t, `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2026-07-28","2025-11-25"]}}`, upstreamRefuses)
+	_, base = newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{claims}}}, nil)
+	resp := listenPost26(t, base+"/mcp/p", "", "tools/list", "")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body = io.NopCloser(strings.NewReader(string(body)))
 	id, supported, requested := unsupported(t, resp)
-	if id != `"L1"` || !slices.Equal(supported, want) || requested != "2026-07-28" || strings.Contains(string(body), "<b>") {
+	if want := []string{"2025-06-18", "2025-11-25"}; id != `"L1"` || !slices.Equal(supported, want) || requested != "2026-07-28" || strings.Contains(string(body), "<b>") {
 		t.Errorf("relayed: %s; want id L1, supported %v, requested 2026-07-28, the gateway's own message", body, want)
 	}
 }
@@ -106,6 +110,7 @@ func TestUnsupportedVersionFallbacks(t *testing.T) {
 		want           []string
 	}{
 		{"discover result", `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2026-07-28","2025-11-25","2024-11-05"]}}`, []string{"2025-11-25", "2026-07-28"}},
+		{"pre-2026 list", `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32022,"message":"x","data":{"supported":["2025-11-25"]}}}`, []string{"2025-11-25", "2026-07-28"}},
 		{"pre-2026 upstream", `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32000,"message":"Bad Request: Mcp-Session-Id header is required"}}`, mcpwire.SupportedVersions()},
 		{"not strings", `{"jsonrpc":"2.0","id":"mcpgate-versions","error":{"code":-32022,"message":"x","data":{"supported":[1,2]}}}`, mcpwire.SupportedVersions()},
 		{"duplicate member", `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2025-11-25"],"supportedVersions":["2026-07-28"]}}`, mcpwire.SupportedVersions()},
@@ -122,9 +127,12 @@ func TestUnsupportedVersionFallbacks(t *testing.T) {
 		})
 	}
 	t.Run("other upstream errors pass", func(t *testing.T) {
-		up, _ := versionedUpstream(t, "", `{"jsonrpc":"2.0","id":"L1","error":{"code":-32000,"message":"other"}}`)
+		// An upstream that speaks 2026-07-28 (else the era translator
+		// serves the request) and refuses it for another reason.
+		up, _ := versionedUpstream(t, `{"jsonrpc":"2.0","id":"mcpgate-versions","result":{"supportedVersions":["2026-07-28"]}}`,
+			`{"jsonrpc":"2.0","id":"L1","error":{"code":-32000,"message":"other"}}`)
 		_, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{up}}}, nil)
-		resp := post26(t, base+"/mcp/p", "", "tools/list", "")
+		resp := listenPost26(t, base+"/mcp/p", "", "tools/list", "")
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"message":"other"`) {
 			t.Errorf("HTTP %d %s, want the upstream's 400 as it came", resp.StatusCode, body)
@@ -178,10 +186,10 @@ func TestRemovedMethods2026(t *testing.T) {
 		name, version, method, params string
 		status, code                  int
 	}{
-		{"subscribe", "2026-07-28", "resources/subscribe", "{" + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
-		{"unsubscribe", "2026-07-28", "resources/unsubscribe", "{" + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
-		{"subscribe with uri", "2026-07-28", "resources/subscribe", `{"uri":"test://x",` + meta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
-		{"tools/call without name", "2026-07-28", "tools/call", "{" + meta26 + "}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
+		{"subscribe", "2026-07-28", "resources/subscribe", "{" + listenMeta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
+		{"unsubscribe", "2026-07-28", "resources/unsubscribe", "{" + listenMeta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
+		{"subscribe with uri", "2026-07-28", "resources/subscribe", `{"uri":"test://x",` + listenMeta26 + "}", http.StatusNotFound, mcpwire.CodeMethodNotFound},
+		{"tools/call without name", "2026-07-28", "tools/call", "{" + listenMeta26 + "}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 		{"unsupported revision", "v999.0.0", "resources/subscribe", "{}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 		{"session era", "2025-11-25", "resources/subscribe", "{}", http.StatusBadRequest, mcpwire.CodeInvalidParams},
 	} {
@@ -246,11 +254,11 @@ func TestFilteredListsPrivate(t *testing.T) {
 		return *m.Result.CacheScope, len(m.Result.Tools)
 	}
 	for _, tok := range []string{"scopes:mcp:read", "scopes:mcp:admin"} {
-		if got, n := scope(post26(t, base+"/mcp/p", tok, "tools/list", "")); got != "private" || n == 0 {
+		if got, n := scope(listenPost26(t, base+"/mcp/p", tok, "tools/list", "")); got != "private" || n == 0 {
 			t.Errorf("%s: cacheScope %q (%d tools), want private", tok, got, n)
 		}
 	}
-	if got, _ := scope(post26(t, base+"/mcp/open", "", "tools/list", "")); got == "" {
+	if got, _ := scope(listenPost26(t, base+"/mcp/open", "", "tools/list", "")); got == "" {
 		t.Errorf("unfiltered: no cacheScope, want the upstream's")
 	}
 	sid := initSessionWithToken(t, base+"/mcp/p", "scopes:mcp:read")

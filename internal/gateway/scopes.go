@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/oauth"
@@ -21,26 +23,69 @@ type RequiredScope func(kind, name string) string
 type scopeFilter struct {
 	required  RequiredScope
 	principal *tokens.Claims
+	// covers is the server's scope hierarchy (nil: a scope covers only
+	// itself) and held the token's scopes, split once for it. Both are
+	// set before the filter is shared: list answers may be filtered from
+	// several goroutines.
+	covers func(held, need string) bool
+	held   []string
+}
+
+// newScopeFilter is the filter of one request by principal.
+func newScopeFilter(auth *AuthSpec, principal *tokens.Claims) *scopeFilter {
+	f := &scopeFilter{required: auth.Required, principal: principal, covers: auth.Covers}
+	if f.covers != nil {
+		f.held = principal.Scopes()
+	}
+	return f
+}
+
+// has reports whether the token may do what need allows: it carries need,
+// or a broader scope covering it (MCP 2026-07-28 authorization: "Servers
+// MUST account for scope hierarchies").
+func (f *scopeFilter) has(need string) bool {
+	if f.principal.HasScope(need) {
+		return true
+	}
+	if f.covers == nil {
+		return false
+	}
+	for _, h := range f.held {
+		if f.covers(h, need) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *scopeFilter) allows(kind, name string) bool {
 	return f.missing(kind, name) == ""
 }
 
-// missing returns a scope the token lacks for kind name, or "". A
-// resource is checked under every reading of its URI (uriReadings): the
-// upstream may read any of them.
+// missing returns a scope the token lacks for kind name, or "".
 func (f *scopeFilter) missing(kind, name string) string {
+	var out string
+	f.needs(kind, name, func(need string) {
+		if out == "" && !f.has(need) {
+			out = need
+		}
+	})
+	return out
+}
+
+// needs calls add with every scope using kind name needs. A resource is
+// checked under every reading of its URI (uriReadings): the upstream may
+// read any of them.
+func (f *scopeFilter) needs(kind, name string, add func(scope string)) {
 	readings := []string{name}
 	if kind == "resource" {
 		readings = uriReadings(name)
 	}
 	for _, n := range readings {
-		if need := f.required(kind, n); need != "" && !f.principal.HasScope(need) {
-			return need
+		if need := f.required(kind, n); need != "" {
+			add(need)
 		}
 	}
-	return ""
 }
 
 // callTarget returns what a message touches, for the methods that touch
@@ -83,34 +128,92 @@ func (fr *frontRequest) callTargets() []target {
 	return fr.targets
 }
 
-// check refuses the first request the token's scopes do not cover, with
-// HTTP 403 and an insufficient_scope challenge naming the scope needed, so
-// the client can step up (MCP 2025-11-25 authorization §"Scope Challenge
-// Handling"; RFC 6750 §3.1).
+// scopeShortfall is what a POST needs and the token lacks.
+type scopeShortfall struct {
+	need    []string // every scope the POST needs, in order of first need
+	missing []string // those the token lacks, in the same order
+	refused []bool   // per message: it needs a scope the token lacks
+	phrases []string // per refused message: what it needs, in words
+}
+
+// check finds every scope the messages of a POST need (a batch is one
+// operation) and those the token lacks; nil when it lacks none.
 //
 // Notifications are checked as requests are: an upstream may act on a
 // "tools/call" without an id, and whether a message has an id must not
 // decide whether it is checked.
-func (f *scopeFilter) check(fr *frontRequest, auth *AuthSpec) error {
-	for i, m := range fr.msgs {
-		kind, name := fr.callTargets()[i].kind, fr.callTargets()[i].name
-		if kind == "" {
-			continue
+func (f *scopeFilter) check(fr *frontRequest) *scopeShortfall {
+	short := false
+	for i := range fr.msgs {
+		if t := fr.callTargets()[i]; t.kind != "" && f.missing(t.kind, t.name) != "" {
+			short = true
+			break
 		}
-		need := f.missing(kind, name)
-		if need == "" {
-			continue
-		}
-		return insufficientScope(m.ID, auth, kind, name, need)
 	}
-	return nil
+	if !short {
+		return nil // the common case, without collecting anything
+	}
+	var sf *scopeShortfall
+	var need []string
+	for i := range fr.msgs {
+		t := fr.callTargets()[i]
+		if t.kind == "" {
+			continue
+		}
+		var lacks []string
+		f.needs(t.kind, t.name, func(s string) {
+			if !slices.Contains(need, s) {
+				need = append(need, s)
+			}
+			if !f.has(s) && !slices.Contains(lacks, s) {
+				lacks = append(lacks, s)
+			}
+		})
+		if len(lacks) == 0 {
+			continue
+		}
+		if sf == nil {
+			sf = &scopeShortfall{refused: make([]bool, len(fr.msgs))}
+		}
+		sf.refused[i] = true
+		sf.phrases = append(sf.phrases, fmt.Sprintf("%s %q needs scope %s", t.kind, t.name, strings.Join(lacks, " ")))
+		for _, s := range lacks {
+			if !slices.Contains(sf.missing, s) {
+				sf.missing = append(sf.missing, s)
+			}
+		}
+	}
+	if sf != nil {
+		sf.need = need
+	}
+	return sf
 }
 
-// insufficientScope is the 403 refusing a request for kind name, which
-// needs scope need.
+// insufficientScopes is the 403 refusing a POST the token lacks scopes
+// for, so that the client can step up (RFC 6750 §3.1). Its challenge
+// names, in one scope parameter, every scope the whole operation needs
+// (a batch is one operation), also those the token holds: MCP 2026-07-28
+// authorization §"Runtime Insufficient Scope Errors" — "servers SHOULD
+// include all scopes required for the current operation in a single
+// challenge" — and "the scope attribute describes the scopes necessary to
+// access the requested resource" (RFC 6750 §3.1). Not only the missing
+// ones: a 2025-11-25 client that replaces its scope with the challenge's
+// (2025-11-25 §"Scope Challenge Handling", "Minimum approach: ... include
+// any existing granted scopes as well, if they are required") would
+// otherwise lose what the other half of the operation needs; a 2026-07-28
+// client unions them with what it asked before (§"Step-Up Authorization
+// Flow" step 2).
+func insufficientScopes(id json.RawMessage, auth *AuthSpec, sf *scopeShortfall) *rpcError {
+	desc := strings.Join(sf.phrases, "; ")
+	return refuse(http.StatusForbidden, mcpwire.CodeInsufficientScope, "insufficient scope: "+desc).answering(id).
+		withHeader("WWW-Authenticate", oauth.BearerChallenge(auth.MetadataURL, strings.Join(sf.need, " "), oauth.InsufficientScope, desc))
+}
+
+// insufficientScope is insufficientScopes for one thing (kind name) that
+// needs one scope the token lacks, and nothing else.
 func insufficientScope(id json.RawMessage, auth *AuthSpec, kind, name, need string) *rpcError {
-	desc := fmt.Sprintf("%s %q needs scope %s", kind, name, need)
-	return refuse(http.StatusForbidden, mcpwire.CodeInsufficientScope, "insufficient scope: "+desc).answering(id).withHeader("WWW-Authenticate", oauth.BearerChallenge(auth.MetadataURL, need, oauth.InsufficientScope, desc))
+	return insufficientScopes(id, auth, &scopeShortfall{need: []string{need}, missing: []string{need},
+		phrases: []string{fmt.Sprintf("%s %q needs scope %s", kind, name, need)}})
 }
 
 // listKind maps list methods to the kind of what they list and the field

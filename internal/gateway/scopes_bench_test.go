@@ -21,11 +21,10 @@ func BenchmarkScopeCheck(b *testing.B) {
 		required:  func(kind, name string) string { return "mcp:calendar.write" },
 		principal: &tokens.Claims{Scope: "mcp:calendar.readonly mcp:calendar.write", ExpiresAt: time.Now().Add(time.Hour)},
 	}
-	auth := &AuthSpec{MetadataURL: "http://x/.well-known/oauth-protected-resource/mcp/calendar"}
 	b.ReportAllocs()
 	for b.Loop() {
 		fr.targets = nil // each call decodes its own target once
-		if f.check(fr, auth) != nil {
+		if f.check(fr) != nil {
 			b.Fatal("refused")
 		}
 	}

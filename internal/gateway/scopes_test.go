@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,13 +44,28 @@ func countingUpstream(t *testing.T, name string) (UpstreamSpec, *atomic.Int64) {
 	return UpstreamSpec{Name: name, Prefix: name, URL: srv.URL + "/mcp", Timeout: 10 * time.Second}, &calls
 }
 
-// fakeVerify accepts tokens of the form "scopes:<space-separated scopes>".
+// fakeVerify accepts tokens of the form "scopes:<space-separated scopes>",
+// optionally followed by "|jti=<id>" and "|iat=now" or "|iat=<unix>".
 func fakeVerify(token, audience string) (*tokens.Claims, error) {
 	sc, ok := strings.CutPrefix(token, "scopes:")
 	if !ok {
 		return nil, tokens.ErrSignature
 	}
-	return &tokens.Claims{Subject: "alice", ClientID: "c", Audience: audience, Scope: sc, ExpiresAt: time.Now().Add(time.Hour)}, nil
+	parts := strings.Split(sc, "|")
+	c := &tokens.Claims{Subject: "alice", ClientID: "c", Audience: audience, Scope: parts[0], ExpiresAt: time.Now().Add(time.Hour)}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(p, "=")
+		switch {
+		case k == "jti":
+			c.ID = v
+		case k == "iat" && v == "now":
+			c.IssuedAt = time.Now()
+		case k == "iat":
+			n, _ := strconv.ParseInt(v, 10, 64)
+			c.IssuedAt = time.Unix(n, 0)
+		}
+	}
+	return c, nil
 }
 
 type bearer struct {

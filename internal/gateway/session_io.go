@@ -178,6 +178,10 @@ func (s *session) clientRequest(st *stream, m *mcpwire.Message, filter *scopeFil
 // the answer is relayed to st under the client's id.
 func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.RawMessage, filter *scopeFilter) {
 	u := s.ups[idx]
+	if u.isEra26() {
+		s.forward26(st, m, idx, params, filter)
+		return
+	}
 	s.mu.Lock()
 	busy := len(s.pending) >= s.b.g.opts.MaxInFlight
 	s.mu.Unlock()
@@ -260,6 +264,9 @@ func (s *session) clientNotification(m *mcpwire.Message) {
 		if u.err != nil {
 			continue
 		}
+		if m.Method == "notifications/initialized" && u.isEra26() {
+			continue // 2026-07-28 has no initialize to confirm
+		}
 		if hl, ok := u.link.(interface{ Listen() }); ok && m.Method == "notifications/initialized" {
 			defer hl.Listen()
 		}
@@ -277,6 +284,10 @@ func (s *session) clientResponse(m *mcpwire.Message) {
 	if !ok {
 		return
 	}
+	if req.round != nil {
+		req.round.answers <- inputAnswer{key: req.key, msg: m}
+		return
+	}
 	out := *m
 	out.ID = req.id
 	u := s.ups[req.up]
@@ -290,6 +301,8 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 		if c := s.takeFrom(idx, mcpwire.IDKey(m.ID)); c != nil {
 			s.answer(c, m)
 		}
+	case m.IsRequest() && s.stateless:
+		s.inputRequest(idx, m, related)
 	case m.IsRequest():
 		s.mu.Lock()
 		s.seq++
@@ -303,6 +316,10 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 	default:
 		if s.b.aggregated {
 			m = s.rewriteNotification(idx, m)
+		}
+		if s.stateless {
+			s.statelessNotification(idx, m, related)
+			return
 		}
 		var st *stream
 		if m.Method == "notifications/progress" {

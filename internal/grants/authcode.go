@@ -59,7 +59,7 @@ func (h *Handler) authorizationCode(r *http.Request, client store.Client) (*toke
 		return nil, oauth.Errorf(oauth.InvalidGrant, "the user can no longer sign in")
 	}
 	consented := oauth.ParseScope(ac.Scope)
-	scopes := oauth.LimitToClient(client, consented)
+	scopes := res.LimitToClient(client, consented)
 	if len(consented) > 0 && len(scopes) == 0 {
 		return nil, oauth.Errorf(oauth.InvalidScope, "none of the authorized scopes is within the client's registered scope")
 	}

@@ -198,19 +198,29 @@ func (h *Handler) resourceFor(r *http.Request, fallback string) (*oauth.Resource
 	if len(values) > 1 {
 		return nil, oauth.Errorf(oauth.InvalidTarget, "one resource per token")
 	}
-	uri := fallback
-	if len(values) == 1 {
-		uri = values[0]
-		if fallback != "" && uri != fallback {
+	if len(values) == 1 && values[0] != "" {
+		res := h.o.Resources.Lookup(values[0])
+		switch {
+		case res == nil:
+			return nil, oauth.Errorf(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway, as the \"resource\" of its protected resource metadata: %s/mcp/<server>", h.o.Issuer)
+		case fallback != "" && res.URI != fallback:
+			// Compared as resources, not strings: a code authorized for
+			// ".../mcp/a" may be redeemed naming ".../mcp/a/" (oauth.Lookup).
 			return nil, oauth.Errorf(oauth.InvalidTarget, "resource differs from the one authorized")
 		}
+		return res, nil
 	}
-	if uri == "" && len(h.o.Resources) == 1 {
+	// No resource (Codex, clients before MCP 2025-06-18): the one the code
+	// or refresh token was issued for; else the only protected server.
+	if fallback == "" && len(h.o.Resources) == 1 {
 		for _, only := range h.o.Resources {
 			return only, nil
 		}
 	}
-	res := h.o.Resources[uri]
+	res := h.o.Resources[fallback]
+	if res == nil && fallback == "" {
+		return nil, oauth.Errorf(oauth.InvalidTarget, "resource is required: this gateway serves several MCP servers, so send resource=<the MCP server's URL> (RFC 8707), the \"resource\" of its protected resource metadata, of the form %s/mcp/<server>", h.o.Issuer)
+	}
 	if res == nil {
 		return nil, oauth.Errorf(oauth.InvalidTarget, "resource must name a protected MCP server of this gateway")
 	}

@@ -60,12 +60,12 @@ func (h *Handler) refresh(r *http.Request, client store.Client) (*tokenResponse,
 	// permission means a narrower token at the next refresh at the latest.
 	// The client's registered scope bounds it too (a metadata document
 	// may have narrowed it since).
-	scopes := oauth.LimitToClient(client, intersect(oauth.ParseScope(cur.Scope), h.o.Granter.Grant(&user, client, res, oauth.ParseScope(cur.Scope))))
+	scopes := res.LimitToClient(client, intersect(oauth.ParseScope(cur.Scope), h.o.Granter.Grant(&user, client, res, oauth.ParseScope(cur.Scope))))
 	if len(scopes) == 0 && len(res.Scopes) > 0 {
 		_ = h.o.Store.RevokeRefreshFamily(ctx, cur.FamilyID, now)
 		return nil, oauth.Errorf(oauth.InvalidGrant, "policy no longer grants any scope; sign in again")
 	}
-	if asked := oauth.ParseScope(r.PostFormValue("scope")); len(asked) > 0 {
+	if asked := oauth.WithoutOfflineAccess(oauth.ParseScope(r.PostFormValue("scope"))); len(asked) > 0 {
 		// A refresh may narrow the scope, never widen it (RFC 6749 §6).
 		for _, s := range asked {
 			if !slices.Contains(oauth.ParseScope(cur.Scope), s) {

@@ -69,7 +69,7 @@ func (h *Handler) tokenExchange(r *http.Request, client store.Client) (*exchange
 		if !slices.Contains(rule.Connections, name) || h.o.ConnectionToken == nil {
 			return nil, oauth.Errorf(oauth.InvalidTarget, "this client may not obtain tokens of connection %q", name)
 		}
-	} else if _, ours := h.o.Resources[audience]; ours {
+	} else if h.o.Resources.Lookup(audience) != nil {
 		// A token for one of this gateway's servers is issued only by
 		// the grants that ask the user and evaluate that server's policy;
 		// an exchange would carry another server's scopes over, whatever

@@ -25,6 +25,11 @@ const (
 	// streamable-http §"Server Validation"), sent with HTTP 400.
 	CodeHeaderMismatch = -32020
 
+	// CodeMissingCapability: the request needs a client capability the
+	// client did not declare in its _meta (MCP 2026-07-28,
+	// MissingRequiredClientCapabilityError, SEP-2575), sent with HTTP 400.
+	CodeMissingCapability = -32021
+
 	// CodeInsufficientScope: the token lacks the scope a tool, resource or
 	// prompt needs (sent with HTTP 403 and an insufficient_scope challenge).
 	CodeInsufficientScope = -32012

@@ -148,12 +148,26 @@ var envelopeNames = []string{"jsonrpc", "id", "method", "params", "result", "err
 // (_meta for the progress token and the protocol version, requestId of a
 // cancellation, progressToken of a progress notification, protocolVersion
 // of initialize), and cursor, which the aggregator sets.
-var paramNames = []string{"name", "uri", "_meta", "ref", "requestId", "progressToken", "protocolVersion", "cursor"}
+//
+// inputResponses and requestState (2026-07-28 multi round-trip requests,
+// SEP-2322) are what the bridge's era translator reads to route a retried
+// request back to the upstream request waiting on the client.
+var paramNames = []string{"name", "uri", "_meta", "ref", "requestId", "progressToken", "protocolVersion", "cursor", "inputResponses", "requestState"}
 
 // Members of params._meta the gateway interprets (MCP 2025-11-25
 // basic/utilities/progress; 2026-07-28 per-request metadata, SEP-2575).
 const (
 	MetaProtocolVersion = "io.modelcontextprotocol/protocolVersion"
+	// The rest of the 2026-07-28 per-request triple, what initialize
+	// carried before (SEP-2575), and the per-request log level.
+	MetaClientInfo         = "io.modelcontextprotocol/clientInfo"
+	MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	MetaLogLevel           = "io.modelcontextprotocol/logLevel"
+	// MetaSubscriptionID tags a notification of a subscriptions/listen
+	// stream with the id of the listen request; MetaServerInfo names the
+	// server on a result (2026-07-28).
+	MetaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
+	MetaServerInfo     = "io.modelcontextprotocol/serverInfo"
 )
 
 var metaNames = []string{"progressToken", MetaProtocolVersion,
@@ -367,7 +381,7 @@ func (m *Message) readParams() error {
 	if p[0] != '{' {
 		return fmt.Errorf("%w: params must be an object", ErrInvalidParams)
 	}
-	var v [8][]byte
+	var v [10][]byte
 	if err := members(p, paramNames, v[:], ErrInvalidParams); err != nil {
 		return err
 	}
@@ -720,3 +734,10 @@ func Members(obj []byte, names ...string) ([]json.RawMessage, error) {
 // String returns the string a raw JSON value holds; ok is false for other
 // values and strings with lone surrogates.
 func String(raw []byte) (s string, ok bool) { return stringValue(raw) }
+
+// IsSafeID reports whether raw is an id the gateway may echo: a string of
+// valid Unicode or a safe integer (not null, not absent).
+func IsSafeID(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] != 'n' && json.Valid(raw) && validID(raw)
+}

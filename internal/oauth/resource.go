@@ -18,6 +18,35 @@ type Resource struct {
 	AllowsRedirect func(uri string) bool
 	// MetadataURL is its RFC 9728 protected resource metadata document.
 	MetadataURL string
+	// Hierarchy is the server's scope hierarchy; nil: a scope covers only
+	// itself.
+	Hierarchy ScopeHierarchy
+}
+
+// ScopeHierarchy says which scopes a broader scope covers (MCP 2026-07-28
+// authorization: scope hierarchies); internal/policy compiles it.
+type ScopeHierarchy interface {
+	// Covers: a token holding held may do what need allows.
+	Covers(held, need string) bool
+	// Narrower lists what broad covers, as configured (for the consent
+	// page); nil when broad is no broad scope.
+	Narrower(broad string) []string
+}
+
+// offers reports whether r offers s: one of its scopes is s or covers it.
+func (r *Resource) offers(s string) bool {
+	if slices.Contains(r.Scopes, s) {
+		return true
+	}
+	if r.Hierarchy == nil {
+		return false
+	}
+	for _, b := range r.Scopes {
+		if r.Hierarchy.Covers(b, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Resources is the set of protected resources, by URI.
@@ -26,13 +55,14 @@ type Resources map[string]*Resource
 // Grantable returns the scopes a token for r may carry when requested is
 // asked for: the intersection, or every scope of r when none is asked.
 // (Policies narrow it further; RFC 6749 §3.3 lets the server issue less.)
+// A narrow scope that a scope of r covers is offered too (Hierarchy).
 func (r *Resource) Grantable(requested []string) []string {
 	if len(requested) == 0 {
 		return slices.Clone(r.Scopes)
 	}
 	var out []string
 	for _, s := range requested {
-		if slices.Contains(r.Scopes, s) {
+		if r.offers(s) {
 			out = append(out, s)
 		}
 	}
@@ -85,6 +115,24 @@ func LimitToClient(c store.Client, scopes []string) []string {
 	var out []string
 	for _, s := range scopes {
 		if slices.Contains(allowed, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// LimitToClient is [LimitToClient] honouring r's scope hierarchy: a client
+// that registered a broad scope may obtain the narrow scopes it covers (a
+// client registered for "mcp:bq" that steps up for "mcp:bq.read.tables",
+// named in a scope challenge, gets it).
+func (r *Resource) LimitToClient(c store.Client, scopes []string) []string {
+	allowed := ParseScope(c.Scope)
+	if len(allowed) == 0 || r.Hierarchy == nil {
+		return LimitToClient(c, scopes)
+	}
+	var out []string
+	for _, s := range scopes {
+		if slices.ContainsFunc(allowed, func(a string) bool { return a == s || r.Hierarchy.Covers(a, s) }) {
 			out = append(out, s)
 		}
 	}

@@ -11,6 +11,12 @@
 //     returns the granted scopes together with an explanation ([Decision]) of
 //     why each scope was or was not granted. Decisions deny by default and
 //     fail closed: a condition that errors at run time counts as false.
+//   - Which scopes does a broader scope cover? [Hierarchy] compiles a
+//     server's scope hierarchy (MCP 2026-07-28: "a broader scope implies
+//     narrower ones"); [Set.GrantWithin] grants with it, and
+//     [Set.Grantors] says which policies could grant a scope, with the
+//     memberships their conditions test (never the conditions themselves),
+//     for refusals that tell a person who grants what they lack.
 //   - Which scope does a tool, resource or prompt require? [ToolScopes] maps
 //     names to scopes by ordered rules with a per-server default, and answers
 //     from precomputed and cached tables, because the gateway asks on every

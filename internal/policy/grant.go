@@ -79,6 +79,15 @@ func (s strset) has(v string) bool {
 // nothing is granted, and a condition that fails to evaluate counts as false
 // (its error is in Evaluated). A nil Set grants nothing.
 func (s *Set) Grant(in Input, requested []string, available []string) Decision {
+	return s.GrantWithin(in, requested, available, nil)
+}
+
+// GrantWithin is [Set.Grant] honouring the server's scope hierarchy h
+// (nil: none): a scope is offered when the server offers it or a scope
+// covering it, and allowed when a matching policy allows it or a scope
+// covering it. A client stepping up for a narrow scope named in a
+// challenge thus gets it from a policy written for the broad one.
+func (s *Set) GrantWithin(in Input, requested []string, available []string, h *Hierarchy) Decision {
 	var matchedBuf [16]*compiled
 	evaluated, matched := s.evaluate(&in, matchedBuf[:0])
 
@@ -97,6 +106,7 @@ func (s *Set) Grant(in Input, requested []string, available []string) Decision {
 	names := make([]string, 0, len(candidates)+byCap)
 	dc := decider{
 		server:    in.Server.Name,
+		hier:      h,
 		evaluated: evaluated,
 		offered:   newStrset(available),
 		perScope:  make([]ScopeDecision, 0, n),
@@ -160,6 +170,7 @@ func (s *Set) evaluate(in *Input, matched []*compiled) ([]PolicyResult, []*compi
 // decider builds the per-scope part of a [Decision].
 type decider struct {
 	server    string
+	hier      *Hierarchy // nil: none
 	evaluated []PolicyResult
 	offered   strset
 	seen      map[string]struct{} // for long lists; short ones scan perScope
@@ -189,12 +200,12 @@ func (dc *decider) decide(scope string, requested bool, matched []*compiled) {
 	switch {
 	case !requested:
 		sd.Reason = ReasonNotRequested
-	case !dc.offered.has(scope):
+	case !dc.isOffered(scope):
 		sd.Reason = ReasonNotOffered
 	default:
 		start := len(dc.byBuf)
 		for _, p := range matched {
-			if p.permits(dc.server, scope) {
+			if dc.permits(p, scope) {
 				dc.byBuf = append(dc.byBuf, p.name)
 			}
 		}
@@ -210,6 +221,68 @@ func (dc *decider) decide(scope string, requested bool, matched []*compiled) {
 		dc.granted = append(dc.granted, scope)
 	}
 	dc.perScope = append(dc.perScope, sd)
+}
+
+// isOffered: the server offers scope, or a scope covering it.
+func (dc *decider) isOffered(scope string) bool {
+	if dc.offered.has(scope) {
+		return true
+	}
+	if dc.hier == nil {
+		return false
+	}
+	for _, b := range dc.hier.Covering(scope) {
+		if dc.offered.has(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// permits: policy p allows scope on the server, or a scope covering it.
+func (dc *decider) permits(p *compiled, scope string) bool {
+	if p.permits(dc.server, scope) {
+		return true
+	}
+	if dc.hier == nil {
+		return false
+	}
+	for _, b := range dc.hier.Covering(scope) {
+		if p.permits(dc.server, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// Grantor is a policy that can allow a scope on a server: how a person
+// could obtain a scope they lack.
+type Grantor struct {
+	Name string
+	When string // its condition as written; "" means always
+	// Requires are the memberships its condition tests, in words
+	// (`group "analysts"`), safe to tell the person who lacks the scope;
+	// empty when the condition tests none (or nothing at all).
+	Requires []string
+}
+
+// Grantors lists, in configuration order, the policies that allow scope
+// (or a scope covering it under h) on server, whatever their conditions:
+// what an administrator would have to make true. Policies whose condition
+// is the literal false are left out.
+func (s *Set) Grantors(server, scope string, h *Hierarchy) []Grantor {
+	if s == nil {
+		return nil
+	}
+	dc := decider{server: server, hier: h}
+	var out []Grantor
+	for i := range s.policies {
+		p := &s.policies[i]
+		if !p.never && dc.permits(p, scope) {
+			out = append(out, Grantor{Name: p.name, When: p.when, Requires: p.requires})
+		}
+	}
+	return out
 }
 
 // deniedReason explains a scope that the server offers and was requested but

@@ -49,10 +49,12 @@ type Set struct {
 }
 
 type compiled struct {
-	name   string
-	prg    cel.Program // nil: the condition is constant (absent, true or false)
-	never  bool        // the condition is the literal false
-	allows []compiledAllow
+	name     string
+	when     string      // the condition as written, for explanations
+	requires []string    // the memberships it tests, in words (requirements)
+	prg      cel.Program // nil: the condition is constant (absent, true or false)
+	never    bool        // the condition is the literal false
+	allows   []compiledAllow
 }
 
 type compiledAllow struct {
@@ -213,7 +215,7 @@ func Compile(specs []Spec) (*Set, []Problem) {
 	set := &Set{policies: make([]compiled, 0, len(specs))}
 	names := make(map[string]int, len(specs))
 	for i, spec := range specs {
-		c := compiled{name: spec.Name}
+		c := compiled{name: spec.Name, when: strings.TrimSpace(spec.When)}
 		switch first, dup := names[spec.Name]; {
 		case strings.TrimSpace(spec.Name) == "":
 			report(i, "name", "must not be empty")
@@ -228,6 +230,7 @@ func Compile(specs []Spec) (*Set, []Problem) {
 				report(i, "when", "%s", err)
 			}
 			c.prg, c.never = prg, prg == nil && !constant
+			c.requires = requirements(spec.When)
 		}
 		if len(spec.Allow) == 0 {
 			report(i, "allow", "must list at least one entry")

@@ -41,10 +41,19 @@ type pattern struct {
 // ParseAllowlist parses patterns (see Allowlist). It refuses a pattern with
 // "*" outside the path, a fragment, userinfo, a dangerous scheme
 // (javascript:, data:, file:, …), or plain http for a host other than a
-// loopback one.
+// loopback one. "preset:NAME" stands for a named client's redirect URIs
+// (see Preset); an unknown name is an error.
 func ParseAllowlist(patterns []string) (Allowlist, error) {
-	var a Allowlist
+	var expanded []string
 	for _, raw := range patterns {
+		p, err := expandPreset(raw)
+		if err != nil {
+			return Allowlist{}, fmt.Errorf("redirect URI pattern %q: %w", raw, err)
+		}
+		expanded = append(expanded, p...)
+	}
+	var a Allowlist
+	for _, raw := range expanded {
 		if strings.EqualFold(strings.TrimSpace(raw), LoopbackPattern) {
 			a.patterns = append(a.patterns, pattern{raw: raw, loopback: true})
 			continue

@@ -29,6 +29,10 @@ type HTTPOptions struct {
 	// MaxResumes bounds reconnections of one SSE stream with Last-Event-ID
 	// (MCP 2025-11-25 transports §"Resumability and Redelivery"); default 5.
 	MaxResumes int
+
+	// Refused, when set, handles a 401/403 answer (see
+	// gateway.UpstreamSpec.Refused); its non-nil error is Send's.
+	Refused func(status int, h http.Header) error
 }
 
 // HTTPLink is a Streamable HTTP client session with one upstream.
@@ -168,6 +172,13 @@ func (l *HTTPLink) Send(ctx context.Context, msg *mcpwire.Message) error {
 	case resp.StatusCode == http.StatusAccepted:
 		drain(resp)
 		return nil
+	case (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && l.opts.Refused != nil:
+		if err := l.opts.Refused(resp.StatusCode, resp.Header); err != nil {
+			drain(resp)
+			return err
+		}
+		drain(resp)
+		return fmt.Errorf("upstream %q answered HTTP %d", l.opts.Name, resp.StatusCode)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// A JSON-RPC error may still be in the body (e.g. 400 with an
 		// error response): deliver it if so, else report the status.

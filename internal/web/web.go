@@ -52,6 +52,9 @@ type ContinuePage struct {
 type ScopeLine struct {
 	Scope       string
 	Description string
+	// Includes lists the narrower scopes a broad scope covers (the
+	// server's scope hierarchy); "" for none.
+	Includes string
 }
 
 // ConsentPage is the data of the consent page.
@@ -64,8 +67,11 @@ type ConsentPage struct {
 	ServerName   string
 	Resource     string
 	Scopes       []ScopeLine
-	User         string
-	Unverified   bool // the client's name is self-asserted (dynamic registration)
+	// Allowed are requested scopes the person already allowed this
+	// client (shown, not asked again).
+	Allowed    []ScopeLine
+	User       string
+	Unverified bool // the client's name is self-asserted (dynamic registration)
 	// Connections the server's tools use, and whether the user has
 	// connected each (the consent page offers to).
 	Connections []ConnectionLine

@@ -109,6 +109,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SealedSecretRace", testSealedSecretRace},
 		{"DeleteExpired", testDeleteExpired},
 		{"ClientActivity", testClientActivity},
+		{"ConnectorInstances", testConnectorInstances},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"EmptySlices", testEmptySlices},
 	}

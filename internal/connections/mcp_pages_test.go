@@ -1,0 +1,171 @@
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mcpgate/mcpgate/internal/store"
+	"github.com/mcpgate/mcpgate/internal/web"
+)
+
+// mcpWorld is an upstream MCP server with its own authorization server
+// on one loopback server: a 401 naming its metadata, the metadata, and an
+// authorization server that approves at once and answers the redirect
+// with iss as issMode says ("right", "wrong", "none").
+type mcpWorld struct {
+	srv        *httptest.Server
+	issMode    string
+	tokenCalls atomic.Int64
+	lastForm   atomic.Value // url.Values of the last token request
+}
+
+func newMCPWorld(t *testing.T) *mcpWorld {
+	t.Helper()
+	w := &mcpWorld{issMode: "right"}
+	mux := http.NewServeMux()
+	w.srv = httptest.NewServer(mux)
+	t.Cleanup(w.srv.Close)
+	js := func(rw http.ResponseWriter, v any) {
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(v)
+	}
+	mux.HandleFunc("POST /mcp", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("WWW-Authenticate", `Bearer scope="notes.read", resource_metadata="`+w.srv.URL+`/.well-known/oauth-protected-resource/mcp"`)
+		rw.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(rw http.ResponseWriter, r *http.Request) {
+		js(rw, map[string]any{"resource": w.srv.URL + "/mcp", "authorization_servers": []string{w.srv.URL}})
+	})
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(rw http.ResponseWriter, r *http.Request) {
+		js(rw, map[string]any{"issuer": w.srv.URL, "authorization_endpoint": w.srv.URL + "/authorize", "token_endpoint": w.srv.URL + "/token",
+			"response_types_supported": []string{"code"}, "code_challenge_methods_supported": []string{"S256"},
+			"authorization_response_iss_parameter_supported": true, "token_endpoint_auth_methods_supported": []string{"client_secret_basic"}})
+	})
+	mux.HandleFunc("GET /authorize", func(rw http.ResponseWriter, r *http.Request) {
+		back, _ := url.Parse(r.URL.Query().Get("redirect_uri"))
+		q := url.Values{"code": {"the-code"}, "state": {r.URL.Query().Get("state")}}
+		switch w.issMode {
+		case "right":
+			q.Set("iss", w.srv.URL)
+		case "wrong":
+			q.Set("iss", "https://evil.example")
+		}
+		back.RawQuery = q.Encode()
+		http.Redirect(rw, r, back.String(), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(rw http.ResponseWriter, r *http.Request) {
+		w.tokenCalls.Add(1)
+		_ = r.ParseForm()
+		w.lastForm.Store(r.PostForm)
+		js(rw, map[string]any{"access_token": "notes-at", "refresh_token": "notes-rt", "token_type": "Bearer", "expires_in": 3600, "scope": "notes.read"})
+	})
+	return w
+}
+
+// TestMCPConnectFlow: connecting an mcp-oauth upstream from the page
+// discovers its authorization server, asks for the challenge's scope and
+// the resource, and stores the tokens only when the response's iss is
+// the issuer's (RFC 9207).
+func TestMCPConnectFlow(t *testing.T) {
+	for _, tc := range []struct {
+		iss       string
+		connected bool
+	}{{"right", true}, {"wrong", false}, {"none", false}} {
+		t.Run("iss "+tc.iss, func(t *testing.T) {
+			w := newMCPWorld(t)
+			w.issMode = tc.iss
+			m, st := newMCPManager(t, false)
+			m.providers[0].MCP.URL = w.srv.URL + "/mcp"
+			p, err := NewPages(m, func(r *http.Request) (store.User, bool) { return store.User{ID: "alice"}, true },
+				web.NewCSRF([]byte("k"), false), []byte("secret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mux := http.NewServeMux()
+			p.Mount(mux)
+			gw := httptest.NewServer(mux)
+			defer gw.Close()
+			m.base = gw.URL // the callback the provider redirects to
+			m.mcp.registrar.RedirectURI = gw.URL + "/connections/callback"
+			browser := newJar()
+			browser.CheckRedirect = nil // follow: provider → callback → page
+			resp, err := browser.Get(gw.URL + "/connections")
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			csrf := csrfFieldRE.FindStringSubmatch(string(page))
+			resp, err = browser.PostForm(gw.URL+"/connections/notes/connect", url.Values{"csrf": {csrf[1]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cont, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			link := continueLinkRE.FindStringSubmatch(string(cont))
+			if link == nil {
+				t.Fatalf("connect: %d %s", resp.StatusCode, cont)
+			}
+			authURL, _ := url.Parse(html.UnescapeString(link[1]))
+			q := authURL.Query()
+			if authURL.Path != "/authorize" || q.Get("client_id") != "gw" || q.Get("scope") != "notes.read" ||
+				q.Get("resource") != w.srv.URL+"/mcp" || q.Get("code_challenge_method") != "S256" {
+				t.Fatalf("authorization request %s", authURL)
+			}
+			resp, err = browser.Get(authURL.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			msg := resp.Request.URL.Query().Get("msg")
+			_, err = st.GetConnection(context.Background(), "alice", "", "notes")
+			if tc.connected {
+				form, _ := w.lastForm.Load().(url.Values)
+				if msg != "connected" || err != nil || form.Get("resource") != w.srv.URL+"/mcp" || form.Get("code_verifier") == "" {
+					t.Fatalf("ended at %s (%v), token request %v", resp.Request.URL, err, form)
+				}
+				if tok, err := m.Token(context.Background(), "alice", "", "notes"); err != nil || tok != "notes-at" {
+					t.Fatalf("token %q %v", tok, err)
+				}
+				return
+			}
+			if msg != "failed" || !errors.Is(err, store.ErrNotFound) || w.tokenCalls.Load() != 0 {
+				t.Fatalf("iss %s: ended at %s, row err %v, %d token requests", tc.iss, resp.Request.URL, err, w.tokenCalls.Load())
+			}
+		})
+	}
+}
+
+// TestMCPConnectUnreachable: an upstream whose authorization cannot be
+// discovered gives a page saying so, not a redirect anywhere.
+func TestMCPConnectUnreachable(t *testing.T) {
+	m, _ := newMCPManager(t, false)
+	m.providers[0].MCP.URL = "http://127.0.0.1:1/mcp"
+	p, _ := NewPages(m, func(r *http.Request) (store.User, bool) { return store.User{ID: "alice"}, true }, web.NewCSRF([]byte("k"), false), []byte("s"))
+	mux := http.NewServeMux()
+	p.Mount(mux)
+	gw := httptest.NewServer(mux)
+	defer gw.Close()
+	b := newJar()
+	resp, _ := b.Get(gw.URL + "/connections")
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp, err := b.PostForm(gw.URL+"/connections/notes/connect", url.Values{"csrf": {csrfFieldRE.FindStringSubmatch(string(page))[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Location") != "" || !strings.Contains(string(body), "could not be reached") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
