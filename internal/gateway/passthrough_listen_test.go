@@ -290,14 +290,14 @@ func TestListenHoldsSlot(t *testing.T) {
 	g, base := newTestGateway(t, []ServerSpec{{Name: "p", Upstreams: []UpstreamSpec{lu.spec}, Auth: auth}},
 		&Options{Verify: fakeVerify, SessionsPerUser: 1})
 	url := base + "/mcp/p"
-	first := post26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	first := listenPost26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
 	sc := bufio.NewScanner(first.Body)
 	for sc.Scan() && !strings.Contains(sc.Text(), "acknowledged") {
 	}
 	if n := g.limits.held("user:alice"); n != 1 {
 		t.Fatalf("an open subscription holds %d slots, want 1", n)
 	}
-	second := post26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	second := listenPost26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
 	code, msg := jsonrpcError(t, second)
 	if second.StatusCode != http.StatusTooManyRequests || code != CodeSessionLimit || second.Header.Get("Retry-After") == "" ||
 		!strings.Contains(msg, "subscriptions") {
@@ -312,7 +312,7 @@ func TestListenHoldsSlot(t *testing.T) {
 			t.Fatalf("the slot was not given back")
 		}
 	}
-	third := post26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
+	third := listenPost26(t, url, "scopes:x", "subscriptions/listen", listenParams(`{"toolsListChanged":true}`))
 	if got := readEvents(t, third, 1, 5*time.Second); len(got) != 1 || !strings.Contains(got[0], "acknowledged") {
 		t.Fatalf("listen after the first ended: %q", got)
 	}
