@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -99,6 +100,7 @@ func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, er
 	}
 	_ = s.SetDeadline(time.Time{})
 	in.opened.Add(1)
+	in.live.Add(1)
 	return &tunnelConn{Conn: s, in: in}, nil
 }
 
@@ -109,7 +111,15 @@ func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, er
 // "unavailable" JSON-RPC error from the gateway's one writer).
 type tunnelConn struct {
 	net.Conn
-	in *instance
+	in     *instance
+	closed sync.Once
+}
+
+// Close closes the stream and counts it out of its instance's open
+// streams (those lost if the instance drops).
+func (c *tunnelConn) Close() error {
+	c.closed.Do(func() { c.in.live.Add(-1) })
+	return c.Conn.Close()
 }
 
 func (c *tunnelConn) lost(err error) error {

@@ -32,6 +32,44 @@ func (g *Gateway) audit(server string, p *tokens.Claims, fr *frontRequest, outco
 		}
 		g.log.LogAttrs(context.Background(), slog.LevelInfo, "audit", attrs...)
 	}
+	g.observe(server, fr, outcome, status, took)
+}
+
+// CallObserver sees what the audit line sees, once per audited POST, with
+// no identity: the metrics hook. It must not block.
+type CallObserver interface {
+	ObserveCall(c *Call)
+}
+
+// Call is one audited POST for a CallObserver.
+type Call struct {
+	Server string
+	// Targets has one entry per message of the POST: what it touches
+	// (Kind "tool", "resource" or "prompt" and its name, as the client
+	// wrote it), or Kind "" for a message that touches nothing
+	// (initialize, a list, a notification, an answer).
+	Targets []CallTarget
+	// Outcome is the audit line's word: "allowed", or "denied: …" /
+	// "refused: …" for a refusal; Status is the HTTP status answered.
+	Outcome string
+	Status  int
+	Took    time.Duration
+}
+
+// CallTarget is what one message touches.
+type CallTarget struct{ Kind, Name string }
+
+func (g *Gateway) observe(server string, fr *frontRequest, outcome string, status int, took time.Duration) {
+	o := g.opts.Observe
+	if o == nil {
+		return
+	}
+	ts := fr.callTargets()
+	c := &Call{Server: server, Targets: make([]CallTarget, len(ts)), Outcome: outcome, Status: status, Took: took}
+	for i, t := range ts {
+		c.Targets[i] = CallTarget{Kind: t.kind, Name: t.name}
+	}
+	o.ObserveCall(c)
 }
 
 // statusRecorder remembers the status an engine answered with.

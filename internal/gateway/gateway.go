@@ -113,6 +113,8 @@ type Options struct {
 	// Advise tells, when a token lacks scopes, whether authorizing again
 	// could give them (scopes_stepup.go); nil: assume it could.
 	Advise ScopeAdvisor
+	// Observe sees every audited call (audit.go), for metrics; nil: none.
+	Observe CallObserver
 }
 
 // Gateway serves the configured MCP servers.
