@@ -77,7 +77,6 @@ type instance struct {
 	opened, refused                   atomic.Int64
 	closeOnce                         sync.Once
 	reason                            atomic.Pointer[string]
-	live                              atomic.Int64 // tunnel streams open (hub_dial.go)
 }
 
 // NewHub returns a hub with no connector and no auth (every connector is
@@ -406,7 +405,7 @@ func (h *Hub) remove(in *instance) {
 		reason = *p
 	}
 	if h.obs != nil {
-		h.obs.Disconnected(in.name, ReasonCode(reason), int(in.live.Load()))
+		h.obs.Disconnected(in.name, ReasonCode(reason))
 	}
 	h.log.Info("audit", "event", "connector.disconnected", "connector", in.name, "instance", in.id, "client", in.client,
 		"addr", in.remote, "reason", reason, "streams_opened", in.opened.Load(), "instances", n)

@@ -100,8 +100,7 @@ func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, er
 	}
 	_ = s.SetDeadline(time.Time{})
 	in.opened.Add(1)
-	in.live.Add(1)
-	return &tunnelConn{Conn: s, in: in}, nil
+	return &tunnelConn{Conn: s, in: in, obs: h.obs}, nil
 }
 
 // tunnelConn is a stream the gateway opened: when the connector's session
@@ -112,13 +111,19 @@ func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, er
 type tunnelConn struct {
 	net.Conn
 	in     *instance
+	obs    Observer // nil: none
 	closed sync.Once
 }
 
-// Close closes the stream and counts it out of its instance's open
-// streams (those lost if the instance drops).
+// Close closes the stream; one closed after its instance's session ended
+// was lost with it (in flight, or an idle upstream connection), and is
+// reported so.
 func (c *tunnelConn) Close() error {
-	c.closed.Do(func() { c.in.live.Add(-1) })
+	c.closed.Do(func() {
+		if c.obs != nil && c.in.sess.IsClosed() {
+			c.obs.StreamLost(c.in.name)
+		}
+	})
 	return c.Conn.Close()
 }
 

@@ -95,10 +95,12 @@ func (h *Hub) record(in *instance, gone bool) {
 type Observer interface {
 	// Connected: an instance of connector joined.
 	Connected(connector string)
-	// Disconnected: an instance left, for reason (ReasonCode), with
-	// streamsLost tunnel streams still open on it (requests in flight,
-	// idle upstream connections), all failed.
-	Disconnected(connector, reason string, streamsLost int)
+	// Disconnected: an instance left, for reason (ReasonCode).
+	Disconnected(connector, reason string)
+	// StreamLost: a tunnel stream of connector ended because its
+	// instance's connection did (a request in flight, or an idle upstream
+	// connection kept alive on it).
+	StreamLost(connector string)
 	// Refused: a connection was refused before joining, for reason (an
 	// OAuth error code, "bad_hello", "wrong_connector" or
 	// "too_many_instances").

@@ -131,7 +131,7 @@ func newConnectorEvents() *connectorEvents {
 		}, []string{"reason"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "connector", Name: "streams_lost_total",
-			Help: "Tunnel streams open on a connector instance when it disconnected (failed with it), by connector.",
+			Help: "Tunnel streams that ended because their connector instance disconnected (requests in flight, idle upstream connections), by connector.",
 		}, []string{"connector"}),
 	}
 }
@@ -148,10 +148,12 @@ var refusalReasons = map[string]bool{
 
 func (e *connectorEvents) Connected(name string) { e.connects.WithLabelValues(name).Inc() }
 
-func (e *connectorEvents) Disconnected(name, reason string, lost int) {
+func (e *connectorEvents) Disconnected(name, reason string) {
 	e.disconnects.WithLabelValues(name, reason).Inc()
-	e.lost.WithLabelValues(name).Add(float64(lost))
+	e.lost.WithLabelValues(name).Add(0) // the series exists from the first disconnect
 }
+
+func (e *connectorEvents) StreamLost(name string) { e.lost.WithLabelValues(name).Inc() }
 
 func (e *connectorEvents) Refused(reason string) {
 	if !refusalReasons[reason] {

@@ -99,8 +99,11 @@ func TestConnectorEvents(t *testing.T) {
 	obs := m.Connectors(fakeHub{}, nil)
 	obs.Connected("edge")
 	obs.Connected("edge")
-	obs.Disconnected("edge", "connection_lost", 3)
-	obs.Disconnected("edge", "superseded", 0)
+	obs.Disconnected("edge", "connection_lost")
+	obs.Disconnected("edge", "superseded")
+	for range 3 {
+		obs.StreamLost("edge")
+	}
 	obs.Refused("invalid_token")
 	obs.Refused("something a peer chose")
 	checks := []struct {
