@@ -35,10 +35,12 @@ func (a *App) startMetrics(cfg *config.Config) error {
 	}
 	m := metrics.New()
 	a.hub.SetObserver(m.Connectors(a.hub, a.configuredConnectors))
-	a.metrics = &appMetrics{m: m, ln: ln, srv: m.Server()}
-	if t, ok := ln.Addr().(*net.TCPAddr); ok && !t.IP.IsLoopback() {
+	t, _ := ln.Addr().(*net.TCPAddr)
+	loopback := t != nil && t.IP.IsLoopback()
+	if !loopback {
 		a.log.Warn("the metrics endpoint listens beyond loopback: let only your Prometheus reach it", "addr", ln.Addr().String())
 	}
+	a.metrics = &appMetrics{m: m, ln: ln, srv: m.Server(loopback)}
 	return nil
 }
 

@@ -13,7 +13,10 @@
 package metrics
 
 import (
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,15 +70,48 @@ func (m *Metrics) Handler() http.Handler {
 	return mux
 }
 
-// Server is the metrics listener's HTTP server, with the same slow-client
-// bounds as the public one (a scrape is small and quick).
-func (m *Metrics) Server() *http.Server {
+// Server is the metrics listener's HTTP server, with tight slow-client
+// bounds (a scrape is small and quick). On a loopback listener it
+// answers only requests whose Host is loopback too: a web page the
+// operator opens cannot read the metrics by pointing a name of its own at
+// 127.0.0.1 (DNS rebinding); Prometheus scraping localhost or 127.0.0.1
+// is unaffected.
+func (m *Metrics) Server(loopback bool) *http.Server {
+	h := m.Handler()
+	if loopback {
+		h = loopbackHostOnly(h)
+	}
 	return &http.Server{
-		Handler:           m.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
+}
+
+// loopbackHostOnly refuses a request whose Host header is not a loopback
+// name or address (with any port) with 421 Misdirected Request.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, "this endpoint answers only to a loopback host name", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
 }

@@ -59,3 +59,49 @@ func TestHandler(t *testing.T) {
 		t.Errorf("POST /metrics: %d, want 405", resp.StatusCode)
 	}
 }
+
+// TestLoopbackHostOnly: on a loopback listener, a request naming another
+// host (a DNS-rebinding page in the operator's browser) is refused.
+func TestLoopbackHostOnly(t *testing.T) {
+	srv := httptest.NewServer(New().Server(true).Handler)
+	defer srv.Close()
+	tests := []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:9464", 200},
+		{"localhost:9464", 200},
+		{"LOCALHOST.", 200},
+		{"[::1]:9464", 200},
+		{"127.0.0.2", 200},
+		{"prometheus.localhost:9464", 200},
+		{"attacker.example:9464", http.StatusMisdirectedRequest},
+		{"localhost.attacker.example", http.StatusMisdirectedRequest},
+		{"10.0.0.1:9464", http.StatusMisdirectedRequest},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+		req.Host = tt.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("Host %q: %d, want %d", tt.host, resp.StatusCode, tt.want)
+		}
+	}
+	// Off loopback, the network is the boundary: any Host.
+	open := httptest.NewServer(New().Server(false).Handler)
+	defer open.Close()
+	req, _ := http.NewRequest("GET", open.URL+"/healthz", nil)
+	req.Host = "gateway-1.mgmt.example:9464"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("non-loopback listener, named host: %d", resp.StatusCode)
+	}
+}
