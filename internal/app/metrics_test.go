@@ -30,6 +30,9 @@ const metricsConfig = machineConfig + `
 metrics: {listen: "127.0.0.1:0"}
 `
 
+// metricsListen turns the metrics endpoint on in a test config.
+const metricsListen = "metrics: {listen: \"127.0.0.1:0\"}\n"
+
 // scraped is one scraped series.
 type scraped struct {
 	name   string
@@ -72,6 +75,21 @@ func scrape(t *testing.T, addr string) []scraped {
 		}
 	}
 	return out
+}
+
+// scrapeUntil scrapes until done holds (a call is audited, and counted,
+// just after its answer is written: a client can read the answer first),
+// for at most 5 s; it returns the last scrape either way.
+func scrapeUntil(t *testing.T, addr string, done func([]scraped) bool) []scraped {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ss := scrape(t, addr)
+		if done(ss) || time.Now().After(deadline) {
+			return ss
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // sum adds the values of name's series whose labels include want
@@ -130,8 +148,8 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		t.Fatalf("admin call: %v", err)
 	}
 
-	ss := scrape(t, addr)
 	const reqs = "mcpgate_gateway_requests_total"
+	ss := scrapeUntil(t, addr, func(ss []scraped) bool { n, _ := sum(ss, reqs, "server=platform"); return n >= 9 })
 	tests := []struct {
 		name   string
 		labels []string
@@ -232,7 +250,10 @@ func TestMetricsCardinalityThroughGateway(t *testing.T) {
 	for i := range names {
 		_, _ = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: fmt.Sprintf("attacker_%d", i), Arguments: map[string]any{}})
 	}
-	ss := scrape(t, as.app.MetricsAddr())
+	ss := scrapeUntil(t, as.app.MetricsAddr(), func(ss []scraped) bool {
+		n, _ := sum(ss, "mcpgate_gateway_requests_total", "server=open", "kind=tool")
+		return n >= names
+	})
 	total, series := sum(ss, "mcpgate_gateway_requests_total", "server=open", "kind=tool")
 	if total != names {
 		t.Errorf("%v tool calls counted, want %d", total, names)
@@ -305,7 +326,7 @@ func metricsInstances(t *testing.T, addr string) ([]string, float64) {
 // counted with their reason, and last seen is recent.
 func TestConnectorMetricsMatchStatus(t *testing.T) {
 	bin := buildMcpgate(t)
-	r := newConnectorRigFrom(t, connectorConfig+"metrics: {listen: \"127.0.0.1:0\"}\n", nil)
+	r := newConnectorRigFrom(t, connectorConfig+metricsListen, nil)
 	addr := r.as.app.MetricsAddr()
 	cfgPath := filepath.Join(t.TempDir(), "status.yaml")
 	yaml := fmt.Sprintf("store: {sqlite: %q}\nservers: [{name: m, auth: none, upstream: {url: 'http://127.0.0.1:1/mcp'}}]\n", r.as.app.current().cfg.Store.SQLite)
@@ -349,7 +370,7 @@ func TestConnectorMetricsMatchStatus(t *testing.T) {
 	}
 	stopA()
 	agree("edge/b@test")
-	ss = scrape(t, addr)
+	ss = scrapeUntil(t, addr, func(ss []scraped) bool { n, _ := sum(ss, "mcpgate_connector_disconnects_total"); return n >= 1 })
 	if got, _ := sum(ss, "mcpgate_connector_disconnects_total", "connector=edge"); got != 1 {
 		t.Errorf("disconnects %v, want 1", got)
 	}
@@ -361,5 +382,32 @@ func TestConnectorMetricsMatchStatus(t *testing.T) {
 	}
 	if got, _ := sum(ss, "mcpgate_gateway_requests_total", "server=private", "kind=tool", "outcome=allowed"); got != 1 {
 		t.Errorf("tool calls through the connector counted %v, want 1", got)
+	}
+}
+
+// checkFailoverMetrics: after one of two instances was killed under load
+// (TestConnectorFailoverUnderLoad), /metrics counts every lost call as an
+// upstream error and each as a stream lost with the instance, and every
+// call as a tool call on server private.
+func checkFailoverMetrics(t *testing.T, addr string, failed, ok int64) {
+	t.Helper()
+	ss := scrapeUntil(t, addr, func(ss []scraped) bool {
+		n, _ := sum(ss, "mcpgate_gateway_requests_total", "server=private", "kind=tool")
+		return int64(n) >= failed+ok
+	})
+	if got, _ := sum(ss, "mcpgate_gateway_upstream_errors_total", "server=private", "reason=unavailable"); int64(got) != failed {
+		t.Errorf("upstream errors %v, want the %d lost calls", got, failed)
+	}
+	if got, _ := sum(ss, "mcpgate_connector_streams_lost_total", "connector=edge"); int64(got) < failed {
+		t.Errorf("streams lost %v, fewer than the %d lost calls", got, failed)
+	}
+	if got, _ := sum(ss, "mcpgate_gateway_requests_total", "server=private", "kind=tool", "outcome=allowed"); int64(got) != ok {
+		t.Errorf("allowed tool calls %v, want %d", got, ok)
+	}
+	if got, _ := sum(ss, "mcpgate_connector_disconnects_total", "connector=edge"); got != 1 {
+		t.Errorf("disconnects %v, want 1", got)
+	}
+	if got, _ := sum(ss, "mcpgate_connector_instances", "connector=edge"); got != 1 {
+		t.Errorf("live instances %v, want 1", got)
 	}
 }

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/mcpgate/mcpgate/internal/tokens"
 )
 
@@ -54,6 +56,13 @@ type Call struct {
 	Outcome string
 	Status  int
 	Took    time.Duration
+	// Failed: the gateway answered the POST with an error of its own
+	// after it passed the checks (an upstream failure, a full server…),
+	// whatever the status (an upstream failure is answered per request
+	// under HTTP 200). Upstream says which upstream failure:
+	// "unavailable" (JSON-RPC -32010), "timeout" (-32011), or "".
+	Failed   bool
+	Upstream string
 }
 
 // CallTarget is what one message touches.
@@ -69,7 +78,35 @@ func (g *Gateway) observe(server string, fr *frontRequest, outcome string, statu
 	for i, t := range ts {
 		c.Targets[i] = CallTarget{Kind: t.kind, Name: t.name}
 	}
+	if fr.failed != nil {
+		c.Failed, c.Upstream = true, upstreamFailure(fr.failed)
+	}
 	o.ObserveCall(c)
+}
+
+// upstreamFailure names the upstream failure err answers with, by its
+// JSON-RPC code (for the whole POST, or per request); "" for another
+// error.
+func upstreamFailure(err error) string {
+	var e *rpcError
+	if !errors.As(err, &e) {
+		return ""
+	}
+	codes := []int{e.Code}
+	for _, a := range e.Answers {
+		if a != nil && a.Error != nil {
+			codes = append(codes, a.Error.Code)
+		}
+	}
+	for _, c := range codes {
+		switch c {
+		case mcpwire.CodeUpstreamUnavailable:
+			return "unavailable"
+		case mcpwire.CodeUpstreamTimeout:
+			return "timeout"
+		}
+	}
+	return ""
 }
 
 // statusRecorder remembers the status an engine answered with.

@@ -313,6 +313,9 @@ type frontRequest struct {
 	targets []target
 	// client is the caller's address (trusted_proxies applied), for audit.
 	client string
+	// failed is what the engine failed with (rendered by writeError),
+	// for metrics (audit.go); nil when it answered itself.
+	failed error
 }
 
 // isStateless classifies a request as 2026-07-28 or later: by its
@@ -366,6 +369,7 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 		rec := &statusRecorder{ResponseWriter: w}
 		if err := eng.serveMCP(rec, r, fr); err != nil {
 			g.writeError(rec, r, name, err)
+			fr.failed = err
 		}
 		g.audit(name, Principal(r.Context()), fr, "allowed", rec.status, time.Since(start))
 	})

@@ -43,7 +43,7 @@ func newGatewayMetrics() *gatewayMetrics {
 		}, []string{"server"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "gateway", Name: "upstream_errors_total",
-			Help: "Audited MCP POSTs answered with an upstream failure, by server and reason (unavailable: HTTP 502, timeout: HTTP 504).",
+			Help: "Audited MCP POSTs answered with an upstream failure, by server and reason (unavailable: unreachable, a broken answer, a lost connector; timeout).",
 		}, []string{"server", "reason"}),
 	}
 }
@@ -66,6 +66,9 @@ type gatewayObserver struct {
 // ObserveCall counts c's messages and, once, its duration.
 func (o *gatewayObserver) ObserveCall(c *gateway.Call) {
 	outcome := Outcome(c.Outcome, c.Status)
+	if c.Failed && outcome == OutcomeAllowed {
+		outcome = OutcomeError
+	}
 	class := StatusClass(c.Status)
 	for _, t := range c.Targets {
 		kind, name := Other, Other
@@ -77,7 +80,7 @@ func (o *gatewayObserver) ObserveCall(c *gateway.Call) {
 	if outcome != OutcomeDenied {
 		o.m.duration.WithLabelValues(c.Server).Observe(c.Took.Seconds())
 	}
-	if r := upstreamReason(c.Status); r != "" && c.Outcome == OutcomeAllowed {
+	if r := upstreamReason(c); r != "" {
 		o.m.upstream.WithLabelValues(c.Server, r).Inc()
 	}
 }
@@ -104,11 +107,18 @@ func StatusClass(status int) string {
 	return strconv.Itoa(status/100) + "xx"
 }
 
-// upstreamReason names the upstream failure an answer's status means:
-// the gateway answers 502 when an upstream is unreachable or answers
-// badly, 504 when it does not answer in time (gateway passthrough.go).
-func upstreamReason(status int) string {
-	switch status {
+// upstreamReason names the upstream failure of an allowed call: the
+// gateway's own (c.Upstream: unreachable, a broken answer, a lost
+// connector, no answer in time), else an upstream's 502 or 504 passed
+// through.
+func upstreamReason(c *gateway.Call) string {
+	if c.Outcome != OutcomeAllowed {
+		return ""
+	}
+	if c.Upstream != "" {
+		return c.Upstream
+	}
+	switch c.Status {
 	case 502:
 		return "unavailable"
 	case 504:
