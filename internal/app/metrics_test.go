@@ -17,6 +17,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -409,5 +411,57 @@ func checkFailoverMetrics(t *testing.T, addr string, failed, ok int64) {
 	}
 	if got, _ := sum(ss, "mcpgate_connector_instances", "connector=edge"); got != 1 {
 		t.Errorf("live instances %v, want 1", got)
+	}
+}
+
+// TestMetricsAcrossReload: a reload keeps the metrics listener and every
+// counter, and the new config's tool rules name the series from then on;
+// a changed metrics.listen waits for a restart.
+func TestMetricsAcrossReload(t *testing.T) {
+	as := startApp(t, metricsConfig)
+	addr := as.app.MetricsAddr()
+	resource := as.base + "/mcp/platform"
+	code, m := postToken(t, as.base, url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}, "org-admin", "org-admin-secret-012345")
+	if code != 200 {
+		t.Fatalf("token: %d %v", code, m)
+	}
+	admin := connectBearer(t, resource, m["access_token"].(string))
+	callWrite := func() {
+		t.Helper()
+		if r, err := admin.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{}}); err != nil || r.IsError {
+			t.Fatalf("admin call: %v", err)
+		}
+	}
+	callWrite()
+	const reqs = "mcpgate_gateway_requests_total"
+	named := func(name string) []string {
+		return []string{"server=platform", "kind=tool", "name=" + name, "outcome=allowed"}
+	}
+	scrapeUntil(t, addr, func(ss []scraped) bool { n, _ := sum(ss, reqs, named("*")...); return n == 1 })
+
+	next := strings.Replace(metricsConfig, `      - {match: "*", scope: "org:write"}`,
+		"      - {match: test_simple_text, scope: \"org:write\"}\n      - {match: \"*\", scope: \"org:write\"}", 1)
+	next = strings.Replace(next, `metrics: {listen: "127.0.0.1:0"}`, `metrics: {listen: "127.0.0.1:1"}`, 1)
+	env := map[string]string{"UP": upstreamOf(as), "DB": as.app.current().cfg.Store.SQLite}
+	cfg, err := config.Parse([]byte(next), "next.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.app.Reload(context.Background(), cfg); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if as.app.MetricsAddr() != addr {
+		t.Errorf("the metrics listener moved from %s to %s without a restart", addr, as.app.MetricsAddr())
+	}
+	if !strings.Contains(as.logs.String(), "metrics") || !strings.Contains(as.logs.String(), "need a restart") {
+		t.Error("the reload did not say metrics needs a restart")
+	}
+	callWrite()
+	ss := scrapeUntil(t, addr, func(ss []scraped) bool { n, _ := sum(ss, reqs, named("test_simple_text")...); return n == 1 })
+	if n, _ := sum(ss, reqs, named("test_simple_text")...); n != 1 {
+		t.Errorf("after the reload, the new rule's name counts %v, want 1", n)
+	}
+	if n, _ := sum(ss, reqs, named("*")...); n != 1 {
+		t.Errorf("the count from before the reload is %v, want 1 (kept)", n)
 	}
 }
