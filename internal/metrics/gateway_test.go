@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -244,4 +246,26 @@ func TestOutcomeAndStatusClass(t *testing.T) {
 			t.Errorf("StatusClass(%d) = %q, want %q", tt.status, got, tt.class)
 		}
 	}
+}
+
+// FuzzGlobMatch checks globMatch against a regular expression with the
+// meaning of `tools:` patterns ("*" is any run of bytes, nothing else is
+// special): a tool name is attacker input.
+func FuzzGlobMatch(f *testing.F) {
+	for _, s := range [][2]string{{"a*b*c", "aXbYc"}, {"ab*ba", "aba"}, {"*", ""}, {"a.*", "a.b"}, {"**x", "yx"}, {"[a]*", "[a]b"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		parts := strings.Split(pattern, "*")
+		for i, p := range parts {
+			parts[i] = regexp.QuoteMeta(p)
+		}
+		re, err := regexp.Compile(`^(?s:` + strings.Join(parts, ".*") + `)$`)
+		if err != nil || !utf8.ValidString(pattern) || !utf8.ValidString(name) {
+			return // the reference works on valid UTF-8 only
+		}
+		if got, want := globMatch(pattern, name), re.MatchString(name); got != want {
+			t.Fatalf("globMatch(%q, %q) = %v, want %v", pattern, name, got, want)
+		}
+	})
 }
