@@ -171,9 +171,13 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		}
 	}
 	// One latency observation per POST that passed the checks: the three
-	// echo calls and the admin's call, beside the session set-up POSTs.
-	if n, series := sum(ss, "mcpgate_gateway_request_duration_seconds", "server=platform"); series != 1 || n < 4 {
-		t.Errorf("latency: %v observations in %d series", n, series)
+	// echo calls and the admin's call as tool calls, the session set-up
+	// POSTs (2 sessions × initialize, initialized) apart.
+	if n, series := sum(ss, "mcpgate_gateway_request_duration_seconds", "server=platform", "kind=tool"); series != 1 || n != 4 {
+		t.Errorf("tool latency: %v observations in %d series, want 4 in 1", n, series)
+	}
+	if n, series := sum(ss, "mcpgate_gateway_request_duration_seconds", "server=platform", "kind=other"); series != 1 || n != 4 {
+		t.Errorf("other latency: %v observations in %d series, want 4 in 1", n, series)
 	}
 	for _, s := range ss {
 		for k, v := range s.labels {

@@ -38,9 +38,10 @@ func newGatewayMetrics() *gatewayMetrics {
 		}, []string{"server", "kind", "name", "outcome", "status_class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "gateway", Name: "request_duration_seconds",
-			Help:    "Time to serve an audited MCP POST that passed the checks (through its upstream; a streamed answer until its end), by server.",
+			Help: "Time to serve an audited MCP POST that passed the checks (through its upstream; a streamed answer until its end), " +
+				"by server and kind (of the first message touching a tool, resource or prompt; other for a POST touching none).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
-		}, []string{"server"}),
+		}, []string{"server", "kind"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "gateway", Name: "upstream_errors_total",
 			Help: "Audited MCP POSTs answered with an upstream failure, by server and reason (unavailable: unreachable, a broken answer, a lost connector; timeout).",
@@ -78,7 +79,7 @@ func (o *gatewayObserver) ObserveCall(c *gateway.Call) {
 		o.m.requests.WithLabelValues(c.Server, kind, name, outcome, class).Inc()
 	}
 	if outcome != OutcomeDenied {
-		o.m.duration.WithLabelValues(c.Server).Observe(c.Took.Seconds())
+		o.m.duration.WithLabelValues(c.Server, postKind(c.Targets)).Observe(c.Took.Seconds())
 	}
 	if r := upstreamReason(c); r != "" {
 		o.m.upstream.WithLabelValues(c.Server, r).Inc()
@@ -125,4 +126,17 @@ func upstreamReason(c *gateway.Call) string {
 		return "timeout"
 	}
 	return ""
+}
+
+// postKind is the kind of a POST for its latency: that of its first
+// message touching something, so tool calls are not averaged with the
+// notifications and lists around them.
+func postKind(ts []gateway.CallTarget) string {
+	for _, t := range ts {
+		switch t.Kind {
+		case "tool", "resource", "prompt":
+			return t.Kind
+		}
+	}
+	return Other
 }

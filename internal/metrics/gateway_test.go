@@ -85,13 +85,21 @@ func TestObserveCall(t *testing.T) {
 			}
 			if tt.latency {
 				want := fmt.Sprintf(`
-# HELP mcpgate_gateway_request_duration_seconds Time to serve an audited MCP POST that passed the checks (through its upstream; a streamed answer until its end), by server.
-# TYPE mcpgate_gateway_request_duration_seconds histogram
-mcpgate_gateway_request_duration_seconds_bucket{server=%[1]q,le="0.025"} 0
-mcpgate_gateway_request_duration_seconds_bucket{server=%[1]q,le="0.05"} 1
-`, tt.call.Server)
+mcpgate_gateway_request_duration_seconds_bucket{kind=%[2]q,server=%[1]q,le="0.025"} 0
+mcpgate_gateway_request_duration_seconds_bucket{kind=%[2]q,server=%[1]q,le="0.05"} 1
+`, tt.call.Server, tt.labels[1])
 				if err := compareSome(m, want, "mcpgate_gateway_request_duration_seconds", `le="0.025"`, `le="0.05"`); err != nil {
 					t.Error(err)
+				}
+				for _, mf := range mustGather(t, m) {
+					if mf.GetName() != "mcpgate_gateway_request_duration_seconds" {
+						continue
+					}
+					for _, l := range mf.GetMetric()[0].GetLabel() {
+						if l.GetName() == "kind" && l.GetValue() != tt.labels[1] {
+							t.Errorf("latency kind %q, want %q", l.GetValue(), tt.labels[1])
+						}
+					}
 				}
 			}
 			for _, reason := range []string{"unavailable", "timeout"} {
@@ -163,7 +171,7 @@ func TestToolNameCardinality(t *testing.T) {
 		t.Errorf("%d request series after 10,000 distinct names, want at most %d", n, bound)
 	}
 	if n := testutil.CollectAndCount(m.gateway.duration); n != 1 {
-		t.Errorf("%d latency series, want 1 (per server)", n)
+		t.Errorf("%d latency series, want 1 (per server and kind)", n)
 	}
 	if got := testutil.ToFloat64(m.gateway.requests.WithLabelValues("platform", "tool", "other", "allowed", "2xx")); got != 2500 {
 		t.Errorf("unknown tools allowed = %v, want 2500", got)
