@@ -149,6 +149,11 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 	if r, err := admin.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{}}); err != nil || r.IsError {
 		t.Fatalf("admin call: %v", err)
 	}
+	for range 2 {
+		if got := callMCP(t, resource, "not-a-token"); got != 401 {
+			t.Fatalf("a bad token: %d", got)
+		}
+	}
 
 	const reqs = "mcpgate_gateway_requests_total"
 	ss := scrapeUntil(t, addr, func(ss []scraped) bool { n, _ := sum(ss, reqs, "server=platform"); return n >= 9 })
@@ -164,6 +169,9 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		{"no error", []string{"outcome=error"}, 0},
 		// initialize, notifications/initialized: messages touching nothing.
 		{"session set-up", []string{"server=platform", "kind=other", "name=other", "outcome=allowed"}, 4},
+	}
+	if got, _ := sum(ss, "mcpgate_gateway_refused_total", "server=platform", "status=401"); got != 2 {
+		t.Errorf("refused with 401: %v, want the 2 bad tokens", got)
 	}
 	for _, tt := range tests {
 		if got, _ := sum(ss, reqs, tt.labels...); got != tt.want {

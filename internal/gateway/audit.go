@@ -41,6 +41,11 @@ func (g *Gateway) audit(server string, p *tokens.Claims, fr *frontRequest, outco
 // no identity: the metrics hook. It must not block.
 type CallObserver interface {
 	ObserveCall(c *Call)
+	// ObserveRefusal sees a request the front door refused before any
+	// engine saw it (Host/Origin, token, method, content type, size,
+	// JSON-RPC syntax, protocol version, scopes, session header), with
+	// the HTTP status it was answered with.
+	ObserveRefusal(server string, status int)
 }
 
 // Call is one audited POST for a CallObserver.
@@ -131,3 +136,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// observeRefusal tells the observer of a front-door refusal.
+func (g *Gateway) observeRefusal(server string, err error) {
+	o := g.opts.Observe
+	if o == nil {
+		return
+	}
+	status := http.StatusInternalServerError
+	var e *rpcError
+	if errors.As(err, &e) {
+		status = e.Status
+	}
+	o.ObserveRefusal(server, status)
+}

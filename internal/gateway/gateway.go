@@ -357,6 +357,7 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 		r, fr, err := g.admit(w, r, name, eng, auth)
 		if err != nil {
 			g.writeError(w, r, name, err)
+			g.observeRefusal(name, err)
 			return
 		}
 		if r.Method != http.MethodPost {

@@ -13,6 +13,7 @@ import (
 // audit line, through gateway.CallObserver): the same call, the same
 // outcome, no identities.
 type gatewayMetrics struct {
+	refused  *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	upstream *prometheus.CounterVec
@@ -31,6 +32,11 @@ const Other = "other"
 
 func newGatewayMetrics() *gatewayMetrics {
 	return &gatewayMetrics{
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "gateway", Name: "refused_total",
+			Help: "MCP requests the front door refused before any upstream was involved (Host/Origin, token, method, content type, size, " +
+				"JSON-RPC syntax, protocol version, scopes, session header), by server and HTTP status.",
+		}, []string{"server", "status"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "gateway", Name: "requests_total",
 			Help: "JSON-RPC messages of audited MCP POSTs, by server, kind (tool, resource, prompt, other), " +
@@ -50,7 +56,7 @@ func newGatewayMetrics() *gatewayMetrics {
 }
 
 func (g *gatewayMetrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(g.requests, g.duration, g.upstream)
+	reg.MustRegister(g.refused, g.requests, g.duration, g.upstream)
 }
 
 // Gateway returns the observer of one configuration's gateway; names are
@@ -84,6 +90,17 @@ func (o *gatewayObserver) ObserveCall(c *gateway.Call) {
 	if r := upstreamReason(c); r != "" {
 		o.m.upstream.WithLabelValues(c.Server, r).Inc()
 	}
+}
+
+// ObserveRefusal counts a front-door refusal. The status is the
+// gateway's own (a fixed set of codes), kept exact: 401, 403, 413 and
+// 429 call for different actions.
+func (o *gatewayObserver) ObserveRefusal(server string, status int) {
+	code := "other"
+	if status >= 100 && status <= 599 {
+		code = strconv.Itoa(status)
+	}
+	o.m.refused.WithLabelValues(server, code).Inc()
 }
 
 // Outcome is the label of the audit line's outcome word and status: a

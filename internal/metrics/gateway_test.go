@@ -277,3 +277,20 @@ func FuzzGlobMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestObserveRefusal(t *testing.T) {
+	m := New()
+	o := m.Gateway(nil)
+	for _, st := range []int{401, 401, 403, 429, 0, 1000} {
+		o.ObserveRefusal("platform", st)
+	}
+	tests := []struct {
+		status string
+		want   float64
+	}{{"401", 2}, {"403", 1}, {"429", 1}, {"other", 2}, {"500", 0}}
+	for _, tt := range tests {
+		if got := testutil.ToFloat64(m.gateway.refused.WithLabelValues("platform", tt.status)); got != tt.want {
+			t.Errorf("refused{%s} = %v, want %v", tt.status, got, tt.want)
+		}
+	}
+}
