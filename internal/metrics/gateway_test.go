@@ -294,3 +294,13 @@ func TestObserveRefusal(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObserveCall is the metrics cost added to one audited tool call.
+func BenchmarkObserveCall(b *testing.B) {
+	o := New().Gateway(platformNames())
+	c := &gateway.Call{Server: "platform", Targets: []gateway.CallTarget{{Kind: "tool", Name: "admin_reset"}}, Outcome: "allowed", Status: 200, Took: time.Millisecond}
+	b.ReportAllocs()
+	for b.Loop() {
+		o.ObserveCall(c)
+	}
+}
