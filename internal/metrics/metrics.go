@@ -47,9 +47,6 @@ func New() *Metrics {
 	return m
 }
 
-// Registry is the registry, for tests and extra collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // Handler serves GET /metrics (the Prometheus text format, or
 // OpenMetrics when asked) and GET /healthz ("ok": the process serves).
 // Scrapes are bounded in concurrency and time: the endpoint must never
