@@ -48,9 +48,11 @@ type statusCollector struct {
 	configured func() []string // connector names in the current config
 }
 
-// Connectors registers the live-instance metrics of src; configured
-// lists the configured connector names (a configured connector with no
-// live instance shows 0, which is what an alert needs).
+// Connectors registers the live-instance metrics of src (once per
+// Metrics: a second call panics on the duplicate registration) and
+// returns the observer of its events; configured lists the configured
+// connector names (a configured connector with no live instance shows 0,
+// which is what an alert needs).
 func (m *Metrics) Connectors(src StatusSource, configured func() []string) connector.Observer {
 	m.reg.MustRegister(&statusCollector{src: src, configured: configured})
 	return m.conn
