@@ -38,6 +38,8 @@ type App struct {
 	// hub holds the connectors' sessions (connectors.go); it outlives
 	// generations, so a reload does not drop tunnels.
 	hub *connector.Hub
+	// metrics is the Prometheus endpoint (metrics.go); nil: none.
+	metrics *appMetrics
 	// publicURL is the public URL as configured (before a port-0 listen
 	// address is filled in), to tell whether a reload changes it.
 	publicURL string
@@ -82,6 +84,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	if cs, ok := st.(store.ConnectorStatus); ok {
 		a.hub.SetRecorder(cs)
 	}
+	if err := a.startMetrics(cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.closeMetrics()
+		}
+	}()
 	g, err := a.build(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -147,6 +157,7 @@ func (a *App) build(ctx context.Context, cfg *config.Config) (*generation, error
 		Verify:             auth.verify,
 		Revoked:            auth.revokedToken,
 		HTTPClient:         a.connectorClient(cat),
+		Observe:            a.callObserver(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -237,6 +248,7 @@ func (a *App) Close() {
 func (a *App) closeBackground() {
 	a.retiring.Wait()
 	a.hub.Close()
+	a.closeMetrics()
 	a.stop()
 	a.jobs.Wait()
 	_ = a.store.Close()
@@ -260,6 +272,7 @@ func (a *App) Endpoints() []string {
 func (a *App) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(a.ln) }()
+	a.serveMetrics()
 	defer a.closeBackground()
 	select {
 	case err := <-errc:

@@ -192,7 +192,7 @@ func TestConnectorThroughGateway(t *testing.T) {
 // on it fail (each with the upstream-unavailable error, and the gateway's
 // log names instance a for each), and the load continues through b.
 func TestConnectorFailoverUnderLoad(t *testing.T) {
-	r := newConnectorRig(t)
+	r := newConnectorRigFrom(t, connectorConfig+metricsListen, nil)
 	stopA := r.agent("a")
 	r.agent("b")
 	const workers = 6
@@ -258,6 +258,7 @@ func TestConnectorFailoverUnderLoad(t *testing.T) {
 	if okBefore.Load() < 10 || okAfter.Load() < 10 {
 		t.Errorf("the load did not run on both sides of the kill (%d before, %d after)", okBefore.Load(), okAfter.Load())
 	}
+	checkFailoverMetrics(t, r.as.app.MetricsAddr(), failed.Load(), okBefore.Load()+okAfter.Load())
 }
 
 // connectorStdioConfig has the fixture run by the connector over stdio,

@@ -131,6 +131,8 @@ func (a *App) keepProcessSettings(cur, next *config.Config) []string {
 	keep("limits.idle_timeout", cur.Limits.IdleTimeout, next.Limits.IdleTimeout)
 	keep("limits.max_header_bytes", cur.Limits.MaxHeaderBytes, next.Limits.MaxHeaderBytes)
 	keep("limits.shutdown_timeout", cur.Limits.ShutdownTimeout, next.Limits.ShutdownTimeout)
+	keep("metrics", cur.Metrics, next.Metrics)
+	next.Metrics = cur.Metrics
 	next.Listen, next.PublicURL, next.Store, next.Vault, next.Log = cur.Listen, cur.PublicURL, cur.Store, cur.Vault, cur.Log
 	next.Limits.ReadHeaderTimeout, next.Limits.IdleTimeout = cur.Limits.ReadHeaderTimeout, cur.Limits.IdleTimeout
 	next.Limits.MaxHeaderBytes, next.Limits.ShutdownTimeout = cur.Limits.MaxHeaderBytes, cur.Limits.ShutdownTimeout

@@ -188,6 +188,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	for _, ep := range a.Endpoints() {
 		fmt.Fprintf(stderr, "MCP endpoint: %s\n", ep)
 	}
+	if m := a.MetricsAddr(); m != "" {
+		fmt.Fprintf(stderr, "metrics (own listener): http://%s/metrics\n", m)
+	}
 	if err := a.Serve(ctx); err != nil {
 		log.Error("serve failed", "err", err)
 		return ExitFailure

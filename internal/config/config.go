@@ -84,6 +84,9 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	// UpstreamOAuth: mcpgate as an OAuth client of upstreams (mcp-oauth).
 	UpstreamOAuth UpstreamOAuth `yaml:"upstream_oauth"`
+	// Metrics serves Prometheus metrics on a listener of its own
+	// (metrics.go); off by default.
+	Metrics Metrics `yaml:"metrics"`
 
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For, -Proto and -Host headers are believed; empty: none.

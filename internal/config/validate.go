@@ -57,6 +57,7 @@ func (c *Config) validate() Problems {
 	v.connections()
 	v.ownAudiences()
 	v.connectors()
+	v.metrics()
 	return v.problems
 }
 

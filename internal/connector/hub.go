@@ -61,6 +61,7 @@ type Hub struct {
 	instances map[string][]*instance // by connector name
 
 	rec  store.ConnectorStatus // nil: status is in memory only
+	obs  Observer              // nil: no metrics (hub_status.go)
 	recs sync.WaitGroup        // writes in progress
 	runs sync.WaitGroup        // sessions being served
 }
@@ -149,7 +150,14 @@ func bearer(r *http.Request) (string, bool) {
 
 // Handler serves Path: the WebSocket upgrade of a connector.
 func (h *Hub) Handler() http.Handler {
-	return oauth.Handle(h.log, h.serve)
+	return oauth.Handle(h.log, func(w http.ResponseWriter, r *http.Request) error {
+		err := h.serve(w, r)
+		var oe *oauth.Error
+		if errors.As(err, &oe) {
+			h.noteRefused(oe.Code)
+		}
+		return err
+	})
 }
 
 func (h *Hub) serve(w http.ResponseWriter, r *http.Request) error {
@@ -202,11 +210,13 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	hello, err := ReadFrame(ctrl, KindHello)
 	if err != nil {
 		h.log.Info("connector refused", "connector", name, "client", claims.ClientID, "addr", remote, "err", err)
+		h.noteRefused("bad_hello")
 		refuseHello(ctrl, "bad hello")
 		return
 	}
 	if hello.Name != name {
 		h.log.Info("connector refused", "connector", hello.Name, "client", claims.ClientID, "addr", remote, "err", "the client is registered for connector "+name)
+		h.noteRefused("wrong_connector")
 		refuseHello(ctrl, "this client is not registered for connector "+hello.Name)
 		return
 	}
@@ -216,6 +226,7 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	in.lastSeen.Store(h.now().UnixNano())
 	if err := h.add(in); err != nil {
 		h.log.Info("connector refused", "connector", name, "instance", in.id, "client", claims.ClientID, "addr", remote, "err", err)
+		h.noteRefused("too_many_instances")
 		refuseHello(ctrl, err.Error())
 		return
 	}
@@ -359,6 +370,9 @@ func (h *Hub) add(in *instance) error {
 		old.close("superseded by a new connection of the same instance")
 	}
 	h.record(in, false)
+	if h.obs != nil {
+		h.obs.Connected(in.name)
+	}
 	ups := make([]string, 0, len(in.upstreams))
 	for _, u := range in.upstreams {
 		ups = append(ups, u.String())
@@ -389,6 +403,9 @@ func (h *Hub) remove(in *instance) {
 	reason := ""
 	if p := in.reason.Load(); p != nil {
 		reason = *p
+	}
+	if h.obs != nil {
+		h.obs.Disconnected(in.name, ReasonCode(reason))
 	}
 	h.log.Info("audit", "event", "connector.disconnected", "connector", in.name, "instance", in.id, "client", in.client,
 		"addr", in.remote, "reason", reason, "streams_opened", in.opened.Load(), "instances", n)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -99,7 +100,7 @@ func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, er
 	}
 	_ = s.SetDeadline(time.Time{})
 	in.opened.Add(1)
-	return &tunnelConn{Conn: s, in: in}, nil
+	return &tunnelConn{Conn: s, in: in, obs: h.obs}, nil
 }
 
 // tunnelConn is a stream the gateway opened: when the connector's session
@@ -109,7 +110,21 @@ func (h *Hub) open(ctx context.Context, in *instance, open *Frame) (net.Conn, er
 // "unavailable" JSON-RPC error from the gateway's one writer).
 type tunnelConn struct {
 	net.Conn
-	in *instance
+	in     *instance
+	obs    Observer // nil: none
+	closed sync.Once
+}
+
+// Close closes the stream; one closed after its instance's session ended
+// was lost with it (in flight, or an idle upstream connection), and is
+// reported so.
+func (c *tunnelConn) Close() error {
+	c.closed.Do(func() {
+		if c.obs != nil && c.in.sess.IsClosed() {
+			c.obs.StreamLost(c.in.name)
+		}
+	})
+	return c.Conn.Close()
 }
 
 func (c *tunnelConn) lost(err error) error {

@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/store"
@@ -85,4 +86,58 @@ func (h *Hub) record(in *instance, gone bool) {
 			h.log.Warn("could not record the connector's status", "connector", in.name, "instance", in.id, "err", err)
 		}
 	}()
+}
+
+// Observer is told of connector sessions starting, ending and being
+// refused: the metrics hook. Its methods must not block. Every argument
+// is bounded: connector names come from the gateway's config, reasons
+// from the fixed words below and OAuth error codes.
+type Observer interface {
+	// Connected: an instance of connector joined.
+	Connected(connector string)
+	// Disconnected: an instance left, for reason (ReasonCode).
+	Disconnected(connector, reason string)
+	// StreamLost: a tunnel stream of connector ended because its
+	// instance's connection did (a request in flight, or an idle upstream
+	// connection kept alive on it).
+	StreamLost(connector string)
+	// Refused: a connection was refused before joining, for reason (an
+	// OAuth error code, "bad_hello", "wrong_connector" or
+	// "too_many_instances").
+	Refused(reason string)
+}
+
+// SetObserver installs o; call it before the first connector connects.
+func (h *Hub) SetObserver(o Observer) { h.obs = o }
+
+func (h *Hub) noteRefused(reason string) {
+	if h.obs != nil {
+		h.obs.Refused(reason)
+	}
+}
+
+// ReasonCode turns why an instance left (the audit line's words) into
+// one of a few fixed codes, for metrics labels.
+func ReasonCode(reason string) string {
+	switch {
+	case reason == "connection lost":
+		return "connection_lost"
+	case strings.HasPrefix(reason, "control stream: "):
+		return "control_error"
+	case reason == "reauthentication refused":
+		return "reauth_refused"
+	case reason == "connectors are no longer configured", reason == "the client is no longer a registered connector":
+		return "removed"
+	case reason == "the client was cut off":
+		return "cut_off"
+	case reason == "its access token expired":
+		return "token_expired"
+	case reason == "superseded by a new connection of the same instance":
+		return "superseded"
+	case reason == "gateway shutting down":
+		return "shutdown"
+	case reason == "connection ended", reason == "":
+		return "ended"
+	}
+	return "other"
 }

@@ -113,6 +113,8 @@ type Options struct {
 	// Advise tells, when a token lacks scopes, whether authorizing again
 	// could give them (scopes_stepup.go); nil: assume it could.
 	Advise ScopeAdvisor
+	// Observe sees every audited call (audit.go), for metrics; nil: none.
+	Observe CallObserver
 }
 
 // Gateway serves the configured MCP servers.
@@ -311,6 +313,9 @@ type frontRequest struct {
 	targets []target
 	// client is the caller's address (trusted_proxies applied), for audit.
 	client string
+	// failed is what the engine failed with (rendered by writeError),
+	// for metrics (audit.go); nil when it answered itself.
+	failed error
 }
 
 // isStateless classifies a request as 2026-07-28 or later: by its
@@ -352,6 +357,7 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 		r, fr, err := g.admit(w, r, name, eng, auth)
 		if err != nil {
 			g.writeError(w, r, name, err)
+			g.observeRefusal(name, err)
 			return
 		}
 		if r.Method != http.MethodPost {
@@ -364,6 +370,7 @@ func (g *Gateway) front(name string, eng serverEngine, auth *AuthSpec) http.Hand
 		rec := &statusRecorder{ResponseWriter: w}
 		if err := eng.serveMCP(rec, r, fr); err != nil {
 			g.writeError(rec, r, name, err)
+			fr.failed = err
 		}
 		g.audit(name, Principal(r.Context()), fr, "allowed", rec.status, time.Since(start))
 	})
