@@ -198,6 +198,7 @@ type session struct {
 	native     bool
 	nativeMeta json.RawMessage
 	upListen   sync.Once
+	nativeSubs map[string]*nativeSub // resource subscriptions on native upstreams
 }
 
 type nameRef struct {
@@ -220,6 +221,13 @@ type upConn struct {
 	// every request (bridge_reverse.go).
 	era26  bool
 	meta26 json.RawMessage
+	// native: in a pooled session, the upstream speaks 2026-07-28 itself
+	// and takes the caller's requests as they are (bridge_native.go);
+	// meta26 is then the caller's _meta, for the gateway's own requests.
+	native bool
+	// tools: the x-mcp-header bindings of its tools, learnt from its
+	// tools/list answers (bridge_params.go).
+	tools map[string]toolHeaders
 }
 
 // call is a request the gateway sent upstream and awaits.
@@ -472,12 +480,18 @@ func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
 
 // callInternal sends the gateway's own request and waits for the answer.
 func (s *session) callInternal(u *upConn, method string, params json.RawMessage, timeout time.Duration) (*mcpwire.Message, error) {
+	return s.callInternalWith(u, method, params, timeout, nil)
+}
+
+// callInternalWith is callInternal with extra headers for an HTTP
+// upstream (the Mcp-Param-* headers of a 2026-07-28 tools/call).
+func (s *session) callInternalWith(u *upConn, method string, params json.RawMessage, timeout time.Duration, h http.Header) (*mcpwire.Message, error) {
 	ch := make(chan *mcpwire.Message, 1)
 	gid := s.register(&call{up: u.idx, internal: ch}, timeout)
 	if method != "server/discover" && method != "initialize" {
 		params = u.paramsFor(params)
 	}
-	if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
+	if err := u.link.Send(upstream.WithHeaders(s.ctx, h), mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
 		s.take(gid)
 		return nil, err
 	}
@@ -609,10 +623,12 @@ func (s *session) upstreamExited(u *upConn, err error) {
 // reinitialize replays the handshake after a stdio upstream restarted, so
 // the session goes on (the upstream's own state is lost, as after any crash).
 func (s *session) reinitialize(u *upConn) {
-	if s.native {
+	if u.isNative() {
 		// Nothing to replay: every 2026-07-28 request carries its own
 		// _meta. An open upstream listen ended with the process.
-		s.upListen = sync.Once{}
+		if s.native {
+			s.upListen = sync.Once{}
+		}
 		u.mu.Lock()
 		select {
 		case <-u.ready:

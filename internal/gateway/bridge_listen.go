@@ -100,10 +100,26 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 		honoured["resourcesListChanged"] = true
 	}
 	var uris []string
+	var releases []func()
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
 	if len(lr.URIs) > 0 && s.capable("resources", "subscribe") {
 		for _, uri := range lr.URIs {
 			if filter != nil && !filter.allows("resource", uri) {
 				continue // not the caller's to read: never subscribed
+			}
+			if l.uris[uri] {
+				continue
+			}
+			if idx, own, ok := s.nativeResource(uri); ok {
+				// 2026-07-28 upstream: no resources/subscribe, a listen.
+				releases = append(releases, s.subscribeNative(idx, own))
+				l.uris[uri] = true
+				uris = append(uris, uri)
+				continue
 			}
 			if s.subscribe(uri, "resources/subscribe") {
 				l.uris[uri] = true
@@ -114,12 +130,14 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 	if len(uris) > 0 {
 		honoured["resourceSubscriptions"] = uris
 	}
-	if s.native {
+	if s.hasNative() {
 		s.openUpstreamListen()
 	}
 	defer func() {
 		for uri := range l.uris {
-			s.subscribe(uri, "resources/unsubscribe")
+			if _, _, native := s.nativeResource(uri); !native {
+				s.subscribe(uri, "resources/unsubscribe")
+			}
 		}
 	}()
 	ack, _ := json.Marshal(map[string]any{

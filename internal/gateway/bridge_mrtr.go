@@ -119,8 +119,8 @@ func (s *session) statelessCall(w http.ResponseWriter, r *http.Request, m *mcpwi
 	// inputResponses without a requestState answer nothing pending here:
 	// the upstream asks again, and the client gets an input_required.
 	fwd := *m
-	fwd.Params = stripEraParams(m.Params)
 	st := newStream("x", true, 1)
+	st.paramHeaders = paramHeadersOf(r)
 	kind, target := callTarget(m)
 	_ = kind
 	rec := &inputCall{id: rand.Text(), st: st, method: m.Method, target: target, mrtr: mrtrMethods[m.Method], wake: make(chan struct{}), active: true}
@@ -483,7 +483,7 @@ func (s *session) statelessNotification(idx int, m *mcpwire.Message, related jso
 		s.mu.Lock()
 		c := s.relatedCall(idx, related)
 		s.mu.Unlock()
-		if c != nil && s.native {
+		if c != nil && s.ups[idx].isNative() {
 			c.st.push(m.Encode(), false)
 		}
 	case "notifications/progress":

@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
 // Native relay: a pooled session whose one upstream is a stdio process
@@ -17,37 +20,81 @@ import (
 // the list filter, numbers requests on the link itself, and tags
 // list-change notifications for the caller's listen streams.
 
-// discoverNative asks a pooled session's stdio upstream for
+// discoverNative asks an upstream of a pooled session for
 // server/discover with the caller's _meta. It returns an
-// initialize-shaped result when the upstream speaks 2026-07-28, else nil
-// (the session then initializes at 2025-11-25 and translates).
+// initialize-shaped result when the upstream speaks 2026-07-28 (and marks
+// it native), else nil (the upstream then initializes at 2025-11-25 and
+// is translated for). A stdio upstream, or a Streamable HTTP one (asked
+// with the 2026-07-28 headers; a 2025-11-25 server refuses that with 400
+// or answers without the revision) may be native; a legacy-SSE one never
+// is. A session with one upstream that is native relays every request
+// as it is (s.native); an aggregated one relays the requests routed to
+// its native upstreams and translates for the others.
 func (s *session) discoverNative(u *upConn) *mcpwire.Message {
-	if !s.stateless || s.b.aggregated || len(u.spec.Command) == 0 || s.nativeMeta == nil {
+	if !s.stateless || s.nativeMeta == nil || u.spec.Transport == "sse" {
 		return nil
+	}
+	hl, isHTTP := u.link.(*upstream.HTTPLink)
+	if isHTTP {
+		hl.SetProtocolVersion(mcpwire.Version20260728)
 	}
 	params, _ := json.Marshal(map[string]json.RawMessage{"_meta": s.nativeMeta})
 	res, err := s.callInternal(u, "server/discover", params, u.spec.Timeout)
-	if err != nil || res.Error != nil {
-		return nil
-	}
 	var dr struct {
 		SupportedVersions []string                   `json:"supportedVersions"`
 		Capabilities      map[string]json.RawMessage `json:"capabilities"`
 		Instructions      string                     `json:"instructions"`
 		Meta              map[string]json.RawMessage `json:"_meta"`
 	}
-	if json.Unmarshal(res.Result, &dr) != nil || !slices.Contains(dr.SupportedVersions, mcpwire.Version20260728) {
+	if err != nil || res.Error != nil || json.Unmarshal(res.Result, &dr) != nil || !slices.Contains(dr.SupportedVersions, mcpwire.Version20260728) {
+		if isHTTP {
+			hl.SetProtocolVersion("")
+		}
 		return nil
 	}
 	info := dr.Meta[mcpwire.MetaServerInfo]
 	u.mu.Lock()
 	u.caps = dr.Capabilities
 	u.info = info
+	u.native, u.meta26 = true, s.nativeMeta
 	u.mu.Unlock()
-	s.native = true
+	if !s.b.aggregated {
+		s.native = true
+	}
 	out, _ := json.Marshal(map[string]any{"protocolVersion": mcpwire.Version20260728, "capabilities": dr.Capabilities,
 		"serverInfo": info, "instructions": dr.Instructions})
 	return mcpwire.Response(res.ID, out)
+}
+
+func (u *upConn) isNative() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.native
+}
+
+// nativeTarget reports whether m goes to a native upstream of an
+// aggregated pooled session: its retry then carries the upstream's own
+// requestState, which goes back to it as it is.
+func (s *session) nativeTarget(m *mcpwire.Message) bool {
+	if !s.b.aggregated {
+		return s.native
+	}
+	idx, ok := s.route(m)
+	return ok && s.ups[idx].isNative()
+}
+
+// route is the upstream an aggregated session sends m to (by the prefix
+// of the name or URI the strict parse read).
+func (s *session) route(m *mcpwire.Message) (int, bool) {
+	switch m.Method {
+	case "tools/call", "prompts/get":
+		idx, _, ok := s.splitName(m.Name)
+		return idx, ok
+	case "resources/read":
+		idx, _, ok := s.splitURI(m.URI)
+		return idx, ok
+	}
+	return 0, false
 }
 
 // nativeCall relays one 2026-07-28 request to a native upstream as it is
@@ -55,6 +102,7 @@ func (s *session) discoverNative(u *upConn) *mcpwire.Message {
 // relays its answer.
 func (s *session) nativeCall(w http.ResponseWriter, r *http.Request, m *mcpwire.Message, fr *frontRequest) error {
 	st := newStream("n", true, 1)
+	st.paramHeaders = paramHeadersOf(r)
 	_, target := callTarget(m)
 	rec := &inputCall{id: "n" + s.nextID(), st: st, method: m.Method, target: target, wake: make(chan struct{}), active: true}
 	s.mu.Lock()
@@ -75,15 +123,100 @@ func (s *session) nextID() string {
 var nativeListenID = json.RawMessage(`"mcpgate-listen"`)
 
 // openUpstreamListen opens, once per session, a subscriptions/listen on
-// the native upstream for every list change: its notifications come back
-// tagged with the gateway's id, and publish re-tags them for each of the
-// caller's listen streams. It is the gateway's own request, answered only
-// when the upstream ends it, so it has no timeout.
+// each native upstream for every list change it can announce: its
+// notifications come back tagged with the gateway's id, and publish
+// re-tags them for each of the caller's listen streams. It is the
+// gateway's own request, answered only when the upstream ends it, so it
+// has no timeout.
 func (s *session) openUpstreamListen() {
 	s.upListen.Do(func() {
-		u := s.ups[0]
-		params, _ := json.Marshal(map[string]any{"_meta": s.nativeMeta,
-			"notifications": map[string]bool{"toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}})
-		_ = u.link.Send(s.ctx, mcpwire.Request(nativeListenID, "subscriptions/listen", params))
+		for _, u := range s.ups {
+			if !u.isNative() || u.err != nil {
+				continue
+			}
+			params, _ := json.Marshal(map[string]any{"_meta": s.nativeMeta,
+				"notifications": map[string]bool{"toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}})
+			go func() { _ = u.link.Send(s.ctx, mcpwire.Request(nativeListenID, "subscriptions/listen", params)) }()
+		}
 	})
+}
+
+// hasNative reports whether some upstream of s is native.
+func (s *session) hasNative() bool {
+	for _, u := range s.ups {
+		if u.isNative() {
+			return true
+		}
+	}
+	return false
+}
+
+// nativeSub is one resource subscription the gateway holds on a native
+// upstream for the caller's listen streams: a subscriptions/listen of its
+// own naming the one URI (2026-07-28 removed resources/subscribe), shared
+// by every listen stream of the session that asked for it.
+type nativeSub struct {
+	n      int
+	cancel func()
+}
+
+// nativeResource is the native upstream of s that serves resource uri
+// (the client's name for it) and the upstream's own name for it.
+func (s *session) nativeResource(exposed string) (int, string, bool) {
+	if !s.b.aggregated {
+		return 0, exposed, s.ups[0].isNative()
+	}
+	idx, uri, ok := s.splitURI(exposed)
+	if !ok || !s.ups[idx].isNative() {
+		return 0, "", false
+	}
+	return idx, uri, true
+}
+
+// subscribeNative subscribes the session to uri on native upstream idx
+// and returns the release of that subscription: the last release ends
+// the upstream listen (its connection closes; a stdio upstream is sent
+// notifications/cancelled, MCP basic/utilities/cancellation).
+func (s *session) subscribeNative(idx int, uri string) func() {
+	key := strconv.Itoa(idx) + " " + uri
+	s.mu.Lock()
+	if s.nativeSubs == nil {
+		s.nativeSubs = map[string]*nativeSub{}
+	}
+	sub := s.nativeSubs[key]
+	if sub == nil {
+		sub = &nativeSub{}
+		s.nativeSubs[key] = sub
+		s.seq++
+		id := json.RawMessage(`"mcpgate-sub-` + strconv.FormatInt(s.seq, 10) + `"`)
+		ctx, cancel := context.WithCancel(s.ctx)
+		u := s.ups[idx]
+		params, _ := json.Marshal(map[string]any{"_meta": s.nativeMeta,
+			"notifications": map[string]any{"resourceSubscriptions": []string{uri}}})
+		go func() { _ = u.link.Send(ctx, mcpwire.Request(id, "subscriptions/listen", params)) }()
+		sub.cancel = func() {
+			cancel()
+			if _, isHTTP := u.link.(*upstream.HTTPLink); !isHTTP {
+				p, _ := json.Marshal(map[string]any{"requestId": id, "reason": "no listener left"})
+				go func() { _ = u.link.Send(s.ctx, mcpwire.Notification("notifications/cancelled", p)) }()
+			}
+		}
+	}
+	sub.n++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			sub.n--
+			last := sub.n == 0
+			if last {
+				delete(s.nativeSubs, key)
+			}
+			s.mu.Unlock()
+			if last {
+				sub.cancel()
+			}
+		})
+	}
 }

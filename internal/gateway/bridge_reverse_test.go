@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"context"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mcpgate/mcpgate/internal/fixture"
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -28,6 +31,8 @@ func TestEraMix(t *testing.T) {
 	}{
 		{"2026-07-28 upstream alone", []UpstreamSpec{newStdioUpstream("n")}, ""},
 		{"aggregated with a 2025-11-25 upstream", []UpstreamSpec{oldStdioUpstream("o"), newStdioUpstream("n")}, "n__"},
+		{"aggregated 2025-11-25 and 2026-07-28 HTTP upstreams", []UpstreamSpec{eraHTTPUpstream(t, "o", "", mcpwire.Version20251125), eraHTTPUpstream(t, "n", mcpwire.Version20260728, "")}, "n__"},
+		{"aggregated 2025-11-25 stdio and 2026-07-28 HTTP upstreams", []UpstreamSpec{oldStdioUpstream("o"), eraHTTPUpstream(t, "n", mcpwire.Version20260728, "")}, "n__"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: tc.ups}}, nil)
@@ -58,25 +63,104 @@ func TestEraMix(t *testing.T) {
 			if got := toolText(t, callTool(t, cs, tc.prefix+"test_input_required_result_sampling", map[string]any{})); !strings.Contains(got, "sampled-by-test") {
 				t.Errorf("input round = %q, want the client's sampling answer", got)
 			}
+			// An HTTP upstream checks the Mcp-Param-* headers its tool
+			// asks for (SEP-2243): the gateway, its client, sends them.
+			if got := toolText(t, callTool(t, cs, tc.prefix+"test_header_param", map[string]any{"region": "eu west ü"})); got != "region=eu west ü" {
+				t.Errorf("test_header_param = %q", got)
+			}
 		})
 	}
 }
 
+// eraHTTPUpstream starts the fixture over Streamable HTTP speaking the
+// revisions from min to max (each optional).
+func eraHTTPUpstream(t *testing.T, name, min, max string) UpstreamSpec {
+	t.Helper()
+	ms := fixture.NewServer(&fixture.Options{Name: name, MinVersion: min, MaxVersion: max})
+	srv := httptest.NewServer(fixture.NewStreamableHandler(ms, nil))
+	t.Cleanup(func() {
+		srv.Close()
+		for ss := range ms.Sessions() {
+			ss.Close()
+		}
+	})
+	return UpstreamSpec{Name: name, Prefix: name, URL: srv.URL + "/mcp", Timeout: 10 * time.Second}
+}
+
 // TestStatelessAggregated: a 2026-07-28 client of an aggregated server
-// whose upstreams speak only 2025-11-25.
+// whose upstreams speak either era, over stdio or HTTP: the 2025-11-25
+// ones translated for, the 2026-07-28 ones relayed to as they are (their
+// own input_required and requestState reach the client and come back).
 func TestStatelessAggregated(t *testing.T) {
-	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{oldStdioUpstream("a"), oldStdioUpstream("b")}}}, nil)
-	url := base + "/mcp/s"
-	status, msg := post26(t, url, "", 1, "tools/list", map[string]any{"_meta": meta26(`{}`)})
-	if status != 200 || !strings.Contains(toJSON(resultOf(msg)["tools"]), `"b__echo"`) || resultOf(msg)["resultType"] != "complete" {
-		t.Fatalf("tools/list: %d %.300v", status, msg)
-	}
-	status, msg = post26(t, url, "", 2, "tools/call", map[string]any{"name": "b__echo", "arguments": map[string]any{"text": "agg"}, "_meta": meta26(`{}`)})
-	if status != 200 || !strings.Contains(toJSON(resultOf(msg)["content"]), `"agg"`) {
-		t.Fatalf("b__echo: %d %v", status, msg)
-	}
-	status, msg = post26(t, url, "", 3, "tools/call", map[string]any{"name": "a__test_input_required_result_elicitation", "arguments": map[string]any{}, "_meta": meta26(`{"elicitation":{}}`)})
-	if status != 200 || resultOf(msg)["resultType"] != "input_required" {
-		t.Fatalf("elicitation: %d %v", status, msg)
+	for _, tc := range []struct {
+		name string
+		ups  func(t *testing.T) []UpstreamSpec
+	}{
+		{"2025-11-25 stdio upstreams", func(*testing.T) []UpstreamSpec { return []UpstreamSpec{oldStdioUpstream("a"), oldStdioUpstream("b")} }},
+		{"2025-11-25 HTTP and 2026-07-28 HTTP", func(t *testing.T) []UpstreamSpec {
+			return []UpstreamSpec{eraHTTPUpstream(t, "a", "", mcpwire.Version20251125), eraHTTPUpstream(t, "b", mcpwire.Version20260728, "")}
+		}},
+		{"2026-07-28 HTTP and 2025-11-25 stdio", func(t *testing.T) []UpstreamSpec {
+			return []UpstreamSpec{eraHTTPUpstream(t, "a", mcpwire.Version20260728, ""), oldStdioUpstream("b")}
+		}},
+		{"2026-07-28 stdio and 2026-07-28 HTTP", func(t *testing.T) []UpstreamSpec {
+			return []UpstreamSpec{newStdioUpstream("a"), eraHTTPUpstream(t, "b", mcpwire.Version20260728, "")}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: tc.ups(t)}}, nil)
+			url := base + "/mcp/s"
+			status, msg := post26(t, url, "", 1, "tools/list", map[string]any{"_meta": meta26(`{}`)})
+			tools := toJSON(resultOf(msg)["tools"])
+			if status != 200 || !strings.Contains(tools, `"b__echo"`) || !strings.Contains(tools, `"a__echo"`) || resultOf(msg)["resultType"] != "complete" {
+				t.Fatalf("tools/list: %d %.300v", status, msg)
+			}
+			for _, p := range []string{"a", "b"} {
+				status, msg = post26(t, url, "", 2, "tools/call", map[string]any{"name": p + "__echo", "arguments": map[string]any{"text": "agg"}, "_meta": meta26(`{}`)})
+				if status != 200 || !strings.Contains(toJSON(resultOf(msg)["content"]), `"agg"`) {
+					t.Fatalf("%s__echo: %d %v", p, status, msg)
+				}
+			}
+			// SEP-2243 parameter headers: checked by the gateway for an
+			// upstream it translates for or reaches over stdio, by the
+			// upstream itself for a native HTTP one; either way a header
+			// that disagrees with the body, or a missing one, is a 400
+			// with -32020, and a matching one goes through.
+			for _, p := range []string{"a", "b"} {
+				call := func(hdr ...string) (int, map[string]any) {
+					return post26(t, url, "", 5, "tools/call", map[string]any{"name": p + "__test_header_param", "arguments": map[string]any{"region": "eu-1"}, "_meta": meta26(`{}`)}, hdr...)
+				}
+				if status, msg := call("Mcp-Param-Region", "eu-1"); status != 200 || !strings.Contains(toJSON(resultOf(msg)["content"]), "region=eu-1") {
+					t.Errorf("%s header param: %d %v", p, status, msg)
+				}
+				for _, hdr := range [][]string{{"Mcp-Param-Region", "us-2"}, {}, {"Mcp-Param-Region", "eu-1", "Mcp-Param-Region", "eu-1"}} {
+					if status, msg := call(hdr...); status != 400 || errCode(msg) != mcpwire.CodeHeaderMismatch {
+						t.Errorf("%s header param %v: %d %v, want 400 -32020", p, hdr, status, msg)
+					}
+				}
+			}
+			// A full input round on each upstream: input_required, then
+			// the retry with inputResponses and requestState.
+			for _, p := range []string{"a", "b"} {
+				name := p + "__test_input_required_result_elicitation"
+				status, msg = post26(t, url, "", 3, "tools/call", map[string]any{"name": name, "arguments": map[string]any{}, "_meta": meta26(`{"elicitation":{}}`)})
+				res := resultOf(msg)
+				if status != 200 || res["resultType"] != "input_required" {
+					t.Fatalf("%s: %d %v", name, status, msg)
+				}
+				answers := map[string]any{}
+				for key := range res["inputRequests"].(map[string]any) {
+					answers[key] = map[string]any{"action": "accept", "content": map[string]any{"name": "Ada"}}
+				}
+				params := map[string]any{"name": name, "arguments": map[string]any{}, "_meta": meta26(`{"elicitation":{}}`), "inputResponses": answers}
+				if rs, ok := res["requestState"]; ok {
+					params["requestState"] = rs
+				}
+				status, msg = post26(t, url, "", 4, "tools/call", params)
+				if status != 200 || resultOf(msg)["resultType"] != "complete" || !strings.Contains(toJSON(resultOf(msg)["content"]), "Ada") {
+					t.Fatalf("%s retry: %d %v", name, status, msg)
+				}
+			}
+		})
 	}
 }

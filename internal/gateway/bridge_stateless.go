@@ -176,6 +176,9 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 		return err
 	}
 	defer b.pool.release(e)
+	if err := e.s.checkParamHeaders(r, m); err != nil {
+		return err
+	}
 	switch {
 	case m.Method == "server/discover":
 		return b.discover(w, m, e, fr)
@@ -184,7 +187,7 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 	case e.s.native:
 		return e.s.nativeCall(w, r, m, fr)
 	}
-	if vals, err := mcpwire.Members(m.Params, "requestState"); err == nil && vals[0] != nil {
+	if vals, err := mcpwire.Members(m.Params, "requestState"); err == nil && vals[0] != nil && !e.s.nativeTarget(m) {
 		// A retry of a request that asked for input: its state names
 		// the pooled session and the upstream request (bridge_mrtr.go).
 		return b.resume(w, r, m, fr, vals[0])

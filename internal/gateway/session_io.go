@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
 func acceptsSSE(r *http.Request) bool {
@@ -182,6 +183,17 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 		s.forward26(st, m, idx, params, filter)
 		return
 	}
+	ctx := s.ctx
+	if s.stateless {
+		// A 2026-07-28 caller's request: as it is to a native upstream
+		// (with the parameter headers it was sent with); without the
+		// 2026-07-28 members to an upstream the gateway translates for.
+		if u.isNative() {
+			ctx = upstream.WithHeaders(ctx, st.paramHeaders)
+		} else {
+			params = stripEraParams(params)
+		}
+	}
 	s.mu.Lock()
 	busy := len(s.pending) >= s.b.g.opts.MaxInFlight
 	s.mu.Unlock()
@@ -211,7 +223,7 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 			}
 			return
 		}
-		if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), m.Method, params)); err != nil {
+		if err := u.link.Send(ctx, mcpwire.Request(json.RawMessage(gid), m.Method, params)); err != nil {
 			if msg, ok := toolErrorText(err); ok {
 				if c := s.take(gid); c != nil {
 					c.st.push(toolErrorMessage(m, msg).Encode(), true)
@@ -264,7 +276,7 @@ func (s *session) clientNotification(m *mcpwire.Message) {
 		if u.err != nil {
 			continue
 		}
-		if m.Method == "notifications/initialized" && u.isEra26() {
+		if m.Method == "notifications/initialized" && (u.isEra26() || u.isNative()) {
 			continue // 2026-07-28 has no initialize to confirm
 		}
 		if hl, ok := u.link.(interface{ Listen() }); ok && m.Method == "notifications/initialized" {
@@ -314,6 +326,13 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 		out.ID = cid
 		st.push(out.Encode(), false)
 	default:
+		if m.Method == "notifications/tools/list_changed" {
+			// The tools' parameter headers may have changed too.
+			u := s.ups[idx]
+			u.mu.Lock()
+			u.tools = nil
+			u.mu.Unlock()
+		}
 		if s.b.aggregated {
 			m = s.rewriteNotification(idx, m)
 		}
