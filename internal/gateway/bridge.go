@@ -228,6 +228,10 @@ type upConn struct {
 	// tools: the x-mcp-header bindings of its tools, learnt from its
 	// tools/list answers (bridge_params.go).
 	tools map[string]toolHeaders
+	// refusal: the upstream refuses the caller until the user acts
+	// (bridge_refused.go); retry serializes the handshakes tried again.
+	refusal error
+	retry   sync.Mutex
 }
 
 // call is a request the gateway sent upstream and awaits.
@@ -355,6 +359,10 @@ func (s *session) connectAll(ctx context.Context) []*mcpwire.Message {
 		go func() {
 			defer wg.Done()
 			res, err := s.connect(ctx, u)
+			if err != nil && u.link != nil && u.markRefused(err) {
+				s.b.g.log.Info("upstream refuses the caller until the user acts", "server", s.b.name, "upstream", u.spec.Name)
+				return
+			}
 			if err != nil {
 				u.err = err
 				s.b.g.log.Warn("upstream initialize failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
@@ -400,11 +408,7 @@ func (s *session) connect(ctx context.Context, u *upConn) (*mcpwire.Message, err
 		return nil, err
 	}
 	u.link = link
-	if res := s.discoverNative(u); res != nil {
-		close(u.ready)
-		return res, nil
-	}
-	res, err := s.handshake(u)
+	res, err := s.initUpstream(u)
 	if err != nil {
 		return nil, err
 	}
@@ -658,6 +662,11 @@ func (s *session) await(ctx context.Context, u *upConn) error {
 		// u.err itself (logged when the upstream failed) may name internal
 		// addresses; the client gets the upstream's name only.
 		return fmt.Errorf("upstream %q is unavailable", u.spec.Name)
+	}
+	if u.refusedErr() != nil {
+		if err := s.retryRefused(u); err != nil {
+			return err
+		}
 	}
 	u.mu.Lock()
 	ready := u.ready

@@ -183,17 +183,6 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 		s.forward26(st, m, idx, params, filter)
 		return
 	}
-	ctx := s.ctx
-	if s.stateless {
-		// A 2026-07-28 caller's request: as it is to a native upstream
-		// (with the parameter headers it was sent with); without the
-		// 2026-07-28 members to an upstream the gateway translates for.
-		if u.isNative() {
-			ctx = upstream.WithHeaders(ctx, st.paramHeaders)
-		} else {
-			params = stripEraParams(params)
-		}
-	}
 	s.mu.Lock()
 	busy := len(s.pending) >= s.b.g.opts.MaxInFlight
 	s.mu.Unlock()
@@ -219,9 +208,25 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 	go func() {
 		if err := s.await(s.ctx, u); err != nil {
 			if c := s.take(gid); c != nil {
+				if a := refusedAnswer(m, err); a != nil {
+					c.st.push(a.Encode(), true)
+					return
+				}
 				s.fail(c, mcpwire.CodeUpstreamUnavailable, err.Error())
 			}
 			return
+		}
+		ctx := s.ctx
+		if s.stateless {
+			// A 2026-07-28 caller's request: as it is to a native
+			// upstream (with the parameter headers it was sent with);
+			// without the 2026-07-28 members to an upstream the gateway
+			// translates for. Known once the upstream is ready.
+			if u.isNative() {
+				ctx = upstream.WithHeaders(ctx, st.paramHeaders)
+			} else {
+				params = stripEraParams(params)
+			}
 		}
 		if err := u.link.Send(ctx, mcpwire.Request(json.RawMessage(gid), m.Method, params)); err != nil {
 			if msg, ok := toolErrorText(err); ok {
@@ -273,7 +278,7 @@ func (s *session) clientNotification(m *mcpwire.Message) {
 		return
 	}
 	for _, u := range s.ups {
-		if u.err != nil {
+		if u.err != nil || u.refusedErr() != nil {
 			continue
 		}
 		if m.Method == "notifications/initialized" && (u.isEra26() || u.isNative()) {
