@@ -37,6 +37,9 @@ type bridge struct {
 	pool     *statelessPool
 	hub      listenHub
 	stateBox *seal.Box
+	// nativeBox seals a native upstream's requestState for its caller
+	// (bridge_native.go).
+	nativeBox *seal.Box
 }
 
 func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
@@ -47,6 +50,9 @@ func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
 		return nil, err
 	}
 	b.stateBox = box
+	if b.nativeBox, err = newNativeStateBox(g.opts.SessionSecret); err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for _, u := range b.ups {
 		if b.aggregated && (u.Prefix == "" || seen[u.Prefix]) {

@@ -195,6 +195,12 @@ func (s *session) awaitAnswer(w http.ResponseWriter, r *http.Request, m *mcpwire
 func (s *session) writeFinal(w http.ResponseWriter, m *mcpwire.Message, fr *frontRequest, msg *mcpwire.Message, sse bool) error {
 	out := *msg
 	out.ID = m.ID
+	if out.Result != nil && s.nativeTarget(m) {
+		var err error
+		if out.Result, err = s.wrapNativeState(m, out.Result); err != nil {
+			return errInternal(err)
+		}
+	}
 	if out.Result != nil {
 		out.Result = s.shapeResult(m.Method, out.Result, fr, s.upstreamInfo())
 	}

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/seal"
 	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
@@ -219,4 +221,93 @@ func (s *session) subscribeNative(idx int, uri string) func() {
 			}
 		})
 	}
+}
+
+// A native upstream's requestState is its own, and an upstream that serves
+// every user of the gateway (an HTTP server, without the user's identity
+// when no credential carries it) cannot bind it to the caller as MRTR
+// asks (basic/patterns/mrtr, "Server Requirements": the authenticated
+// principal, a TTL, the originating request). So the gateway does: the
+// client gets the upstream's state sealed inside one of the gateway's
+// (its own key, purpose and server), naming the caller, the upstream, the
+// method and target the scope check read, for the interaction timeout;
+// the retry's state is opened, checked and unwrapped before the request
+// goes on. Another caller's, altered, expired or another request's state
+// never reaches the upstream.
+
+// nativeState is what a wrapped requestState seals.
+type nativeState struct {
+	Owner    string `json:"o"`
+	Upstream string `json:"u"`
+	Method   string `json:"m"`
+	Target   string `json:"t"`
+	Inner    string `json:"i"`
+}
+
+// newNativeStateBox derives the box of wrapped states (a purpose of its
+// own: a translated state never opens as a native one, nor the reverse).
+func newNativeStateBox(secret []byte) (*seal.Box, error) {
+	return seal.New(secret, "mrtr native request state")
+}
+
+// targetUpstream is the upstream m goes to (its name), for a native relay.
+func (s *session) targetUpstream(m *mcpwire.Message) string {
+	if !s.b.aggregated {
+		return s.ups[0].spec.Name
+	}
+	if idx, ok := s.route(m); ok {
+		return s.ups[idx].spec.Name
+	}
+	return ""
+}
+
+// wrapNativeState seals the requestState of a native upstream's
+// input_required result for the caller of m.
+func (s *session) wrapNativeState(m *mcpwire.Message, result json.RawMessage) (json.RawMessage, error) {
+	v, err := mcpwire.Members(result, "resultType", "requestState")
+	if err != nil || v[1] == nil {
+		return result, nil
+	}
+	inner, ok := mcpwire.String(v[1])
+	if rt, _ := mcpwire.String(v[0]); rt != "input_required" || !ok {
+		// A requestState elsewhere, or not a string, is nothing a client
+		// may echo: it does not reach it.
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(result, &obj) != nil {
+			return result, nil
+		}
+		delete(obj, "requestState")
+		return json.Marshal(obj)
+	}
+	_, target := callTarget(m)
+	state, err := s.b.nativeBox.Seal(nativeState{Owner: s.poolOwner, Upstream: s.targetUpstream(m), Method: m.Method, Target: target, Inner: inner},
+		s.b.g.opts.InteractionTimeout+time.Minute, s.b.name)
+	if err != nil {
+		return nil, err
+	}
+	return replaceMember(result, "requestState", state)
+}
+
+// unwrapNativeState opens the requestState of a retry bound for a native
+// upstream and returns the request with the upstream's own state in it.
+func (b *bridge) unwrapNativeState(r *http.Request, s *session, m *mcpwire.Message, raw json.RawMessage) (*mcpwire.Message, error) {
+	state, ok := mcpwire.String(raw)
+	if !ok {
+		return nil, refuse(http.StatusBadRequest, mcpwire.CodeInvalidParams, "params.requestState must be a string").answering(m.ID)
+	}
+	var cl nativeState
+	if err := b.nativeBox.Open(state, b.name, &cl); err != nil || cl.Owner != sessionOwner(r) {
+		return nil, errStaleState(m.ID, "is not valid (altered, expired, or issued to another caller)")
+	}
+	_, target := callTarget(m)
+	if cl.Method != m.Method || cl.Target != target || cl.Upstream != s.targetUpstream(m) {
+		return nil, errStaleState(m.ID, "belongs to another request")
+	}
+	params, err := replaceMember(m.Params, "requestState", cl.Inner)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, mcpwire.CodeInvalidParams, "params must be an object").answering(m.ID)
+	}
+	out := *m
+	out.Params = params
+	return &out, nil
 }

@@ -164,3 +164,61 @@ func TestStatelessAggregated(t *testing.T) {
 		})
 	}
 }
+
+// TestNativeRequestStateBound: a native upstream's requestState reaches
+// the client sealed for its caller and request, so another user, an
+// altered state or another request's state never reaches the upstream
+// (which, serving every user, could not tell); the caller's own retry
+// completes.
+func TestNativeRequestStateBound(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ups  func(t *testing.T) []UpstreamSpec
+		tool string
+	}{
+		{"stdio upstream alone", func(*testing.T) []UpstreamSpec { return []UpstreamSpec{stdioUpstream("n")} }, ""},
+		{"HTTP upstream aggregated", func(t *testing.T) []UpstreamSpec {
+			return []UpstreamSpec{oldStdioUpstream("o"), eraHTTPUpstream(t, "n", mcpwire.Version20260728, "")}
+		}, "n__"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: tc.ups(t),
+				Auth: &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m"}}}, &Options{Verify: userVerify})
+			url := base + "/mcp/s"
+			tool := tc.tool + "test_input_required_result_request_state"
+			call := func(token, name string, id int, extra map[string]any) (int, map[string]any) {
+				p := map[string]any{"name": name, "arguments": map[string]any{}, "_meta": meta26(`{"elicitation":{}}`)}
+				for k, v := range extra {
+					p[k] = v
+				}
+				return post26(t, url, token, id, "tools/call", p)
+			}
+			status, first := call("user:alice", tool, 1, nil)
+			res := resultOf(first)
+			state, _ := res["requestState"].(string)
+			if status != 200 || res["resultType"] != "input_required" || state == "" {
+				t.Fatalf("first answer: %d %v", status, first)
+			}
+			answers := map[string]any{}
+			for key := range res["inputRequests"].(map[string]any) {
+				answers[key] = map[string]any{"action": "accept", "content": map[string]any{"ok": true}}
+			}
+			for _, bad := range []struct {
+				name, token, tool, state string
+			}{
+				{"another user's", "user:bob", tool, state},
+				{"altered", "user:alice", tool, state + "x"},
+				{"another request's", "user:alice", tc.tool + "test_input_required_result_tampered_state", state},
+			} {
+				status, msg := call(bad.token, bad.tool, 2, map[string]any{"requestState": bad.state, "inputResponses": answers})
+				if status != 400 || errCode(msg) != mcpwire.CodeInvalidParams {
+					t.Errorf("%s: %d %v, want 400 and -32602", bad.name, status, msg)
+				}
+			}
+			status, done := call("user:alice", tool, 3, map[string]any{"requestState": state, "inputResponses": answers})
+			if status != 200 || resultOf(done)["resultType"] != "complete" || !strings.Contains(toJSON(resultOf(done)["content"]), fixture.StateOKText) {
+				t.Fatalf("retry: %d %v", status, done)
+			}
+		})
+	}
+}
