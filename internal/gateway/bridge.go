@@ -234,6 +234,10 @@ type upConn struct {
 	// tools: the x-mcp-header bindings of its tools, learnt from its
 	// tools/list answers (bridge_params.go).
 	tools map[string]toolHeaders
+	// toolsListed: tools holds a whole listing, so a name it lacks is
+	// unknown (no listing again for every call naming a tool that does
+	// not exist) until the upstream says its tools changed.
+	toolsListed bool
 	// refusal: the upstream refuses the caller until the user acts
 	// (bridge_refused.go); retry serializes the handshakes tried again.
 	refusal error

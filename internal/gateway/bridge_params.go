@@ -59,11 +59,13 @@ type toolHeaders struct {
 func (s *session) toolBindings(u *upConn, name string) (toolHeaders, bool) {
 	u.mu.Lock()
 	th, ok := u.tools[name]
+	listed := u.toolsListed
 	u.mu.Unlock()
-	if ok {
-		return th, true
+	if ok || listed {
+		return th, ok
 	}
 	cursor := ""
+	complete := false
 	for page := 0; page < maxListPages; page++ {
 		var params json.RawMessage
 		if cursor != "" {
@@ -79,11 +81,13 @@ func (s *session) toolBindings(u *upConn, name string) (toolHeaders, bool) {
 			break
 		}
 		if cursor, _ = mcpwire.String(v[0]); cursor == "" {
+			complete = true
 			break
 		}
 	}
 	u.mu.Lock()
 	th, ok = u.tools[name]
+	u.toolsListed = u.toolsListed || complete
 	u.mu.Unlock()
 	return th, ok
 }

@@ -222,3 +222,30 @@ func TestNativeRequestStateBound(t *testing.T) {
 		})
 	}
 }
+
+// TestParamBindingsListedOnce: the bridge lists an upstream's tools once
+// to learn their parameter headers, not again for every call naming a
+// tool that does not exist (a client could otherwise make each of its
+// calls cost the upstream a whole listing).
+func TestParamBindingsListedOnce(t *testing.T) {
+	g, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{oldStdioUpstream("up")}}}, nil)
+	url := base + "/mcp/s"
+	for i := range 3 {
+		post26(t, url, "", i, "tools/call", map[string]any{"name": "no_such_tool", "arguments": map[string]any{}, "_meta": meta26(`{}`)})
+	}
+	b := g.servers[0].(*bridge)
+	b.pool.mu.Lock()
+	defer b.pool.mu.Unlock()
+	for _, e := range b.pool.entries {
+		u := e.s.ups[0]
+		u.mu.Lock()
+		listed, n := u.toolsListed, len(u.tools)
+		u.mu.Unlock()
+		if !listed || n == 0 {
+			t.Errorf("tools listed %v (%d known), want one complete listing", listed, n)
+		}
+		if got := e.s.seq; got > 12 {
+			t.Errorf("session sent %d requests for 3 calls", got)
+		}
+	}
+}

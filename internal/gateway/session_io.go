@@ -335,7 +335,7 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 			// The tools' parameter headers may have changed too.
 			u := s.ups[idx]
 			u.mu.Lock()
-			u.tools = nil
+			u.tools, u.toolsListed = nil, false
 			u.mu.Unlock()
 		}
 		if s.b.aggregated {
