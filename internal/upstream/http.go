@@ -261,8 +261,12 @@ func (l *HTTPLink) Send(ctx context.Context, msg *mcpwire.Message) error {
 		return fmt.Errorf("upstream %q answered HTTP %d", l.opts.Name, resp.StatusCode)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// A JSON-RPC error may still be in the body (e.g. 400 with an
-		// error response): deliver it if so, else report the status.
-		if delivered := l.deliverJSON(resp); delivered {
+		// error response): deliver it if so, else report the status. An
+		// error body that answers no request of ours ("id": null, as
+		// servers answer a request they could not read, a session-era
+		// server a sessionless 2026-07-28 probe) is the request's failure
+		// now, not an answer to wait for until the timeout.
+		if answered := l.deliverJSONFor(resp, msg); answered || !msg.IsRequest() {
 			return nil
 		}
 		return fmt.Errorf("upstream %q answered HTTP %d", l.opts.Name, resp.StatusCode)
@@ -290,6 +294,13 @@ func drain(resp *http.Response) {
 }
 
 func (l *HTTPLink) deliverJSON(resp *http.Response) bool {
+	return l.deliverJSONFor(resp, nil)
+}
+
+// deliverJSONFor is deliverJSON that, given the request, reports whether
+// the body held its answer (without a request: whether it held any
+// message).
+func (l *HTTPLink) deliverJSONFor(resp *http.Response, req *mcpwire.Message) bool {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, mcpwire.MaxEventSize))
 	if err != nil || len(bytes.TrimSpace(body)) == 0 {
@@ -300,10 +311,14 @@ func (l *HTTPLink) deliverJSON(resp *http.Response) bool {
 		l.log.Warn("upstream sent a body that is not JSON-RPC", "err", err)
 		return false
 	}
+	answered := req == nil || !req.IsRequest()
 	for _, m := range msgs {
+		if req != nil && m.IsResponse() && mcpwire.IDKey(m.ID) == mcpwire.IDKey(req.ID) {
+			answered = true
+		}
 		l.handler(m, nil)
 	}
-	return true
+	return answered
 }
 
 // readStream hands every event of an SSE response to the handler. When the
