@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -247,5 +250,79 @@ func TestParamBindingsListedOnce(t *testing.T) {
 		if got := e.s.seq; got > 12 {
 			t.Errorf("session sent %d requests for 3 calls", got)
 		}
+	}
+}
+
+// listen26 opens a subscriptions/listen stream for token with notes
+// (params.notifications) and returns its events.
+func listen26(t *testing.T, ctx context.Context, url, token string, notes map[string]any) <-chan map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 42, "method": "subscriptions/listen",
+		"params": map[string]any{"_meta": meta26(`{}`), "notifications": notes}})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(mcpwire.HeaderProtocolVersion, mcpwire.Version20260728)
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan map[string]any, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var m map[string]any
+				_ = json.Unmarshal([]byte(d), &m)
+				events <- m
+			}
+		}
+	}()
+	return events
+}
+
+// TestListenIsolation: resource updates of one user's subscriptions,
+// on a translated and on a native upstream, reach that user's listen
+// stream and never another user's.
+func TestListenIsolation(t *testing.T) {
+	_, base := newTestGateway(t, []ServerSpec{{Name: "s",
+		Upstreams: []UpstreamSpec{oldStdioUpstream("o"), eraHTTPUpstream(t, "n", mcpwire.Version20260728, "")},
+		Auth:      &AuthSpec{Resource: "http://x/mcp/s", MetadataURL: "http://x/m"}}}, &Options{Verify: userVerify})
+	url := base + "/mcp/s"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	uris := []string{"o+test://watched-resource", "n+test://watched-resource"}
+	alice := listen26(t, ctx, url, "user:alice", map[string]any{"resourceSubscriptions": uris})
+	bob := listen26(t, ctx, url, "user:bob", map[string]any{"toolsListChanged": true})
+	if ack := <-alice; !strings.Contains(toJSON(ack), "n+test://watched-resource") || !strings.Contains(toJSON(ack), "o+test://watched-resource") {
+		t.Fatalf("alice's acknowledgement = %v", ack)
+	}
+	<-bob
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case m := <-alice:
+			if m["method"] == "notifications/resources/updated" {
+				p, _ := m["params"].(map[string]any)
+				got[p["uri"].(string)] = true
+			}
+		case <-ctx.Done():
+			t.Fatalf("alice got updates for %v only", got)
+		}
+	}
+	for {
+		select {
+		case m := <-bob:
+			if m["method"] == "notifications/resources/updated" {
+				t.Fatalf("bob got alice's update: %v", m)
+			}
+			continue
+		default:
+		}
+		break
 	}
 }
