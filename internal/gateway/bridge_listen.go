@@ -17,6 +17,9 @@ import (
 // a resource update goes only to a caller whose token may read the
 // resource.
 
+// maxListenURIs bounds the resource subscriptions one listen request gets.
+const maxListenURIs = 64
+
 // listener is one open listen stream.
 type listener struct {
 	owner     string
@@ -113,6 +116,13 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 			}
 			if l.uris[uri] {
 				continue
+			}
+			if len(uris) >= maxListenURIs {
+				// Each honoured URI costs an upstream subscription (a
+				// request, or a long-lived listen on a native upstream):
+				// the rest are not honoured, which the acknowledgement
+				// says by leaving them out.
+				break
 			}
 			if idx, own, ok := s.nativeResource(uri); ok {
 				// 2026-07-28 upstream: no resources/subscribe, a listen.

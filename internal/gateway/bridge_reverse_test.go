@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -264,7 +265,9 @@ func listen26(t *testing.T, ctx context.Context, url, token string, notes map[st
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set(mcpwire.HeaderProtocolVersion, mcpwire.Version20260728)
 	req.Header.Set("Mcp-Method", "subscriptions/listen")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -324,5 +327,24 @@ func TestListenIsolation(t *testing.T) {
 		default:
 		}
 		break
+	}
+}
+
+// TestListenURIsBounded: one listen request cannot make the gateway hold
+// an upstream subscription per URI without bound; the acknowledgement
+// names the ones honoured.
+func TestListenURIsBounded(t *testing.T) {
+	_, base := newTestGateway(t, []ServerSpec{{Name: "s", Upstreams: []UpstreamSpec{httpUpstream(t, "a"), eraHTTPUpstream(t, "n", mcpwire.Version20260728, "")}}}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var uris []string
+	for i := range 500 {
+		uris = append(uris, fmt.Sprintf("n+test://r%d", i))
+	}
+	ack := <-listen26(t, ctx, base+"/mcp/s", "", map[string]any{"resourceSubscriptions": uris})
+	notes, _ := ack["params"].(map[string]any)["notifications"].(map[string]any)
+	got, _ := notes["resourceSubscriptions"].([]any)
+	if len(got) == 0 || len(got) > maxListenURIs {
+		t.Fatalf("honoured %d subscriptions, want 1..%d", len(got), maxListenURIs)
 	}
 }
