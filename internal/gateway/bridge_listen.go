@@ -126,9 +126,11 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 			}
 			if idx, own, ok := s.nativeResource(uri); ok {
 				// 2026-07-28 upstream: no resources/subscribe, a listen.
-				releases = append(releases, s.subscribeNative(idx, own))
-				l.uris[uri] = true
-				uris = append(uris, uri)
+				if release, ok := s.subscribeNative(idx, own); ok {
+					releases = append(releases, release)
+					l.uris[uri] = true
+					uris = append(uris, uri)
+				}
 				continue
 			}
 			if s.subscribe(uri, "resources/subscribe") {

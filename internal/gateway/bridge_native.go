@@ -153,6 +153,10 @@ func (s *session) hasNative() bool {
 	return false
 }
 
+// maxNativeSubs bounds the URIs a pooled session subscribes to on its
+// native upstreams (each a long-lived upstream listen).
+const maxNativeSubs = 256
+
 // nativeSub is one resource subscription the gateway holds on a native
 // upstream for the caller's listen streams: a subscriptions/listen of its
 // own naming the one URI (2026-07-28 removed resources/subscribe), shared
@@ -179,13 +183,17 @@ func (s *session) nativeResource(exposed string) (int, string, bool) {
 // and returns the release of that subscription: the last release ends
 // the upstream listen (its connection closes; a stdio upstream is sent
 // notifications/cancelled, MCP basic/utilities/cancellation).
-func (s *session) subscribeNative(idx int, uri string) func() {
+func (s *session) subscribeNative(idx int, uri string) (func(), bool) {
 	key := strconv.Itoa(idx) + " " + uri
 	s.mu.Lock()
 	if s.nativeSubs == nil {
 		s.nativeSubs = map[string]*nativeSub{}
 	}
 	sub := s.nativeSubs[key]
+	if sub == nil && len(s.nativeSubs) >= maxNativeSubs {
+		s.mu.Unlock()
+		return nil, false
+	}
 	if sub == nil {
 		sub = &nativeSub{}
 		s.nativeSubs[key] = sub
@@ -220,7 +228,7 @@ func (s *session) subscribeNative(idx int, uri string) func() {
 				sub.cancel()
 			}
 		})
-	}
+	}, true
 }
 
 // A native upstream's requestState is its own, and an upstream that serves
