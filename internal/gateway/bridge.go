@@ -205,6 +205,7 @@ type session struct {
 	nativeMeta json.RawMessage
 	upListen   sync.Once
 	nativeSubs map[string]*nativeSub // resource subscriptions on native upstreams
+	sends      sync.WaitGroup        // goSend's goroutines
 }
 
 type nameRef struct {
@@ -716,6 +717,14 @@ func (s *session) close() {
 	// its own session can end (MCP basic/utilities/cancellation).
 	s.cancelUpstream(owed, owedUp)
 	s.cancel()
+	// goSend's requests end with s.ctx; a write into a stdio process that
+	// stopped reading does not, and ends when its link closes below.
+	sent := make(chan struct{})
+	go func() { s.sends.Wait(); close(sent) }()
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Second):
+	}
 	var wg sync.WaitGroup
 	for _, u := range s.ups {
 		if u.link != nil {

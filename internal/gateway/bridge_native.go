@@ -138,9 +138,31 @@ func (s *session) openUpstreamListen() {
 			}
 			params, _ := json.Marshal(map[string]any{"_meta": s.nativeMeta,
 				"notifications": map[string]bool{"toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}})
-			go func() { _ = u.link.Send(s.ctx, mcpwire.Request(nativeListenID, "subscriptions/listen", params)) }()
+			s.goSend(u, s.ctx, mcpwire.Request(nativeListenID, "subscriptions/listen", params))
 		}
 	})
+}
+
+// goSend sends m on u's link from a goroutine of its own (a listen's
+// Send lasts until the upstream answers its headers; nothing waits on
+// its error). The session's close waits for these before it closes the
+// links; none starts once the session is closed.
+func (s *session) goSend(u *upConn, ctx context.Context, m *mcpwire.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.goSendLocked(u, ctx, m)
+}
+
+// goSendLocked is goSend with s.mu held.
+func (s *session) goSendLocked(u *upConn, ctx context.Context, m *mcpwire.Message) {
+	if s.closed {
+		return
+	}
+	s.sends.Add(1)
+	go func() {
+		defer s.sends.Done()
+		_ = u.link.Send(ctx, m)
+	}()
 }
 
 // hasNative reports whether some upstream of s is native.
@@ -203,12 +225,12 @@ func (s *session) subscribeNative(idx int, uri string) (func(), bool) {
 		u := s.ups[idx]
 		params, _ := json.Marshal(map[string]any{"_meta": s.nativeMeta,
 			"notifications": map[string]any{"resourceSubscriptions": []string{uri}}})
-		go func() { _ = u.link.Send(ctx, mcpwire.Request(id, "subscriptions/listen", params)) }()
+		s.goSendLocked(u, ctx, mcpwire.Request(id, "subscriptions/listen", params))
 		sub.cancel = func() {
 			cancel()
 			if _, isHTTP := u.link.(*upstream.HTTPLink); !isHTTP {
 				p, _ := json.Marshal(map[string]any{"requestId": id, "reason": "no listener left"})
-				go func() { _ = u.link.Send(s.ctx, mcpwire.Notification("notifications/cancelled", p)) }()
+				s.goSend(u, s.ctx, mcpwire.Notification("notifications/cancelled", p))
 			}
 		}
 	}
