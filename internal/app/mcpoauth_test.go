@@ -145,10 +145,24 @@ servers:
 		t.Fatalf("initialize before connecting: %v, want an error naming the connect URL", err)
 	}
 
+	// Aggregated into another server (the bridge), the unconnected
+	// upstream answers its calls with where to connect too (not "upstream
+	// unavailable"), and the same client session gets it once connected.
+	hub := as.base + "/mcp/hub"
+	v2, c2 := pkce()
+	loc = b.authorize(authURL(as.base, clientID, c2, hub, ""))
+	_, tok2 := postToken(t, as.base, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {v2}, "client_id": {clientID}, "redirect_uri": {redirectURI}}, "", "")
+	hubCS := connectBearer(t, hub, tok2["access_token"].(string))
+	res, err := hubCS.CallTool(context.Background(), &mcp.CallToolParams{Name: "notes__echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, as.base+"/connections#notes") {
+		t.Fatalf("aggregated call before connecting: %v %+v, want a tool error naming the connect URL", err, res)
+	}
+
 	// Connect once: discovery from the upstream's 401, the pre-registered
 	// client, PKCE and resource at the provider, tokens into the vault.
 	connectFromPage(t, b, as.base, "notes", prov, "alice", "alice-notes-pw", authz)
-	res, err := connectBearer(t, resource, access).CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+	res, err = connectBearer(t, resource, access).CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
 	if err != nil || res.IsError {
 		t.Fatalf("call after connecting: %v %+v", err, res)
 	}
@@ -156,14 +170,9 @@ servers:
 	if got == "" || got == "Bearer "+access {
 		t.Fatalf("the upstream got %q (the client's token: %v)", got, got == "Bearer "+access)
 	}
-	// Aggregated into another server (the bridge), the same connection
-	// serves: the reference uses the notes server's connection.
-	hub := as.base + "/mcp/hub"
-	v2, c2 := pkce()
-	loc = b.authorize(authURL(as.base, clientID, c2, hub, ""))
-	_, tok2 := postToken(t, as.base, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
-		"code_verifier": {v2}, "client_id": {clientID}, "redirect_uri": {redirectURI}}, "", "")
-	res, err = connectBearer(t, hub, tok2["access_token"].(string)).CallTool(context.Background(), &mcp.CallToolParams{Name: "notes__echo", Arguments: map[string]any{"text": "hi"}})
+	// Aggregated, the same connection serves (the reference uses the
+	// notes server's connection), in the session opened before.
+	res, err = hubCS.CallTool(context.Background(), &mcp.CallToolParams{Name: "notes__echo", Arguments: map[string]any{"text": "hi"}})
 	if err != nil || res.IsError {
 		t.Fatalf("aggregated call: %v %+v", err, res)
 	}

@@ -72,6 +72,9 @@ func (s *session) initResult(results []*mcpwire.Message) (json.RawMessage, strin
 	if !s.b.aggregated {
 		u := s.ups[0]
 		switch r := results[0]; {
+		case r == nil && u.refusedErr() != nil:
+			msg, _ := toolErrorText(u.refusedErr())
+			return nil, msg
 		case r == nil:
 			// The cause (a dial error naming the upstream's internal
 			// address, say) was logged by connectAll; the client learns
@@ -83,9 +86,15 @@ func (s *session) initResult(results []*mcpwire.Message) (json.RawMessage, strin
 		return results[0].Result, ""
 	}
 	caps := map[string]map[string]any{}
-	var versions, failed, instructions []string
+	var versions, failed, instructions, refused []string
 	for i, r := range results {
 		u := s.ups[i]
+		if err := u.refusedErr(); r == nil && err != nil {
+			msg, _ := toolErrorText(err)
+			refused = append(refused, msg)
+			instructions = append(instructions, fmt.Sprintf("Tools prefixed %q appear once the user acts: %s", u.spec.Prefix+nameSep, msg))
+			continue
+		}
 		if r == nil || r.Error != nil {
 			if u.err == nil {
 				u.err = fmt.Errorf("upstream %q refused initialize", u.spec.Name)
@@ -117,8 +126,14 @@ func (s *session) initResult(results []*mcpwire.Message) (json.RawMessage, strin
 			instructions = append(instructions, fmt.Sprintf("Tools and prompts prefixed %q: %s", u.spec.Prefix+nameSep, ir.Instructions))
 		}
 	}
+	if len(versions) == 0 && len(refused) > 0 {
+		return nil, strings.Join(refused, "; ")
+	}
 	if len(versions) == 0 {
 		return nil, fmt.Sprintf("no upstream of %q is available (%s)", s.b.name, strings.Join(failed, ", "))
+	}
+	if len(refused) > 0 {
+		refusedCaps(caps)
 	}
 	// The oldest revision any upstream chose is the one all can speak.
 	slices.Sort(versions)
@@ -255,6 +270,7 @@ const maxListPages = 100
 // fanOutList lists from every upstream (all pages), prefixes names, and
 // answers with the merged list in one page.
 func (s *session) fanOutList(st *stream, m *mcpwire.Message, itemsKey, nameKey, capability string, filter *scopeFilter) {
+	s.retryAllRefused()
 	ups := s.usable(capability)
 	lists := make([][]json.RawMessage, len(ups))
 	var wg sync.WaitGroup

@@ -37,6 +37,9 @@ type bridge struct {
 	pool     *statelessPool
 	hub      listenHub
 	stateBox *seal.Box
+	// nativeBox seals a native upstream's requestState for its caller
+	// (bridge_native.go).
+	nativeBox *seal.Box
 }
 
 func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
@@ -47,6 +50,9 @@ func newBridge(g *Gateway, spec ServerSpec) (*bridge, error) {
 		return nil, err
 	}
 	b.stateBox = box
+	if b.nativeBox, err = newNativeStateBox(g.opts.SessionSecret); err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for _, u := range b.ups {
 		if b.aggregated && (u.Prefix == "" || seen[u.Prefix]) {
@@ -198,6 +204,8 @@ type session struct {
 	native     bool
 	nativeMeta json.RawMessage
 	upListen   sync.Once
+	nativeSubs map[string]*nativeSub // resource subscriptions on native upstreams
+	sends      sync.WaitGroup        // goSend's goroutines
 }
 
 type nameRef struct {
@@ -220,6 +228,21 @@ type upConn struct {
 	// every request (bridge_reverse.go).
 	era26  bool
 	meta26 json.RawMessage
+	// native: in a pooled session, the upstream speaks 2026-07-28 itself
+	// and takes the caller's requests as they are (bridge_native.go);
+	// meta26 is then the caller's _meta, for the gateway's own requests.
+	native bool
+	// tools: the x-mcp-header bindings of its tools, learnt from its
+	// tools/list answers (bridge_params.go).
+	tools map[string]toolHeaders
+	// toolsListed: tools holds a whole listing, so a name it lacks is
+	// unknown (no listing again for every call naming a tool that does
+	// not exist) until the upstream says its tools changed.
+	toolsListed bool
+	// refusal: the upstream refuses the caller until the user acts
+	// (bridge_refused.go); retry serializes the handshakes tried again.
+	refusal error
+	retry   sync.Mutex
 }
 
 // call is a request the gateway sent upstream and awaits.
@@ -347,6 +370,10 @@ func (s *session) connectAll(ctx context.Context) []*mcpwire.Message {
 		go func() {
 			defer wg.Done()
 			res, err := s.connect(ctx, u)
+			if err != nil && u.link != nil && u.markRefused(err) {
+				s.b.g.log.Info("upstream refuses the caller until the user acts", "server", s.b.name, "upstream", u.spec.Name)
+				return
+			}
 			if err != nil {
 				u.err = err
 				s.b.g.log.Warn("upstream initialize failed", "server", s.b.name, "upstream", u.spec.Name, "err", err)
@@ -392,11 +419,7 @@ func (s *session) connect(ctx context.Context, u *upConn) (*mcpwire.Message, err
 		return nil, err
 	}
 	u.link = link
-	if res := s.discoverNative(u); res != nil {
-		close(u.ready)
-		return res, nil
-	}
-	res, err := s.handshake(u)
+	res, err := s.initUpstream(u)
 	if err != nil {
 		return nil, err
 	}
@@ -472,12 +495,18 @@ func (s *session) handshake(u *upConn) (*mcpwire.Message, error) {
 
 // callInternal sends the gateway's own request and waits for the answer.
 func (s *session) callInternal(u *upConn, method string, params json.RawMessage, timeout time.Duration) (*mcpwire.Message, error) {
+	return s.callInternalWith(u, method, params, timeout, nil)
+}
+
+// callInternalWith is callInternal with extra headers for an HTTP
+// upstream (the Mcp-Param-* headers of a 2026-07-28 tools/call).
+func (s *session) callInternalWith(u *upConn, method string, params json.RawMessage, timeout time.Duration, h http.Header) (*mcpwire.Message, error) {
 	ch := make(chan *mcpwire.Message, 1)
 	gid := s.register(&call{up: u.idx, internal: ch}, timeout)
 	if method != "server/discover" && method != "initialize" {
 		params = u.paramsFor(params)
 	}
-	if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
+	if err := u.link.Send(upstream.WithHeaders(s.ctx, h), mcpwire.Request(json.RawMessage(gid), method, params)); err != nil {
 		s.take(gid)
 		return nil, err
 	}
@@ -609,10 +638,12 @@ func (s *session) upstreamExited(u *upConn, err error) {
 // reinitialize replays the handshake after a stdio upstream restarted, so
 // the session goes on (the upstream's own state is lost, as after any crash).
 func (s *session) reinitialize(u *upConn) {
-	if s.native {
+	if u.isNative() {
 		// Nothing to replay: every 2026-07-28 request carries its own
 		// _meta. An open upstream listen ended with the process.
-		s.upListen = sync.Once{}
+		if s.native {
+			s.upListen = sync.Once{}
+		}
 		u.mu.Lock()
 		select {
 		case <-u.ready:
@@ -642,6 +673,11 @@ func (s *session) await(ctx context.Context, u *upConn) error {
 		// u.err itself (logged when the upstream failed) may name internal
 		// addresses; the client gets the upstream's name only.
 		return fmt.Errorf("upstream %q is unavailable", u.spec.Name)
+	}
+	if u.refusedErr() != nil {
+		if err := s.retryRefused(u); err != nil {
+			return err
+		}
 	}
 	u.mu.Lock()
 	ready := u.ready
@@ -681,6 +717,14 @@ func (s *session) close() {
 	// its own session can end (MCP basic/utilities/cancellation).
 	s.cancelUpstream(owed, owedUp)
 	s.cancel()
+	// goSend's requests end with s.ctx; a write into a stdio process that
+	// stopped reading does not, and ends when its link closes below.
+	sent := make(chan struct{})
+	go func() { s.sends.Wait(); close(sent) }()
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Second):
+	}
 	var wg sync.WaitGroup
 	for _, u := range s.ups {
 		if u.link != nil {

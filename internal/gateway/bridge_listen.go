@@ -17,6 +17,9 @@ import (
 // a resource update goes only to a caller whose token may read the
 // resource.
 
+// maxListenURIs bounds the resource subscriptions one listen request gets.
+const maxListenURIs = 64
+
 // listener is one open listen stream.
 type listener struct {
 	owner     string
@@ -100,10 +103,35 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 		honoured["resourcesListChanged"] = true
 	}
 	var uris []string
+	var releases []func()
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
 	if len(lr.URIs) > 0 && s.capable("resources", "subscribe") {
 		for _, uri := range lr.URIs {
 			if filter != nil && !filter.allows("resource", uri) {
 				continue // not the caller's to read: never subscribed
+			}
+			if l.uris[uri] {
+				continue
+			}
+			if len(uris) >= maxListenURIs {
+				// Each honoured URI costs an upstream subscription (a
+				// request, or a long-lived listen on a native upstream):
+				// the rest are not honoured, which the acknowledgement
+				// says by leaving them out.
+				break
+			}
+			if idx, own, ok := s.nativeResource(uri); ok {
+				// 2026-07-28 upstream: no resources/subscribe, a listen.
+				if release, ok := s.subscribeNative(idx, own); ok {
+					releases = append(releases, release)
+					l.uris[uri] = true
+					uris = append(uris, uri)
+				}
+				continue
 			}
 			if s.subscribe(uri, "resources/subscribe") {
 				l.uris[uri] = true
@@ -114,12 +142,14 @@ func (s *session) listen(w http.ResponseWriter, r *http.Request, m *mcpwire.Mess
 	if len(uris) > 0 {
 		honoured["resourceSubscriptions"] = uris
 	}
-	if s.native {
+	if s.hasNative() {
 		s.openUpstreamListen()
 	}
 	defer func() {
 		for uri := range l.uris {
-			s.subscribe(uri, "resources/unsubscribe")
+			if _, _, native := s.nativeResource(uri); !native {
+				s.subscribe(uri, "resources/unsubscribe")
+			}
 		}
 	}()
 	ack, _ := json.Marshal(map[string]any{

@@ -119,8 +119,8 @@ func (s *session) statelessCall(w http.ResponseWriter, r *http.Request, m *mcpwi
 	// inputResponses without a requestState answer nothing pending here:
 	// the upstream asks again, and the client gets an input_required.
 	fwd := *m
-	fwd.Params = stripEraParams(m.Params)
 	st := newStream("x", true, 1)
+	st.paramHeaders = paramHeadersOf(r)
 	kind, target := callTarget(m)
 	_ = kind
 	rec := &inputCall{id: rand.Text(), st: st, method: m.Method, target: target, mrtr: mrtrMethods[m.Method], wake: make(chan struct{}), active: true}
@@ -195,6 +195,12 @@ func (s *session) awaitAnswer(w http.ResponseWriter, r *http.Request, m *mcpwire
 func (s *session) writeFinal(w http.ResponseWriter, m *mcpwire.Message, fr *frontRequest, msg *mcpwire.Message, sse bool) error {
 	out := *msg
 	out.ID = m.ID
+	if out.Result != nil && s.nativeTarget(m) {
+		var err error
+		if out.Result, err = s.wrapNativeState(m, out.Result); err != nil {
+			return errInternal(err)
+		}
+	}
 	if out.Result != nil {
 		out.Result = s.shapeResult(m.Method, out.Result, fr, s.upstreamInfo())
 	}
@@ -483,7 +489,7 @@ func (s *session) statelessNotification(idx int, m *mcpwire.Message, related jso
 		s.mu.Lock()
 		c := s.relatedCall(idx, related)
 		s.mu.Unlock()
-		if c != nil && s.native {
+		if c != nil && s.ups[idx].isNative() {
 			c.st.push(m.Encode(), false)
 		}
 	case "notifications/progress":

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
 // The era translator the other way round: a 2025-11-25 client session
@@ -36,8 +37,14 @@ const maxInputRounds = 16
 // upstream's server/discover when the upstream speaks 2026-07-28 (and
 // marks it so), else nil.
 func (s *session) era26Handshake(u *upConn) *mcpwire.Message {
-	if s.stateless || len(u.spec.Command) == 0 {
+	if s.stateless || u.spec.Transport == "sse" {
 		return nil
+	}
+	if hl, ok := u.link.(*upstream.HTTPLink); ok {
+		// From now on the link speaks 2026-07-28: no session (one the
+		// refused initialize may have opened is ended), the revision and
+		// the standard headers on every request.
+		hl.Stateless(mcpwire.Version20260728)
 	}
 	var ip struct {
 		ProtocolVersion string          `json:"protocolVersion"`
@@ -128,7 +135,7 @@ func with26Meta(params, meta json.RawMessage) json.RawMessage {
 // are, or, for a 2026-07-28 upstream, with its per-request _meta.
 func (u *upConn) paramsFor(params json.RawMessage) json.RawMessage {
 	u.mu.Lock()
-	era26, meta := u.era26, u.meta26
+	era26, meta := u.era26 || u.native, u.meta26
 	u.mu.Unlock()
 	if !era26 {
 		return params
@@ -192,7 +199,7 @@ func (s *session) forward26(st *stream, m *mcpwire.Message, idx int, params json
 		}
 		p := params
 		for round := 0; ; round++ {
-			res, err := s.callInternal(u, m.Method, u.paramsFor(p), u.spec.Timeout)
+			res, err := s.callInternalWith(u, m.Method, u.paramsFor(p), u.spec.Timeout, s.paramHeadersFor(u, m.Method, p))
 			if err != nil {
 				st.push(mcpwire.ErrorResponse(m.ID, mcpwire.CodeUpstreamUnavailable, fmt.Sprintf("upstream %q is unavailable", u.spec.Name)).Encode(), true)
 				return

@@ -176,6 +176,21 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 		return err
 	}
 	defer b.pool.release(e)
+	if err := e.s.checkParamHeaders(r, m); err != nil {
+		return err
+	}
+	if vals, err := mcpwire.Members(m.Params, "requestState"); err == nil && vals[0] != nil && m.Method != "server/discover" && m.Method != "subscriptions/listen" {
+		if !e.s.nativeTarget(m) {
+			// A retry of a request that asked for input: its state
+			// names the pooled session and the upstream request
+			// (bridge_mrtr.go).
+			return b.resume(w, r, m, fr, vals[0])
+		}
+		// A native upstream's state, wrapped for its caller.
+		if m, err = b.unwrapNativeState(r, e.s, m, vals[0]); err != nil {
+			return err
+		}
+	}
 	switch {
 	case m.Method == "server/discover":
 		return b.discover(w, m, e, fr)
@@ -183,11 +198,6 @@ func (b *bridge) serveStateless(w http.ResponseWriter, r *http.Request, fr *fron
 		return e.s.listen(w, r, m, fr.filter)
 	case e.s.native:
 		return e.s.nativeCall(w, r, m, fr)
-	}
-	if vals, err := mcpwire.Members(m.Params, "requestState"); err == nil && vals[0] != nil {
-		// A retry of a request that asked for input: its state names
-		// the pooled session and the upstream request (bridge_mrtr.go).
-		return b.resume(w, r, m, fr, vals[0])
 	}
 	return e.s.statelessCall(w, r, m, rm, fr)
 }

@@ -33,7 +33,7 @@ func meta26(caps string) map[string]any {
 
 // post26 sends one 2026-07-28 request (no session) with the standard
 // headers and returns the HTTP status and the JSON-RPC answer.
-func post26(t *testing.T, url, token string, id int, method string, params map[string]any) (int, map[string]any) {
+func post26(t *testing.T, url, token string, id int, method string, params map[string]any, headers ...string) (int, map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
@@ -46,6 +46,9 @@ func post26(t *testing.T, url, token string, id int, method string, params map[s
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

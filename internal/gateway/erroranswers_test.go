@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func TestErrorAnswers(t *testing.T) {
 		{Name: "up404", Upstreams: []UpstreamSpec{{Name: "u4", URL: bad404.URL, Timeout: time.Second}}, Auth: auth("/mcp/up404")},
 		{Name: "never", Upstreams: []UpstreamSpec{httpUpstream(t, "n")}, Auth: auth("/mcp/never")},
 		{Name: "step", Upstreams: []UpstreamSpec{httpUpstream(t, "s")}, Auth: auth("/mcp/step")},
+		{Name: "agg", Upstreams: []UpstreamSpec{httpUpstream(t, "ao"), gatedUpstream(t, "r", new(atomic.Bool))}},
 	}, &Options{Verify: fakeVerify, MaxBodyBytes: 2048, Revoked: func(c *tokens.Claims) bool { return c.Scope == "revoked" }, Advise: neverAdmin})
 	_, lbase := newTestGateway(t, []ServerSpec{{Name: "lim", Upstreams: []UpstreamSpec{sseUpstream(t, "l")}}}, &Options{SessionsPerUser: 1, MaxSessions: 5})
 	_, sbase := newTestGateway(t, []ServerSpec{{Name: "lims", Upstreams: []UpstreamSpec{sseUpstream(t, "l")}}}, &Options{MaxSessions: 1})
@@ -166,6 +168,14 @@ func TestErrorAnswers(t *testing.T) {
 		{"stateless removed subscribe", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "resources/subscribe"}, `{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{` + meta + `}}`},
 		{"stateless bridge bad requestState", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","requestState":"forged",` + meta + `}}`},
 		{"stateless bridge get", "GET", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Accept": "text/event-stream"}, ""},
+		// SEP-2243 parameter headers, checked by the bridge (bridge_params.go).
+		{"stateless bridge param header mismatch", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "test_header_param", "Mcp-Param-Region": "us"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_header_param","arguments":{"region":"eu"},` + meta + `}}`},
+		{"stateless bridge param header missing", "POST", base + "/mcp/bridge", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "test_header_param"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_header_param","arguments":{"region":"eu"},` + meta + `}}`},
+		// A native upstream's requestState is the gateway's sealed one.
+		{"stateless bridge native forged requestState", "POST", base + "/mcp/agg", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "ao__echo"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"ao__echo","requestState":"forged",` + meta + `}}`},
+		// An upstream that refuses the user until they connect it.
+		{"bridge upstream not connected", "POST", base + "/mcp/agg", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "r__echo"}, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"r__echo","arguments":{"text":"x"},` + meta + `}}`},
+		{"bridge upstream not connected, prompt", "POST", base + "/mcp/agg", H{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "prompts/get", "Mcp-Name": "r__test_simple_prompt"}, `{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"r__test_simple_prompt",` + meta + `}}`},
 	}
 	var b strings.Builder
 	for _, tc := range cases {

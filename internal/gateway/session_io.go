@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
+	"github.com/mcpgate/mcpgate/internal/upstream"
 )
 
 func acceptsSSE(r *http.Request) bool {
@@ -207,11 +208,27 @@ func (s *session) forward(st *stream, m *mcpwire.Message, idx int, params json.R
 	go func() {
 		if err := s.await(s.ctx, u); err != nil {
 			if c := s.take(gid); c != nil {
+				if a := refusedAnswer(m, err); a != nil {
+					c.st.push(a.Encode(), true)
+					return
+				}
 				s.fail(c, mcpwire.CodeUpstreamUnavailable, err.Error())
 			}
 			return
 		}
-		if err := u.link.Send(s.ctx, mcpwire.Request(json.RawMessage(gid), m.Method, params)); err != nil {
+		ctx := s.ctx
+		if s.stateless {
+			// A 2026-07-28 caller's request: as it is to a native
+			// upstream (with the parameter headers it was sent with);
+			// without the 2026-07-28 members to an upstream the gateway
+			// translates for. Known once the upstream is ready.
+			if u.isNative() {
+				ctx = upstream.WithHeaders(ctx, st.paramHeaders)
+			} else {
+				params = stripEraParams(params)
+			}
+		}
+		if err := u.link.Send(ctx, mcpwire.Request(json.RawMessage(gid), m.Method, params)); err != nil {
 			if msg, ok := toolErrorText(err); ok {
 				if c := s.take(gid); c != nil {
 					c.st.push(toolErrorMessage(m, msg).Encode(), true)
@@ -261,10 +278,10 @@ func (s *session) clientNotification(m *mcpwire.Message) {
 		return
 	}
 	for _, u := range s.ups {
-		if u.err != nil {
+		if u.err != nil || u.refusedErr() != nil {
 			continue
 		}
-		if m.Method == "notifications/initialized" && u.isEra26() {
+		if m.Method == "notifications/initialized" && (u.isEra26() || u.isNative()) {
 			continue // 2026-07-28 has no initialize to confirm
 		}
 		if hl, ok := u.link.(interface{ Listen() }); ok && m.Method == "notifications/initialized" {
@@ -314,6 +331,13 @@ func (s *session) onUpstream(idx int, m *mcpwire.Message, related json.RawMessag
 		out.ID = cid
 		st.push(out.Encode(), false)
 	default:
+		if m.Method == "notifications/tools/list_changed" {
+			// The tools' parameter headers may have changed too.
+			u := s.ups[idx]
+			u.mu.Lock()
+			u.tools, u.toolsListed = nil, false
+			u.mu.Unlock()
+		}
 		if s.b.aggregated {
 			m = s.rewriteNotification(idx, m)
 		}

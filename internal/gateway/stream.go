@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
 
 // stream is one logical SSE stream of a bridge session: the answer to one
@@ -21,6 +24,24 @@ type stream struct {
 	open      int      // answers still owed; the stream ends at zero
 	done      bool
 	wake      chan struct{} // closed and replaced whenever something changes
+
+	// paramHeaders: the Mcp-Param-* headers of the 2026-07-28 request the
+	// stream answers, forwarded with it to a native HTTP upstream.
+	paramHeaders http.Header
+}
+
+// paramHeadersOf is the Mcp-Param-* headers of r (SEP-2243).
+func paramHeadersOf(r *http.Request) http.Header {
+	var h http.Header
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, mcpwire.ParamHeaderPrefix) {
+			if h == nil {
+				h = http.Header{}
+			}
+			h[k] = vs
+		}
+	}
+	return h
 }
 
 func newStream(id string, sse bool, owed int) *stream {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +99,75 @@ func (l *HTTPLink) Done() <-chan struct{} { return l.done }
 
 func (l *HTTPLink) fail() { l.doneOnce.Do(func() { close(l.done) }) }
 
+// headersKey carries per-request headers (WithHeaders).
+type headersKey struct{}
+
+// WithHeaders returns ctx carrying extra headers for the one request Send
+// makes with it: the Mcp-Param-* headers of a 2026-07-28 tools/call
+// (SEP-2243), which depend on the call, not on the link.
+func WithHeaders(ctx context.Context, h http.Header) context.Context {
+	if len(h) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, headersKey{}, h)
+}
+
+// standardHeaders sets what a 2026-07-28 request carries besides its body
+// (basic/transports/streamable-http §"Standard Request Headers"):
+// Mcp-Method always, Mcp-Name for tools/call, resources/read and
+// prompts/get, Base64-sentinel encoded when not plain ASCII.
+func standardHeaders(h http.Header, msg *mcpwire.Message) {
+	if msg == nil || msg.Method == "" {
+		return
+	}
+	h.Set("Mcp-Method", msg.Method)
+	var member string
+	switch msg.Method {
+	case "tools/call", "prompts/get":
+		member = "name"
+	case "resources/read":
+		member = "uri"
+	default:
+		return
+	}
+	if v, err := mcpwire.Members(msg.Params, member); err == nil {
+		if name, ok := mcpwire.String(v[0]); ok {
+			h.Set("Mcp-Name", mcpwire.EncodeHeaderValue(name))
+		}
+	}
+}
+
+// Stateless makes the link speak a sessionless revision (2026-07-28) from
+// now on: an upstream session it opened (an initialize that the upstream
+// answered at another revision) is ended with DELETE, best effort.
+func (l *HTTPLink) Stateless(version string) {
+	l.mu.Lock()
+	sid := l.sessionID
+	l.sessionID, l.protocolVersion = "", version
+	l.mu.Unlock()
+	if sid == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, l.opts.URL, nil)
+	if err != nil {
+		return
+	}
+	for k, v := range l.opts.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set(mcpwire.HeaderSessionID, sid)
+	if resp, err := l.opts.Client.Do(req); err == nil {
+		drain(resp)
+	}
+}
+
 func (l *HTTPLink) newRequest(ctx context.Context, httpMethod string, body []byte, method string) (*http.Request, error) {
+	return l.newRequestFor(ctx, httpMethod, body, method, nil)
+}
+
+func (l *HTTPLink) newRequestFor(ctx context.Context, httpMethod string, body []byte, method string, msg *mcpwire.Message) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -130,7 +199,18 @@ func (l *HTTPLink) newRequest(ctx context.Context, httpMethod string, body []byt
 	if l.protocolVersion != "" {
 		req.Header.Set(mcpwire.HeaderProtocolVersion, l.protocolVersion)
 	}
+	stateless := l.protocolVersion >= mcpwire.Version20260728
 	l.mu.Unlock()
+	if stateless && body != nil {
+		standardHeaders(req.Header, msg)
+		if extra, ok := ctx.Value(headersKey{}).(http.Header); ok {
+			for k, vs := range extra {
+				if strings.HasPrefix(http.CanonicalHeaderKey(k), mcpwire.ParamHeaderPrefix) {
+					req.Header[http.CanonicalHeaderKey(k)] = vs
+				}
+			}
+		}
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
@@ -149,7 +229,7 @@ func (l *HTTPLink) Send(ctx context.Context, msg *mcpwire.Message) error {
 	if closed {
 		return ErrClosed
 	}
-	req, err := l.newRequest(ctx, http.MethodPost, msg.Encode(), msg.Method)
+	req, err := l.newRequestFor(ctx, http.MethodPost, msg.Encode(), msg.Method, msg)
 	if err != nil {
 		return err
 	}
@@ -181,8 +261,12 @@ func (l *HTTPLink) Send(ctx context.Context, msg *mcpwire.Message) error {
 		return fmt.Errorf("upstream %q answered HTTP %d", l.opts.Name, resp.StatusCode)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// A JSON-RPC error may still be in the body (e.g. 400 with an
-		// error response): deliver it if so, else report the status.
-		if delivered := l.deliverJSON(resp); delivered {
+		// error response): deliver it if so, else report the status. An
+		// error body that answers no request of ours ("id": null, as
+		// servers answer a request they could not read, a session-era
+		// server a sessionless 2026-07-28 probe) is the request's failure
+		// now, not an answer to wait for until the timeout.
+		if answered := l.deliverJSONFor(resp, msg); answered || !msg.IsRequest() {
 			return nil
 		}
 		return fmt.Errorf("upstream %q answered HTTP %d", l.opts.Name, resp.StatusCode)
@@ -210,6 +294,13 @@ func drain(resp *http.Response) {
 }
 
 func (l *HTTPLink) deliverJSON(resp *http.Response) bool {
+	return l.deliverJSONFor(resp, nil)
+}
+
+// deliverJSONFor is deliverJSON that, given the request, reports whether
+// the body held its answer (without a request: whether it held any
+// message).
+func (l *HTTPLink) deliverJSONFor(resp *http.Response, req *mcpwire.Message) bool {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, mcpwire.MaxEventSize))
 	if err != nil || len(bytes.TrimSpace(body)) == 0 {
@@ -220,10 +311,14 @@ func (l *HTTPLink) deliverJSON(resp *http.Response) bool {
 		l.log.Warn("upstream sent a body that is not JSON-RPC", "err", err)
 		return false
 	}
+	answered := req == nil || !req.IsRequest()
 	for _, m := range msgs {
+		if req != nil && m.IsResponse() && mcpwire.IDKey(m.ID) == mcpwire.IDKey(req.ID) {
+			answered = true
+		}
 		l.handler(m, nil)
 	}
-	return true
+	return answered
 }
 
 // readStream hands every event of an SSE response to the handler. When the
