@@ -318,6 +318,17 @@ func TestProblems(t *testing.T) {
 			{"oauth.registration.initial_access_tokens", 6, "needs at least one token"},
 			{"oauth.clients[0].secret", 8, "is required for client_secret_post"},
 		}},
+		// A client acting as itself has its id as the token's subject.
+		{"client id that is a username", y(
+			"users:",
+			"  - {username: alice, email: alice@example.com}",
+			"oauth:",
+			"  clients:",
+			"    - {id: alice, secret: 'a-secret-of-24-characters', grant_types: [client_credentials]}",
+			"servers:",
+			"  - name: a",
+			"    upstream: {url: 'https://x.example'}",
+		), nil, []want{{"oauth.clients[0].id", 5, "also a username"}}},
 		{"auth unknown", y(
 			"servers:",
 			"  - name: a",

@@ -83,6 +83,7 @@ func (v *validator) authServer() {
 	ids := map[string]int{}
 	for i, cl := range o.Clients {
 		p := fmt.Sprintf("oauth.clients[%d]", i)
+		_, isUser := seen[cl.ID]
 		switch first, dup := ids[cl.ID]; {
 		case cl.ID == "":
 			v.add(p+".id", "is required")
@@ -90,6 +91,12 @@ func (v *validator) authServer() {
 			v.add(p+".id", "%q is not a valid client id (no spaces; https URLs are metadata documents)", cl.ID)
 		case dup:
 			v.add(p+".id", "duplicate client id %q (also oauth.clients[%d])", cl.ID, first)
+		case isUser:
+			// A client acting as itself (client_credentials) has its id as
+			// the token's subject, and a declared user's id is the
+			// username: the gateway would take one for the other (session
+			// binding, pooled upstream sessions, requestState, listens).
+			v.add(p+".id", "client id %q is also a username in users: a client acting as itself would be taken for that user", cl.ID)
 		default:
 			ids[cl.ID] = i
 		}
