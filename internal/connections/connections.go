@@ -187,6 +187,16 @@ func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (strin
 	if err != nil {
 		return "", err
 	}
+	// The row is handed out only to the upstream whose tokens it holds:
+	// the config may have moved this connection name to another URL, or
+	// between a plain provider and an mcp-oauth upstream (RFC 8707 §2: a
+	// token is for the resource it was asked for).
+	if sec, err := m.open(rec); err != nil {
+		return "", err
+	} else if p.MCP != nil && !p.MCP.holds(sec.Binding) || p.MCP == nil && sec.Binding != nil {
+		m.log.Warn("stored connection is for another upstream; the user must connect again", "user", userID, "connection", name)
+		return "", &ErrNotConnected{Name: name, ConnectURL: m.ConnectURL(name)}
+	}
 	if !rec.ExpiresAt.IsZero() && now.Add(time.Minute).After(rec.ExpiresAt) {
 		if rec, err = m.refresh(ctx, p, userID, rt); err != nil {
 			return "", err

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,20 @@ type MCPUpstream struct {
 	// authorization server; nil: metadata document or dynamic
 	// registration.
 	Pre *mcpoauth.PreRegistered
+}
+
+// holds reports whether tokens bound by b are for this upstream: the
+// resource discovery accepted for it, its URL or (metadata at the root,
+// RFC 9728 §3.1) its origin.
+func (u *MCPUpstream) holds(b *mcpoauth.Binding) bool {
+	if b == nil {
+		return false
+	}
+	if b.Resource == u.URL {
+		return true
+	}
+	o, err := url.Parse(u.URL)
+	return err == nil && o.Host != "" && b.Resource == (&url.URL{Scheme: o.Scheme, Host: o.Host}).String()
 }
 
 // MCPOptions configures how mcpgate acts as an MCP OAuth client.

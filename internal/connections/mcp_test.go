@@ -324,3 +324,36 @@ func TestRefreshDynamicClient(t *testing.T) {
 		t.Fatalf("%q %v, authenticated as %v", tok, err, basic.Load())
 	}
 }
+
+// TestTokenOnlyForItsUpstream: a stored connection is handed out only to
+// the upstream its tokens were asked for. When the config moves the
+// connection name to another URL (or the name once belonged to a plain
+// provider), the old token must not reach the new upstream: the user
+// connects again.
+func TestTokenOnlyForItsUpstream(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		b    *mcpoauth.Binding
+		ok   bool
+	}{
+		{"its own URL", binding("http://unused"), true},
+		{"its origin (root metadata)", &mcpoauth.Binding{Resource: "https://notes.example"}, true},
+		{"another upstream", &mcpoauth.Binding{Resource: "https://other.example/mcp"}, false},
+		{"another path on the host", &mcpoauth.Binding{Resource: "https://notes.example/admin"}, false},
+		{"a plain provider's row", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, st := newMCPManager(t, false)
+			putMCP(t, m, st, "", secret{AccessToken: "at-" + tc.name, Binding: tc.b}, time.Time{})
+			tok, err := m.Token(ctx, "alice", "", "notes")
+			var nc *ErrNotConnected
+			switch {
+			case tc.ok && (err != nil || tok != "at-"+tc.name):
+				t.Fatalf("Token = %q, %v; want the stored token", tok, err)
+			case !tc.ok && (tok != "" || !errors.As(err, &nc)):
+				t.Fatalf("Token = %q, %v; want not connected", tok, err)
+			}
+		})
+	}
+}
