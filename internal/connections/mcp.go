@@ -338,7 +338,9 @@ func (m *Manager) authorizeMCP(ctx context.Context, p Provider, userID, tenant s
 func (m *Manager) clientSecret(ctx context.Context, p Provider, b mcpoauth.Binding) (string, error) {
 	switch b.ClientKind {
 	case mcpoauth.KindPreRegistered:
-		if p.MCP.Pre == nil || p.MCP.Pre.ClientID != b.ClientID {
+		// Only to the issuer it is configured for (the config may have
+		// pinned it since this binding was made).
+		if p.MCP.Pre == nil || p.MCP.Pre.ClientID != b.ClientID || p.MCP.Pre.Issuer != "" && p.MCP.Pre.Issuer != b.Issuer {
 			return "", errors.New("the pre-registered client changed; connect again")
 		}
 		return p.MCP.Pre.ClientSecret, nil

@@ -357,3 +357,29 @@ func TestTokenOnlyForItsUpstream(t *testing.T) {
 		})
 	}
 }
+
+// TestPreRegisteredSecretPinned: once the config pins the pre-registered
+// client to an issuer, a connection made at another issuer never gets
+// its secret (a refresh there would hand it over): connect again.
+func TestPreRegisteredSecretPinned(t *testing.T) {
+	var got atomic.Value
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, p, _ := r.BasicAuth()
+		_ = r.ParseForm()
+		got.Store(p + r.PostForm.Get("client_secret"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"new","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	m.providers[0].MCP.Pre.Issuer = "https://pinned.example"
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL)}, time.Now().Add(10*time.Second))
+	tok, err := m.Token(context.Background(), "alice", "", "notes")
+	var nc *ErrNotConnected
+	if !errors.As(err, &nc) || tok != "" {
+		t.Fatalf("Token = %q, %v; want not connected", tok, err)
+	}
+	if s, _ := got.Load().(string); s != "" {
+		t.Fatalf("the issuer %s got the secret %q", as.URL, s)
+	}
+}
