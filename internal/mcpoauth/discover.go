@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -84,6 +85,13 @@ func Discover(ctx context.Context, upstreamURL string, ch Challenge, upstream, g
 	// was looked up for (simple string comparison, no normalization).
 	if asm.Issuer != issuer {
 		return nil, fmt.Errorf("%w: metadata issuer %q is not %q", ErrDiscovery, asm.Issuer, issuer)
+	}
+	// MCP authorization "Authorization Code Protection": PKCE with S256,
+	// and a server that does not say it supports S256 is not used (the
+	// SDK only checks that some method is listed; "plain" protects
+	// nothing against a stolen code).
+	if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
+		return nil, fmt.Errorf("%w: %s does not support PKCE with S256 (code_challenge_methods_supported: %v)", ErrDiscovery, issuer, asm.CodeChallengeMethodsSupported)
 	}
 	for _, u := range []string{asm.AuthorizationEndpoint, asm.TokenEndpoint} {
 		if err := checkURL(u, allowHTTP); err != nil {

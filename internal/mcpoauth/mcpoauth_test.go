@@ -38,6 +38,7 @@ type world struct {
 	asWellKnow string // the metadata document's path
 	issuer     string // published issuer ("" = the right one)
 	noServers  bool
+	pkce       []string // code_challenge_methods_supported (nil = S256)
 }
 
 func newWorld(t *testing.T, w *world) *world {
@@ -63,9 +64,13 @@ func newWorld(t *testing.T, w *world) *world {
 		if iss == "" {
 			iss = w.srv.URL + w.asPath
 		}
+		pkce := w.pkce
+		if pkce == nil {
+			pkce = []string{"S256"}
+		}
 		writeJSON(rw, map[string]any{"issuer": iss, "authorization_endpoint": w.srv.URL + "/authorize",
 			"token_endpoint": w.srv.URL + "/token", "response_types_supported": []string{"code"},
-			"code_challenge_methods_supported": []string{"S256"}})
+			"code_challenge_methods_supported": pkce})
 	})
 	return w
 }
@@ -94,6 +99,8 @@ func TestDiscover(t *testing.T) {
 			asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "does not match"},
 		{name: "no authorization server named", w: world{prmPath: "/.well-known/oauth-protected-resource/mcp", noServers: true,
 			asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "names no authorization server"},
+		{name: "PKCE without S256", w: world{prmPath: "/.well-known/oauth-protected-resource/mcp", pkce: []string{"plain"},
+			asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "S256"},
 		{name: "no metadata at all", w: world{asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "no usable protected resource metadata"},
 	}
 	for _, tc := range cases {
