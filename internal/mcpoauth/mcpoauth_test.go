@@ -477,3 +477,45 @@ func TestClientRefused(t *testing.T) {
 		t.Errorf("refresh: %v, want ErrClient", err)
 	}
 }
+
+// TestSlowRegistrationBlocksOnlyItsIssuer: an authorization server that
+// never finishes answering a registration (a configured upstream may
+// name a hostile one) holds up neither connects to another issuer nor
+// the use of registrations already kept.
+func TestSlowRegistrationBlocksOnlyItsIssuer(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	defer close(release)
+	var calls atomic.Int64
+	var body atomic.Value
+	fast := registrationServer(t, AuthBasic, &calls, &body)
+	store := &MemoryRegistrations{}
+	_ = store.PutRegistration(context.Background(), Registration{Issuer: "https://kept.example", RedirectURI: "https://gw.example/connections/callback", ClientID: "kept", AuthMethod: AuthNone})
+	r := &Registrar{RedirectURI: "https://gw.example/connections/callback", Store: store, HTTP: testClient()}
+	if r.lock("https://slow.example") == r.lock("https://other.example") {
+		t.Fatal("the test's issuers share a lock stripe; pick other names")
+	}
+	go func() {
+		_, _ = r.Client(context.Background(), &oauthex.AuthServerMeta{Issuer: "https://slow.example", RegistrationEndpoint: slow.URL}, nil)
+	}()
+	time.Sleep(50 * time.Millisecond) // the slow registration holds its lock
+	for _, asm := range []*oauthex.AuthServerMeta{
+		{Issuer: "https://kept.example", RegistrationEndpoint: fast.URL},
+		{Issuer: "https://other.example", RegistrationEndpoint: fast.URL},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := r.Client(context.Background(), asm, nil); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", asm.Issuer, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s waited for another issuer's registration", asm.Issuer)
+		}
+	}
+}

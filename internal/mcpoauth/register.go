@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
 	"sync"
@@ -79,7 +80,18 @@ type Registrar struct {
 	Store       RegistrationStore
 	HTTP        *http.Client     // guarded
 	Now         func() time.Time // default time.Now
-	mu          sync.Mutex       // one registration at a time (they are rare)
+	// locks serialise registration per issuer (striped by its hash): one
+	// registration per authorization server, while a slow or hostile
+	// server (which a configured upstream names) holds up only its own
+	// issuer's connects, not every other upstream's.
+	locks [64]sync.Mutex
+}
+
+// lock is the mutex of issuer's stripe.
+func (r *Registrar) lock(issuer string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(issuer))
+	return &r.locks[h.Sum32()%uint32(len(r.locks))]
 }
 
 func (r *Registrar) now() time.Time {
@@ -115,10 +127,14 @@ func (r *Registrar) Client(ctx context.Context, asm *oauthex.AuthServerMeta, pre
 }
 
 func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (ClientCreds, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if reg, ok, err := r.stored(ctx, asm.Issuer); err != nil || ok {
 		return reg, err
+	}
+	mu := r.lock(asm.Issuer)
+	mu.Lock()
+	defer mu.Unlock()
+	if reg, ok, err := r.stored(ctx, asm.Issuer); err != nil || ok {
+		return reg, err // registered while we waited
 	}
 	want := dynamicMethod(asm.TokenEndpointAuthMethodsSupported)
 	meta := &oauthex.ClientRegistrationMetadata{
