@@ -519,3 +519,40 @@ func TestSlowRegistrationBlocksOnlyItsIssuer(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistrationErrorHidesSecret: an answer the SDK cannot read (here
+// a malformed expiry) carries the client secret; the error, which is
+// logged, must not.
+func TestRegistrationErrorHidesSecret(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+	}{
+		{http.StatusCreated, `{"client_id":"c","client_secret":"TOPSECRET-1","client_secret_expires_at":"soon"}`},
+		{http.StatusAccepted, `{"client_id":"c","client_secret":"TOPSECRET-2"}`},
+		{http.StatusBadRequest, `{"error":1,"client_secret":"TOPSECRET-3"}`},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			_, _ = w.Write([]byte(tc.body))
+		}))
+		r := &Registrar{RedirectURI: "https://gw.example/connections/callback", Store: &MemoryRegistrations{}, HTTP: testClient()}
+		_, err := r.Client(context.Background(), &oauthex.AuthServerMeta{Issuer: "https://as.example", RegistrationEndpoint: srv.URL}, nil)
+		srv.Close()
+		if err == nil || strings.Contains(err.Error(), "TOPSECRET") {
+			t.Fatalf("HTTP %d: err = %v, want an error without the secret", tc.status, err)
+		}
+	}
+	// The server's own error still reads.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_redirect_uri","error_description":"no"}`))
+	}))
+	defer srv.Close()
+	r := &Registrar{RedirectURI: "https://gw.example/connections/callback", Store: &MemoryRegistrations{}, HTTP: testClient()}
+	if _, err := r.Client(context.Background(), &oauthex.AuthServerMeta{Issuer: "https://as.example", RegistrationEndpoint: srv.URL}, nil); err == nil || !strings.Contains(err.Error(), "invalid_redirect_uri") {
+		t.Fatalf("err = %v, want the server's error code", err)
+	}
+}

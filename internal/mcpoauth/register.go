@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -148,7 +149,7 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 	}
 	resp, err := oauthex.RegisterClient(ctx, asm.RegistrationEndpoint, meta, r.HTTP)
 	if err != nil {
-		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: %w", asm.Issuer, err)
+		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: %w", asm.Issuer, registrationError(err))
 	}
 	method := resp.TokenEndpointAuthMethod
 	if method == "" {
@@ -259,4 +260,21 @@ func (m *MemoryRegistrations) DeleteRegistration(_ context.Context, issuer strin
 	defer m.mu.Unlock()
 	delete(m.regs, issuer)
 	return nil
+}
+
+// registrationError is err without the answer's body: the SDK quotes
+// the whole body when it cannot read it, and a registration answer holds
+// the client secret (RFC 7591 §3.2.1), which must not reach a log. What
+// remains: the server's error code and description (RFC 7591 §3.2.2), a
+// transport failure, or that the answer was unusable.
+func registrationError(err error) error {
+	var re *oauthex.ClientRegistrationError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		return re
+	case errors.As(err, &ue), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return errors.New("the server's answer was not a usable registration")
 }
