@@ -422,59 +422,6 @@ func (m *Manager) reseal(rec *store.Connection, sec secret) error {
 	return m.vault.SealConnection(rec, raw)
 }
 
-// mcpRefresh carries what a refresh needs from outside the row lock (the
-// client's secret) and what must happen after it (forgetting a refused
-// client).
-type mcpRefresh struct {
-	binding *mcpoauth.Binding // the binding the secret was looked up for
-	secret  string
-	refused *mcpoauth.Binding
-}
-
-// prepareMCPRefresh reads the connection's binding and its client's
-// secret, before the row is locked.
-func (m *Manager) prepareMCPRefresh(ctx context.Context, p Provider, userID, rt string) mcpRefresh {
-	rec, err := m.store.GetConnection(ctx, userID, rt, p.Name)
-	if err != nil {
-		return mcpRefresh{}
-	}
-	sec, err := m.open(rec)
-	if err != nil || sec.Binding == nil {
-		return mcpRefresh{}
-	}
-	s, err := m.clientSecret(ctx, p, *sec.Binding)
-	if err != nil {
-		return mcpRefresh{}
-	}
-	return mcpRefresh{binding: sec.Binding, secret: s}
-}
-
-// refreshMCP renews an mcp-oauth token (the caller holds the row lock and
-// looked the client's secret up before taking it).
-func (m *Manager) refreshMCP(ctx context.Context, p Provider, rec *store.Connection, sec secret, mc *mcpRefresh) error {
-	if sec.RefreshToken == "" || mc.binding == nil || mc.binding.Issuer != sec.Binding.Issuer || mc.binding.ClientID != sec.Binding.ClientID {
-		// No refresh token, or the client changed under us: connect again.
-		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
-	}
-	tok, err := mcpoauth.Refresh(ctx, m.mcp.opts.Guard, *sec.Binding, mc.secret, sec.RefreshToken, m.now())
-	if errors.Is(err, mcpoauth.ErrClient) {
-		mc.refused = sec.Binding
-	}
-	if errors.Is(err, mcpoauth.ErrGrant) || errors.Is(err, mcpoauth.ErrClient) {
-		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
-	}
-	if err != nil {
-		return err
-	}
-	sec.AccessToken, sec.RefreshToken, sec.TokenType = tok.AccessToken, tok.RefreshToken, tok.TokenType
-	if err := m.reseal(rec, sec); err != nil {
-		return err
-	}
-	rec.ExpiresAt = tok.ExpiresAt
-	rec.Scopes = tok.Scopes
-	return nil
-}
-
 // vaultRegistrations keeps dynamic registrations in the vault, one row per
 // issuer.
 type vaultRegistrations struct{ m *Manager }

@@ -383,3 +383,65 @@ func TestPreRegisteredSecretPinned(t *testing.T) {
 		t.Fatalf("the issuer %s got the secret %q", as.URL, s)
 	}
 }
+
+// TestSlowRefreshDoesNotHoldTheStore: a token endpoint that takes its
+// time (an upstream names its authorization server; it may be hostile)
+// holds no store transaction: other writes (another user's connection
+// here; sign-ins, codes and consents alike) go on meanwhile, and a second
+// replica uses the current token instead of redeeming the refresh token
+// again.
+func TestSlowRefreshDoesNotHoldTheStore(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"new","refresh_token":"rt2","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL)}, time.Now().Add(30*time.Second))
+	got := make(chan string, 1)
+	go func() {
+		tok, err := m.Token(context.Background(), "alice", "", "notes")
+		if err != nil {
+			tok = err.Error()
+		}
+		got <- tok
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- st.PutConnection(context.Background(), store.Connection{UserID: "bob", Name: "notes", Kind: store.ConnectionOAuth2, Secret: []byte("x")})
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		close(release)
+		t.Fatal("a store write waited for another connection's token request")
+	}
+	// Another replica (another manager on the same store) does not
+	// redeem rt1 again: the current token is still good.
+	other := New(m.providers, st, m.vault, "https://gw.example", nil)
+	other.EnableMCP(m.mcp.opts)
+	if tok, err := other.Token(context.Background(), "alice", "", "notes"); err != nil || tok != "old" {
+		t.Fatalf("second replica: %q %v, want the current token", tok, err)
+	}
+	close(release)
+	if tok := <-got; tok != "new" {
+		t.Fatalf("refreshing caller got %q", tok)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d token requests, want 1", calls.Load())
+	}
+	rec, _ := st.GetConnection(context.Background(), "alice", "", "notes")
+	if sec, _ := m.open(rec); sec.RefreshToken != "rt2" || sec.Lease != "" {
+		t.Fatalf("after refresh: refresh token %q lease %q", sec.RefreshToken, sec.Lease)
+	}
+}
