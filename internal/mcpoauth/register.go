@@ -2,6 +2,8 @@ package mcpoauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -34,7 +36,26 @@ type ClientCreds struct {
 	ClientID     string
 	ClientSecret string
 	AuthMethod   string // AuthBasic, AuthPost or AuthNone
+	// RedirectURI is the callback registered for this client: the
+	// issuer's own (IssuerRedirect) for a dynamic registration, else the
+	// shared one.
+	RedirectURI string
 }
+
+// IssuerTag names issuer in a callback path: a short hash, so the path
+// says which authorization server a code comes from without quoting it.
+func IssuerTag(issuer string) string {
+	sum := sha256.Sum256([]byte(issuer))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// IssuerRedirect is the callback of a dynamic registration at issuer:
+// base + "/" + IssuerTag(issuer). Distinct redirect URIs per authorization
+// server are the mix-up defence that needs nothing of the server (RFC 9700
+// §4.4.2): a code an honest server sends for mcpgate's registration there
+// arrives at that server's callback, so it cannot be passed off as the
+// answer to a flow with another (hostile) server, iss or no iss.
+func IssuerRedirect(base, issuer string) string { return base + "/" + IssuerTag(issuer) }
 
 // PreRegistered is a client the operator registered at the upstream's
 // authorization server by hand.
@@ -115,11 +136,11 @@ var ErrNoRegistration = errors.New("no way to register at the authorization serv
 // at one issuer is never presented to another (SEP-2352).
 func (r *Registrar) Client(ctx context.Context, asm *oauthex.AuthServerMeta, pre *PreRegistered) (ClientCreds, error) {
 	if r.MetadataURL != "" && asm.ClientIDMetadataDocumentSupported {
-		return ClientCreds{Kind: KindMetadataDocument, ClientID: r.MetadataURL, AuthMethod: AuthNone}, nil
+		return ClientCreds{Kind: KindMetadataDocument, ClientID: r.MetadataURL, AuthMethod: AuthNone, RedirectURI: r.RedirectURI}, nil
 	}
 	if pre != nil && pre.ClientID != "" && (pre.Issuer == "" || pre.Issuer == asm.Issuer) {
 		return ClientCreds{Kind: KindPreRegistered, ClientID: pre.ClientID, ClientSecret: pre.ClientSecret,
-			AuthMethod: preRegisteredMethod(asm.TokenEndpointAuthMethodsSupported, pre.ClientSecret != "")}, nil
+			AuthMethod: preRegisteredMethod(asm.TokenEndpointAuthMethodsSupported, pre.ClientSecret != ""), RedirectURI: r.RedirectURI}, nil
 	}
 	if asm.RegistrationEndpoint == "" {
 		return ClientCreds{}, fmt.Errorf("%w %s: it supports neither client ID metadata documents nor dynamic registration, and no client is configured for it", ErrNoRegistration, asm.Issuer)
@@ -138,8 +159,9 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 		return reg, err // registered while we waited
 	}
 	want := dynamicMethod(asm.TokenEndpointAuthMethodsSupported)
+	redirect := IssuerRedirect(r.RedirectURI, asm.Issuer)
 	meta := &oauthex.ClientRegistrationMetadata{
-		RedirectURIs:            []string{r.RedirectURI},
+		RedirectURIs:            []string{redirect},
 		TokenEndpointAuthMethod: want,
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		ResponseTypes:           []string{"code"},
@@ -161,7 +183,7 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 	if method != AuthBasic && method != AuthPost && method != AuthNone {
 		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: unsupported token_endpoint_auth_method %q", asm.Issuer, method)
 	}
-	reg := Registration{Issuer: asm.Issuer, RedirectURI: r.RedirectURI, ClientID: resp.ClientID, ClientSecret: resp.ClientSecret,
+	reg := Registration{Issuer: asm.Issuer, RedirectURI: redirect, ClientID: resp.ClientID, ClientSecret: resp.ClientSecret,
 		AuthMethod: method, ExpiresAt: resp.ClientSecretExpiresAt}
 	if r.Store != nil {
 		// Another replica may have registered meanwhile: keep one
@@ -173,7 +195,7 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 			return ClientCreds{}, fmt.Errorf("keep the registration at %s: %w", asm.Issuer, err)
 		}
 	}
-	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: method}, nil
+	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: method, RedirectURI: redirect}, nil
 }
 
 // dynamicMethod is the method to ask for: a secret when the server takes
@@ -234,10 +256,10 @@ func (r *Registrar) stored(ctx context.Context, issuer string) (ClientCreds, boo
 		return ClientCreds{}, false, nil
 	}
 	reg, ok, err := r.Store.GetRegistration(ctx, issuer)
-	if err != nil || !ok || !reg.usable(issuer, r.RedirectURI, r.now()) {
+	if err != nil || !ok || !reg.usable(issuer, IssuerRedirect(r.RedirectURI, issuer), r.now()) {
 		return ClientCreds{}, false, err
 	}
-	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: reg.AuthMethod}, true, nil
+	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: reg.AuthMethod, RedirectURI: reg.RedirectURI}, true, nil
 }
 
 // Forget drops the kept registration at issuer when it is clientID's:
