@@ -230,9 +230,15 @@ func (m *Manager) stepUp(ctx context.Context, p Provider, userID, rt string, ch 
 
 // ErrRetry: the upstream refused the token once; the next call uses a
 // refreshed one.
-type ErrRetry struct{ Name string }
+type ErrRetry struct {
+	Name     string
+	Renewing bool // the credential is being renewed right now (refresh)
+}
 
 func (e *ErrRetry) Error() string {
+	if e.Renewing {
+		return fmt.Sprintf("the credential for %s is being renewed; try again in a moment", e.Name)
+	}
 	return fmt.Sprintf("%s refused the stored credential; try again (it is renewed first)", e.Name)
 }
 

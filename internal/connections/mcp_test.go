@@ -445,3 +445,28 @@ func TestSlowRefreshDoesNotHoldTheStore(t *testing.T) {
 		t.Fatalf("after refresh: refresh token %q lease %q", sec.RefreshToken, sec.Lease)
 	}
 }
+
+// TestRefreshLease: while another replica's lease on the row lasts, an
+// expired token is not refreshed again (the caller is asked to retry in a
+// moment); a lease that ran out (its replica died) is taken over.
+func TestRefreshLease(t *testing.T) {
+	var calls atomic.Int64
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"new","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	now := time.Now()
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL), Lease: "other", LeaseUntil: now.Add(20 * time.Second)}, now.Add(-time.Second))
+	tok, err := m.Token(context.Background(), "alice", "", "notes")
+	var retry *ErrRetry
+	if !errors.As(err, &retry) || !retry.Renewing || tok != "" || calls.Load() != 0 {
+		t.Fatalf("under another lease: %q %v, %d token requests", tok, err, calls.Load())
+	}
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL), Lease: "dead", LeaseUntil: now.Add(-time.Second)}, now.Add(-time.Second))
+	if tok, err := m.Token(context.Background(), "alice", "", "notes"); err != nil || tok != "new" || calls.Load() != 1 {
+		t.Fatalf("after the lease ran out: %q %v, %d token requests", tok, err, calls.Load())
+	}
+}

@@ -70,7 +70,7 @@ func (m *Manager) refresh(ctx context.Context, p Provider, userID, rt string) (s
 		if m.now().Before(out.ExpiresAt) {
 			return out, nil // still good for a little while
 		}
-		return out, &ErrRetry{Name: p.Name}
+		return out, &ErrRetry{Name: p.Name, Renewing: true}
 	}
 
 	apply, rerr := m.redeem(ctx, p, userID, rt, held)
@@ -98,7 +98,7 @@ func (m *Manager) refresh(ctx context.Context, p Provider, userID, rt string) (s
 	case errors.Is(err, store.ErrNotFound):
 		return out, &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
 	case errors.Is(err, errLeaseLost):
-		return out, &ErrRetry{Name: p.Name}
+		return out, &ErrRetry{Name: p.Name, Renewing: true}
 	case err != nil:
 		return out, err
 	}
