@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -164,14 +165,34 @@ func FuzzParseChallenge(f *testing.F) {
 	f.Add(`Bearer error="insufficient_scope", scope="a b", resource_metadata="https://x/y"`)
 	f.Add(`Bearer realm="a,b", Basic`)
 	f.Add(`Bearer scope="\"", x=`)
+	f.Add(`Bearer scope="a a b\u00e9 ` + strings.Repeat("x", 200) + `", error="bad\"x"`)
 	f.Fuzz(func(t *testing.T, v string) {
 		ch := ParseChallenge(http.Header{"Www-Authenticate": {v}})
-		for _, s := range ch.Scope {
-			if s == "" || strings.ContainsAny(s, " \t\n") {
+		if len(ch.Scope) > maxChallengeScopes || len(ch.ResourceMetadata) > maxChallengeURL || ch.Error != "" && !validScope(ch.Error) {
+			t.Fatalf("unbounded challenge %+v", ch)
+		}
+		for i, s := range ch.Scope {
+			if !validScope(s) || slices.Contains(ch.Scope[:i], s) {
 				t.Fatalf("scope %q", s)
 			}
 		}
 	})
+}
+
+// TestParseChallengeBounded: what a hostile upstream's challenge can make
+// mcpgate keep is bounded: scope tokens only (RFC 6749 §3.3), each once,
+// at most maxChallengeScopes, no oversized metadata URL.
+func TestParseChallengeBounded(t *testing.T) {
+	var many []string
+	for i := range 1000 {
+		many = append(many, fmt.Sprintf("s%d", i))
+	}
+	h := http.Header{}
+	h.Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="a a `+strings.Repeat("y", 300)+` café `+strings.Join(many, " ")+`", resource_metadata="https://x.example/`+strings.Repeat("p", 5000)+`"`)
+	ch := ParseChallenge(h)
+	if len(ch.Scope) != maxChallengeScopes || ch.Scope[0] != "a" || ch.Scope[1] != "s0" || ch.ResourceMetadata != "" || ch.Error != "insufficient_scope" {
+		t.Fatalf("%d scopes %v, metadata %d bytes, error %q", len(ch.Scope), ch.Scope[:3], len(ch.ResourceMetadata), ch.Error)
+	}
 }
 
 // registrationServer counts registrations and answers with method.
