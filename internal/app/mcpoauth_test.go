@@ -108,13 +108,13 @@ servers:
   - name: notes
     upstream:
       url: "${NOTES}"
-      credentials: {mode: mcp-oauth, client_id: gw-notes, client_secret: gw-notes-secret-0123}
+      credentials: {mode: mcp-oauth, client_id: gw-notes, client_secret: gw-notes-secret-0123, issuer: "${ISSUER}"}
   - name: hub                     # aggregates notes (the bridge) with a plain upstream
     upstreams:
       - {server: notes}
       - {name: local, url: "${UP}"}
 `
-	env := map[string]string{"NOTES": upURL, "KEY": filepath.Join(dir, "vault.key"), "DB": filepath.Join(dir, "mcpgate.db")}
+	env := map[string]string{"NOTES": upURL, "ISSUER": prov.Issuer(), "KEY": filepath.Join(dir, "vault.key"), "DB": filepath.Join(dir, "mcpgate.db")}
 	as := startAppEnv(t, yaml, env)
 	if err := prov.AddClient(testidp.Client{ID: "gw-notes", Secret: "gw-notes-secret-0123", RedirectURIs: []string{as.base + "/connections/callback"}}); err != nil {
 		t.Fatal(err)
@@ -218,8 +218,8 @@ servers:
   - name: notes
     upstream:
       url: "${NOTES}"
-      credentials: {mode: mcp-oauth, client_id: gw-notes, client_secret: gw-notes-secret-0123}
-`, map[string]string{"NOTES": upURL, "KEY": filepath.Join(dir, "vault.key"), "DB": filepath.Join(dir, "mcpgate.db")})
+      credentials: {mode: mcp-oauth, client_id: gw-notes, client_secret: gw-notes-secret-0123, issuer: "${ISSUER}"}
+`, map[string]string{"NOTES": upURL, "ISSUER": prov.Issuer(), "KEY": filepath.Join(dir, "vault.key"), "DB": filepath.Join(dir, "mcpgate.db")})
 	if err := prov.AddClient(testidp.Client{ID: "gw-notes", Secret: "gw-notes-secret-0123", RedirectURIs: []string{as.base + "/connections/callback"}}); err != nil {
 		t.Fatal(err)
 	}

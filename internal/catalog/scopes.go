@@ -63,7 +63,7 @@ func (c *Catalog) ScopeAdvisor(look Lookup) gateway.ScopeAdvisor {
 				advice.Why = map[string]string{}
 			}
 			advice.Unobtainable = append(advice.Unobtainable, need)
-			advice.Why[need] = c.whyNot(s, client, need, limit)
+			advice.Why[need] = c.whyNot(s, user, client, need, limit)
 		}
 		return advice
 	}
@@ -91,14 +91,14 @@ func (c *Catalog) principal(ctx context.Context, look Lookup, who *tokens.Claims
 }
 
 // whyNot says in words why need is not grantable, and who would get it.
-func (c *Catalog) whyNot(s *Server, client store.Client, need string, limit func(store.Client, []string) []string) string {
+func (c *Catalog) whyNot(s *Server, user *store.User, client store.Client, need string, limit func(store.Client, []string) []string) string {
 	if len(s.Resource.Grantable([]string{need})) == 0 {
 		return fmt.Sprintf("server %q does not offer it (its scopes: %s)", s.Config.Name, strings.Join(s.Config.Scopes, " "))
 	}
 	if len(limit(client, []string{need})) == 0 {
 		return fmt.Sprintf("the application (client %q) registered for scopes %q only", client.ID, client.Scope)
 	}
-	grantors := c.policies.Grantors(s.Config.Name, need, s.Hierarchy)
+	grantors := forCaller(c.policies.Grantors(s.Config.Name, need, s.Hierarchy), user)
 	if len(grantors) == 0 {
 		return "no policy grants it on this server"
 	}
@@ -125,4 +125,34 @@ func (c *Catalog) accessContact(s *Server) string {
 		return s.Config.AccessContact
 	}
 	return c.contact
+}
+
+// forCaller keeps what the caller may read of grantors: tenants are not
+// memberships a person can be given, and other tenants (their names, the
+// policies written for them) are not the caller's business on a server
+// several tenants share. A tenant test names only the caller's own tenant;
+// a policy whose only tests are other tenants' is left out.
+func forCaller(grantors []policy.Grantor, user *store.User) []policy.Grantor {
+	own := ""
+	if user != nil && user.Tenant != "" {
+		own = fmt.Sprintf("tenant %q", user.Tenant)
+	}
+	out := make([]policy.Grantor, 0, len(grantors))
+	for _, g := range grantors {
+		var keep []string
+		otherTenant := false
+		for _, r := range g.Requires {
+			if strings.HasPrefix(r, "tenant ") && r != own {
+				otherTenant = true
+				continue
+			}
+			keep = append(keep, r)
+		}
+		if otherTenant && len(keep) == 0 {
+			continue
+		}
+		g.Requires = keep
+		out = append(out, g)
+	}
+	return out
 }

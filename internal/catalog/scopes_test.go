@@ -124,3 +124,46 @@ func TestScopeAdvisor(t *testing.T) {
 		})
 	}
 }
+
+// TestScopeAdvisorTenants: on a server several tenants share, the words
+// about a missing scope never name another tenant nor a policy written
+// only for one.
+func TestScopeAdvisorTenants(t *testing.T) {
+	c := compile(t, `
+servers:
+  - name: shared
+    upstream: {url: "http://up/mcp"}
+    scopes: [mcp:base, mcp:admin]
+    tools:
+      - {match: "admin_*", scope: mcp:admin}
+      - {match: "*", scope: mcp:base}
+policies:
+  - name: everyone
+    when: "true"
+    allow: [{servers: [shared], scopes: [mcp:base]}]
+  - name: acme-admins-secret-project
+    when: '"acme" in user.tenantIds'
+    allow: [{servers: [shared], scopes: [mcp:admin]}]
+  - name: admins
+    when: '"initech" in user.tenantIds || "admins" in user.groups'
+    allow: [{servers: [shared], scopes: [mcp:admin]}]
+  - name: own-tenant-ops
+    when: '"globex" in user.tenantIds && "ops" in user.groups'
+    allow: [{servers: [shared], scopes: [mcp:admin]}]
+`)
+	look := Lookup{User: func(_ context.Context, id string) (store.User, error) {
+		return store.User{ID: id, Tenant: "globex"}, nil
+	}}
+	a := c.ScopeAdvisor(look)(context.Background(), "shared", &tokens.Claims{Subject: "rob", ClientID: "app", GrantID: "g"}, []string{"mcp:admin"})
+	why := a.Why["mcp:admin"]
+	for _, leak := range []string{"acme", "initech"} {
+		if strings.Contains(why, leak) {
+			t.Errorf("why %q names another tenant's %q", why, leak)
+		}
+	}
+	for _, want := range []string{`policy "admins" (depends on group "admins")`, `tenant "globex"`, `group "ops"`} {
+		if !strings.Contains(why, want) {
+			t.Errorf("why %q, want it to say %s", why, want)
+		}
+	}
+}

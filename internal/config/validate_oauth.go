@@ -392,6 +392,12 @@ func (v *validator) mcpOAuth(s Server, cr Credentials, cp string) {
 	if cr.ClientSecret != "" && cr.ClientID == "" {
 		v.add(cp+".client_secret", "needs client_id")
 	}
+	// The upstream names its authorization server, so without an issuer
+	// the secret would go to whichever one it names next (a compromised
+	// or moved upstream would collect it).
+	if cr.ClientSecret != "" && cr.Issuer == "" {
+		v.add(cp+".issuer", "is required with client_secret: the authorization server that secret is for")
+	}
 	if cr.Issuer != "" {
 		if u, err := url.Parse(cr.Issuer); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
 			v.add(cp+".issuer", "must be an absolute http(s) URL")

@@ -85,6 +85,10 @@ type secret struct {
 	StepUps    int               `json:"step_ups,omitempty"`
 	StepUpAt   time.Time         `json:"step_up_at,omitzero"` // the last step-up
 	RejectedAt time.Time         `json:"rejected_at,omitzero"`
+	// Lease marks a refresh in progress (see refresh): who holds it, and
+	// until when.
+	Lease      string    `json:"lease,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Manager holds the providers and serves tokens.
@@ -105,6 +109,10 @@ type Manager struct {
 	allowed func(ctx context.Context, userID string) error
 
 	mcp *mcpClient // nil: no mcp-oauth providers (see EnableMCP)
+
+	// refreshing serialises this replica's refreshes of one connection
+	// (striped by its key); the stored lease serialises replicas.
+	refreshing [64]sync.Mutex
 }
 
 // SetAccess installs the cut-off check every hand-out of a user's token
@@ -187,6 +195,16 @@ func (m *Manager) Token(ctx context.Context, userID, tenant, name string) (strin
 	if err != nil {
 		return "", err
 	}
+	// The row is handed out only to the upstream whose tokens it holds:
+	// the config may have moved this connection name to another URL, or
+	// between a plain provider and an mcp-oauth upstream (RFC 8707 §2: a
+	// token is for the resource it was asked for).
+	if sec, err := m.open(rec); err != nil {
+		return "", err
+	} else if p.MCP != nil && !p.MCP.holds(sec.Binding) || p.MCP == nil && sec.Binding != nil {
+		m.log.Warn("stored connection is for another upstream; the user must connect again", "user", userID, "connection", name)
+		return "", &ErrNotConnected{Name: name, ConnectURL: m.ConnectURL(name)}
+	}
 	if !rec.ExpiresAt.IsZero() && now.Add(time.Minute).After(rec.ExpiresAt) {
 		if rec, err = m.refresh(ctx, p, userID, rt); err != nil {
 			return "", err
@@ -219,68 +237,6 @@ func (m *Manager) open(rec store.Connection) (secret, error) {
 		return secret{}, fmt.Errorf("connection %q: unreadable secret", rec.Name)
 	}
 	return s, nil
-}
-
-// refresh renews the token under the row's lock: a replica that waited
-// finds it already fresh and does nothing (two replicas redeeming one
-// refresh token would make the provider revoke the family).
-func (m *Manager) refresh(ctx context.Context, p Provider, userID, rt string) (store.Connection, error) {
-	var out store.Connection
-	// mcp-oauth: the client's secret is looked up before the row is
-	// locked (the store may have one connection: no other query may run
-	// inside the update), and a client the server refused is forgotten
-	// after it.
-	var mc mcpRefresh
-	if p.MCP != nil && m.mcp != nil {
-		mc = m.prepareMCPRefresh(ctx, p, userID, rt)
-		defer func() {
-			if mc.refused != nil {
-				m.forgetClient(ctx, *mc.refused)
-			}
-		}()
-	}
-	err := m.store.UpdateConnection(ctx, userID, rt, p.Name, func(rec store.Connection) (store.Connection, error) {
-		if rec.ExpiresAt.IsZero() || m.now().Add(time.Minute).Before(rec.ExpiresAt) {
-			out = rec
-			return rec, nil // another replica refreshed it meanwhile
-		}
-		sec, err := m.open(rec)
-		if err != nil {
-			return rec, err
-		}
-		if sec.Binding != nil && p.MCP != nil && m.mcp != nil {
-			if err := m.refreshMCP(ctx, p, &rec, sec, &mc); err != nil {
-				return rec, err
-			}
-			out = rec
-			return rec, nil
-		}
-		if sec.RefreshToken == "" {
-			return rec, &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
-		}
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {sec.RefreshToken}}
-		// RFC 8707: the refresh must name the resource too, which
-		// x/oauth2's TokenSource cannot do; hence this explicit request.
-		if res := p.ExtraParams["resource"]; res != "" {
-			form.Set("resource", res)
-		}
-		tok, err := m.tokenRequest(ctx, p, form)
-		if err != nil {
-			return rec, err
-		}
-		if tok.RefreshToken == "" {
-			tok.RefreshToken = sec.RefreshToken
-		}
-		if err := m.seal(&rec, tok); err != nil {
-			return rec, err
-		}
-		out = rec
-		return rec, nil
-	})
-	if err == nil {
-		m.log.Info("connection refreshed", "user", userID, "connection", p.Name)
-	}
-	return out, err
 }
 
 type tokenResponse struct {

@@ -119,3 +119,16 @@ func TestNotConnected(t *testing.T) {
 		t.Errorf("after disconnect: %v", err)
 	}
 }
+
+// TestPlainProviderRefusesMCPRow: a row an mcp-oauth upstream of the
+// same name left behind (the config changed the name's meaning) is not
+// handed to the plain provider's upstream.
+func TestPlainProviderRefusesMCPRow(t *testing.T) {
+	m, st := newTestManager(t, "http://unused")
+	store1(t, m, st, secret{AccessToken: "notes-token", Binding: binding("http://unused")}, time.Time{})
+	tok, err := m.Token(context.Background(), "alice", "", "cal")
+	var nc *ErrNotConnected
+	if tok != "" || !errors.As(err, &nc) {
+		t.Fatalf("Token = %q, %v; want not connected", tok, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,20 @@ type MCPUpstream struct {
 	// authorization server; nil: metadata document or dynamic
 	// registration.
 	Pre *mcpoauth.PreRegistered
+}
+
+// holds reports whether tokens bound by b are for this upstream: the
+// resource discovery accepted for it, its URL or (metadata at the root,
+// RFC 9728 §3.1) its origin.
+func (u *MCPUpstream) holds(b *mcpoauth.Binding) bool {
+	if b == nil {
+		return false
+	}
+	if b.Resource == u.URL {
+		return true
+	}
+	o, err := url.Parse(u.URL)
+	return err == nil && o.Host != "" && b.Resource == (&url.URL{Scheme: o.Scheme, Host: o.Host}).String()
 }
 
 // MCPOptions configures how mcpgate acts as an MCP OAuth client.
@@ -215,9 +230,15 @@ func (m *Manager) stepUp(ctx context.Context, p Provider, userID, rt string, ch 
 
 // ErrRetry: the upstream refused the token once; the next call uses a
 // refreshed one.
-type ErrRetry struct{ Name string }
+type ErrRetry struct {
+	Name     string
+	Renewing bool // the credential is being renewed right now (refresh)
+}
 
 func (e *ErrRetry) Error() string {
+	if e.Renewing {
+		return fmt.Sprintf("the credential for %s is being renewed; try again in a moment", e.Name)
+	}
 	return fmt.Sprintf("%s refused the stored credential; try again (it is renewed first)", e.Name)
 }
 
@@ -323,7 +344,9 @@ func (m *Manager) authorizeMCP(ctx context.Context, p Provider, userID, tenant s
 func (m *Manager) clientSecret(ctx context.Context, p Provider, b mcpoauth.Binding) (string, error) {
 	switch b.ClientKind {
 	case mcpoauth.KindPreRegistered:
-		if p.MCP.Pre == nil || p.MCP.Pre.ClientID != b.ClientID {
+		// Only to the issuer it is configured for (the config may have
+		// pinned it since this binding was made).
+		if p.MCP.Pre == nil || p.MCP.Pre.ClientID != b.ClientID || p.MCP.Pre.Issuer != "" && p.MCP.Pre.Issuer != b.Issuer {
 			return "", errors.New("the pre-registered client changed; connect again")
 		}
 		return p.MCP.Pre.ClientSecret, nil
@@ -403,59 +426,6 @@ func (m *Manager) reseal(rec *store.Connection, sec secret) error {
 		return err
 	}
 	return m.vault.SealConnection(rec, raw)
-}
-
-// mcpRefresh carries what a refresh needs from outside the row lock (the
-// client's secret) and what must happen after it (forgetting a refused
-// client).
-type mcpRefresh struct {
-	binding *mcpoauth.Binding // the binding the secret was looked up for
-	secret  string
-	refused *mcpoauth.Binding
-}
-
-// prepareMCPRefresh reads the connection's binding and its client's
-// secret, before the row is locked.
-func (m *Manager) prepareMCPRefresh(ctx context.Context, p Provider, userID, rt string) mcpRefresh {
-	rec, err := m.store.GetConnection(ctx, userID, rt, p.Name)
-	if err != nil {
-		return mcpRefresh{}
-	}
-	sec, err := m.open(rec)
-	if err != nil || sec.Binding == nil {
-		return mcpRefresh{}
-	}
-	s, err := m.clientSecret(ctx, p, *sec.Binding)
-	if err != nil {
-		return mcpRefresh{}
-	}
-	return mcpRefresh{binding: sec.Binding, secret: s}
-}
-
-// refreshMCP renews an mcp-oauth token (the caller holds the row lock and
-// looked the client's secret up before taking it).
-func (m *Manager) refreshMCP(ctx context.Context, p Provider, rec *store.Connection, sec secret, mc *mcpRefresh) error {
-	if sec.RefreshToken == "" || mc.binding == nil || mc.binding.Issuer != sec.Binding.Issuer || mc.binding.ClientID != sec.Binding.ClientID {
-		// No refresh token, or the client changed under us: connect again.
-		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
-	}
-	tok, err := mcpoauth.Refresh(ctx, m.mcp.opts.Guard, *sec.Binding, mc.secret, sec.RefreshToken, m.now())
-	if errors.Is(err, mcpoauth.ErrClient) {
-		mc.refused = sec.Binding
-	}
-	if errors.Is(err, mcpoauth.ErrGrant) || errors.Is(err, mcpoauth.ErrClient) {
-		return &ErrNotConnected{Name: p.Name, ConnectURL: m.ConnectURL(p.Name)}
-	}
-	if err != nil {
-		return err
-	}
-	sec.AccessToken, sec.RefreshToken, sec.TokenType = tok.AccessToken, tok.RefreshToken, tok.TokenType
-	if err := m.reseal(rec, sec); err != nil {
-		return err
-	}
-	rec.ExpiresAt = tok.ExpiresAt
-	rec.Scopes = tok.Scopes
-	return nil
 }
 
 // vaultRegistrations keeps dynamic registrations in the vault, one row per

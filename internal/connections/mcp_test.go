@@ -324,3 +324,149 @@ func TestRefreshDynamicClient(t *testing.T) {
 		t.Fatalf("%q %v, authenticated as %v", tok, err, basic.Load())
 	}
 }
+
+// TestTokenOnlyForItsUpstream: a stored connection is handed out only to
+// the upstream its tokens were asked for. When the config moves the
+// connection name to another URL (or the name once belonged to a plain
+// provider), the old token must not reach the new upstream: the user
+// connects again.
+func TestTokenOnlyForItsUpstream(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		b    *mcpoauth.Binding
+		ok   bool
+	}{
+		{"its own URL", binding("http://unused"), true},
+		{"its origin (root metadata)", &mcpoauth.Binding{Resource: "https://notes.example"}, true},
+		{"another upstream", &mcpoauth.Binding{Resource: "https://other.example/mcp"}, false},
+		{"another path on the host", &mcpoauth.Binding{Resource: "https://notes.example/admin"}, false},
+		{"a plain provider's row", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, st := newMCPManager(t, false)
+			putMCP(t, m, st, "", secret{AccessToken: "at-" + tc.name, Binding: tc.b}, time.Time{})
+			tok, err := m.Token(ctx, "alice", "", "notes")
+			var nc *ErrNotConnected
+			switch {
+			case tc.ok && (err != nil || tok != "at-"+tc.name):
+				t.Fatalf("Token = %q, %v; want the stored token", tok, err)
+			case !tc.ok && (tok != "" || !errors.As(err, &nc)):
+				t.Fatalf("Token = %q, %v; want not connected", tok, err)
+			}
+		})
+	}
+}
+
+// TestPreRegisteredSecretPinned: once the config pins the pre-registered
+// client to an issuer, a connection made at another issuer never gets
+// its secret (a refresh there would hand it over): connect again.
+func TestPreRegisteredSecretPinned(t *testing.T) {
+	var got atomic.Value
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, p, _ := r.BasicAuth()
+		_ = r.ParseForm()
+		got.Store(p + r.PostForm.Get("client_secret"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"new","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	m.providers[0].MCP.Pre.Issuer = "https://pinned.example"
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL)}, time.Now().Add(10*time.Second))
+	tok, err := m.Token(context.Background(), "alice", "", "notes")
+	var nc *ErrNotConnected
+	if !errors.As(err, &nc) || tok != "" {
+		t.Fatalf("Token = %q, %v; want not connected", tok, err)
+	}
+	if s, _ := got.Load().(string); s != "" {
+		t.Fatalf("the issuer %s got the secret %q", as.URL, s)
+	}
+}
+
+// TestSlowRefreshDoesNotHoldTheStore: a token endpoint that takes its
+// time (an upstream names its authorization server; it may be hostile)
+// holds no store transaction: other writes (another user's connection
+// here; sign-ins, codes and consents alike) go on meanwhile, and a second
+// replica uses the current token instead of redeeming the refresh token
+// again.
+func TestSlowRefreshDoesNotHoldTheStore(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"new","refresh_token":"rt2","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL)}, time.Now().Add(30*time.Second))
+	got := make(chan string, 1)
+	go func() {
+		tok, err := m.Token(context.Background(), "alice", "", "notes")
+		if err != nil {
+			tok = err.Error()
+		}
+		got <- tok
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- st.PutConnection(context.Background(), store.Connection{UserID: "bob", Name: "notes", Kind: store.ConnectionOAuth2, Secret: []byte("x")})
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		close(release)
+		t.Fatal("a store write waited for another connection's token request")
+	}
+	// Another replica (another manager on the same store) does not
+	// redeem rt1 again: the current token is still good.
+	other := New(m.providers, st, m.vault, "https://gw.example", nil)
+	other.EnableMCP(m.mcp.opts)
+	if tok, err := other.Token(context.Background(), "alice", "", "notes"); err != nil || tok != "old" {
+		t.Fatalf("second replica: %q %v, want the current token", tok, err)
+	}
+	close(release)
+	if tok := <-got; tok != "new" {
+		t.Fatalf("refreshing caller got %q", tok)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d token requests, want 1", calls.Load())
+	}
+	rec, _ := st.GetConnection(context.Background(), "alice", "", "notes")
+	if sec, _ := m.open(rec); sec.RefreshToken != "rt2" || sec.Lease != "" {
+		t.Fatalf("after refresh: refresh token %q lease %q", sec.RefreshToken, sec.Lease)
+	}
+}
+
+// TestRefreshLease: while another replica's lease on the row lasts, an
+// expired token is not refreshed again (the caller is asked to retry in a
+// moment); a lease that ran out (its replica died) is taken over.
+func TestRefreshLease(t *testing.T) {
+	var calls atomic.Int64
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"new","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer as.Close()
+	m, st := newMCPManager(t, false)
+	now := time.Now()
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL), Lease: "other", LeaseUntil: now.Add(20 * time.Second)}, now.Add(-time.Second))
+	tok, err := m.Token(context.Background(), "alice", "", "notes")
+	var retry *ErrRetry
+	if !errors.As(err, &retry) || !retry.Renewing || tok != "" || calls.Load() != 0 {
+		t.Fatalf("under another lease: %q %v, %d token requests", tok, err, calls.Load())
+	}
+	putMCP(t, m, st, "", secret{AccessToken: "old", RefreshToken: "rt1", Binding: binding(as.URL), Lease: "dead", LeaseUntil: now.Add(-time.Second)}, now.Add(-time.Second))
+	if tok, err := m.Token(context.Background(), "alice", "", "notes"); err != nil || tok != "new" || calls.Load() != 1 {
+		t.Fatalf("after the lease ran out: %q %v, %d token requests", tok, err, calls.Load())
+	}
+}

@@ -41,6 +41,9 @@ func (p *Pages) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /connections/{name}/connect", web.Handle(p.m.log, p.connect))
 	mux.Handle("POST /connections/{name}/disconnect", web.Handle(p.m.log, p.disconnect))
 	mux.Handle("GET /connections/callback", web.Handle(p.m.log, p.callback))
+	// An mcp-oauth dynamic registration's own callback, per authorization
+	// server (mcpoauth.IssuerRedirect): the tag must be the flow's.
+	mux.Handle("GET /connections/callback/{issuer}", web.Handle(p.m.log, p.callback))
 }
 
 func (p *Pages) user(w http.ResponseWriter, r *http.Request) (store.User, bool) {
@@ -138,6 +141,14 @@ const connBinding = "connection"
 
 func (p *Pages) redirectURI() string { return p.m.base + "/connections/callback" }
 
+// mcpRedirect is the callback an mcp-oauth request names: its client's.
+func (p *Pages) mcpRedirect(pend mcpoauth.Pending) string {
+	if pend.RedirectURI != "" {
+		return pend.RedirectURI
+	}
+	return p.redirectURI()
+}
+
 // connect sends the browser to the provider (authorization code + PKCE).
 func (p *Pages) connect(w http.ResponseWriter, r *http.Request) error {
 	u, ok := p.user(w, r)
@@ -194,6 +205,17 @@ func (p *Pages) callback(w http.ResponseWriter, r *http.Request) error {
 		return &web.PageError{Status: http.StatusBadRequest, Title: "Expired",
 			Message: "This connection attempt expired or did not start here. Try again from your connections page.",
 			Cause:   fmt.Errorf("connection callback of user %s refused: expired, or another user's or browser's", u.ID)}
+	}
+	want := ""
+	if st.MCP != nil {
+		want = st.MCP.CallbackTag()
+	}
+	if r.PathValue("issuer") != want {
+		// A code for another authorization server's registration (a
+		// mix-up: RFC 9700 §4.4): never redeemed with this flow.
+		p.m.log.Warn("connection callback refused: it came from another authorization server's redirect", "user", u.ID, "connection", st.Name)
+		http.Redirect(w, r, outcomeURL("failed", st.Name), http.StatusSeeOther)
+		return nil
 	}
 	if e := q.Get("error"); e != "" {
 		p.m.log.Info("connection refused by the provider", "user", u.ID, "connection", st.Name, "error", e)
@@ -281,7 +303,7 @@ func (p *Pages) connectMCP(w http.ResponseWriter, r *http.Request, u store.User,
 		return web.SomethingWrong(fmt.Errorf("seal the connection state: %w", err))
 	}
 	web.Render(w, http.StatusOK, "continue.html", web.ContinuePage{Title: "Connecting " + pr.Name,
-		Text: "Taking you to " + pr.Name + " to allow access.", URL: pend.AuthorizationURL(d.AS.AuthorizationEndpoint, p.redirectURI(), state)})
+		Text: "Taking you to " + pr.Name + " to allow access.", URL: pend.AuthorizationURL(d.AS.AuthorizationEndpoint, p.mcpRedirect(pend), state)})
 	return nil
 }
 
@@ -292,7 +314,7 @@ func (p *Pages) callbackMCP(w http.ResponseWriter, r *http.Request, u store.User
 	if pr.MCP == nil || st.MCP == nil || st.Tenant != u.Tenant {
 		return errUnknownService
 	}
-	tok, err := p.m.finishMCP(r.Context(), pr, *st.MCP, r.URL.Query(), p.redirectURI())
+	tok, err := p.m.finishMCP(r.Context(), pr, *st.MCP, r.URL.Query(), p.mcpRedirect(*st.MCP))
 	if err != nil {
 		p.m.log.Warn("connection failed", "user", u.ID, "connection", pr.Name, "err", err)
 		http.Redirect(w, r, outcomeURL("failed", pr.Name), http.StatusSeeOther)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -33,12 +34,45 @@ func ParseChallenge(h http.Header) Challenge {
 		if c.Scheme != "bearer" {
 			continue
 		}
-		out.ResourceMetadata = c.Params["resource_metadata"]
-		out.Scope = strings.Fields(c.Params["scope"])
-		out.Error = c.Params["error"]
+		if rm := c.Params["resource_metadata"]; len(rm) <= maxChallengeURL {
+			out.ResourceMetadata = rm
+		}
+		for _, s := range strings.Fields(c.Params["scope"]) {
+			if len(out.Scope) < maxChallengeScopes && validScope(s) && !slices.Contains(out.Scope, s) {
+				out.Scope = append(out.Scope, s)
+			}
+		}
+		if e := c.Params["error"]; validScope(e) {
+			out.Error = e
+		}
 		break
 	}
 	return out
+}
+
+// Bounds of what an upstream's challenge may make mcpgate keep, ask for
+// and show: its scopes end up in the vault (a step-up's), in the
+// authorization request and in the tool error a model reads, and the
+// challenge is remembered per user connection, so a hostile upstream's
+// megabyte of header must not go there.
+const (
+	maxChallengeScopes = 32
+	maxChallengeScope  = 128
+	maxChallengeURL    = 2048
+)
+
+// validScope: a scope token (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E)
+// of at most maxChallengeScope bytes.
+func validScope(s string) bool {
+	if s == "" || len(s) > maxChallengeScope {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // Discovery is what mcpgate learnt about an upstream's authorization.
@@ -84,6 +118,13 @@ func Discover(ctx context.Context, upstreamURL string, ch Challenge, upstream, g
 	// was looked up for (simple string comparison, no normalization).
 	if asm.Issuer != issuer {
 		return nil, fmt.Errorf("%w: metadata issuer %q is not %q", ErrDiscovery, asm.Issuer, issuer)
+	}
+	// MCP authorization "Authorization Code Protection": PKCE with S256,
+	// and a server that does not say it supports S256 is not used (the
+	// SDK only checks that some method is listed; "plain" protects
+	// nothing against a stolen code).
+	if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
+		return nil, fmt.Errorf("%w: %s does not support PKCE with S256 (code_challenge_methods_supported: %v)", ErrDiscovery, issuer, asm.CodeChallengeMethodsSupported)
 	}
 	for _, u := range []string{asm.AuthorizationEndpoint, asm.TokenEndpoint} {
 		if err := checkURL(u, allowHTTP); err != nil {

@@ -37,6 +37,19 @@ type Pending struct {
 	Binding
 	IssRequired bool   `json:"ir,omitempty"`
 	Verifier    string `json:"v"`
+	// RedirectURI is the callback the request names (the client's,
+	// ClientCreds.RedirectURI); the code exchange repeats it.
+	RedirectURI string `json:"ru,omitempty"`
+}
+
+// CallbackTag is the issuer tag the callback path of p's response must
+// carry: IssuerTag of its issuer for a client with its own callback per
+// issuer (dynamic registration), "" for the shared callback.
+func (p Pending) CallbackTag() string {
+	if p.ClientKind == KindDynamic {
+		return IssuerTag(p.Issuer)
+	}
+	return ""
 }
 
 // Token is a token response, as kept.
@@ -53,7 +66,7 @@ type Token struct {
 func Prepare(d *Discovery, c ClientCreds, scopes []string) Pending {
 	return Pending{Binding: Binding{Issuer: d.AS.Issuer, TokenEndpoint: d.AS.TokenEndpoint, Resource: d.Resource, Scopes: scopes,
 		ClientKind: c.Kind, ClientID: c.ClientID, AuthMethod: c.AuthMethod},
-		IssRequired: d.AS.AuthorizationResponseIssParameterSupported, Verifier: oauth2.GenerateVerifier()}
+		IssRequired: d.AS.AuthorizationResponseIssParameterSupported, Verifier: oauth2.GenerateVerifier(), RedirectURI: c.RedirectURI}
 }
 
 // AuthorizationURL builds the authorization request: code flow with PKCE

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -38,6 +39,7 @@ type world struct {
 	asWellKnow string // the metadata document's path
 	issuer     string // published issuer ("" = the right one)
 	noServers  bool
+	pkce       []string // code_challenge_methods_supported (nil = S256)
 }
 
 func newWorld(t *testing.T, w *world) *world {
@@ -63,9 +65,13 @@ func newWorld(t *testing.T, w *world) *world {
 		if iss == "" {
 			iss = w.srv.URL + w.asPath
 		}
+		pkce := w.pkce
+		if pkce == nil {
+			pkce = []string{"S256"}
+		}
 		writeJSON(rw, map[string]any{"issuer": iss, "authorization_endpoint": w.srv.URL + "/authorize",
 			"token_endpoint": w.srv.URL + "/token", "response_types_supported": []string{"code"},
-			"code_challenge_methods_supported": []string{"S256"}})
+			"code_challenge_methods_supported": pkce})
 	})
 	return w
 }
@@ -94,6 +100,8 @@ func TestDiscover(t *testing.T) {
 			asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "does not match"},
 		{name: "no authorization server named", w: world{prmPath: "/.well-known/oauth-protected-resource/mcp", noServers: true,
 			asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "names no authorization server"},
+		{name: "PKCE without S256", w: world{prmPath: "/.well-known/oauth-protected-resource/mcp", pkce: []string{"plain"},
+			asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "S256"},
 		{name: "no metadata at all", w: world{asWellKnow: "/.well-known/oauth-authorization-server"}, wantErr: "no usable protected resource metadata"},
 	}
 	for _, tc := range cases {
@@ -157,14 +165,34 @@ func FuzzParseChallenge(f *testing.F) {
 	f.Add(`Bearer error="insufficient_scope", scope="a b", resource_metadata="https://x/y"`)
 	f.Add(`Bearer realm="a,b", Basic`)
 	f.Add(`Bearer scope="\"", x=`)
+	f.Add(`Bearer scope="a a b\u00e9 ` + strings.Repeat("x", 200) + `", error="bad\"x"`)
 	f.Fuzz(func(t *testing.T, v string) {
 		ch := ParseChallenge(http.Header{"Www-Authenticate": {v}})
-		for _, s := range ch.Scope {
-			if s == "" || strings.ContainsAny(s, " \t\n") {
+		if len(ch.Scope) > maxChallengeScopes || len(ch.ResourceMetadata) > maxChallengeURL || ch.Error != "" && !validScope(ch.Error) {
+			t.Fatalf("unbounded challenge %+v", ch)
+		}
+		for i, s := range ch.Scope {
+			if !validScope(s) || slices.Contains(ch.Scope[:i], s) {
 				t.Fatalf("scope %q", s)
 			}
 		}
 	})
+}
+
+// TestParseChallengeBounded: what a hostile upstream's challenge can make
+// mcpgate keep is bounded: scope tokens only (RFC 6749 §3.3), each once,
+// at most maxChallengeScopes, no oversized metadata URL.
+func TestParseChallengeBounded(t *testing.T) {
+	var many []string
+	for i := range 1000 {
+		many = append(many, fmt.Sprintf("s%d", i))
+	}
+	h := http.Header{}
+	h.Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="a a `+strings.Repeat("y", 300)+` café `+strings.Join(many, " ")+`", resource_metadata="https://x.example/`+strings.Repeat("p", 5000)+`"`)
+	ch := ParseChallenge(h)
+	if len(ch.Scope) != maxChallengeScopes || ch.Scope[0] != "a" || ch.Scope[1] != "s0" || ch.ResourceMetadata != "" || ch.Error != "insufficient_scope" {
+		t.Fatalf("%d scopes %v, metadata %d bytes, error %q", len(ch.Scope), ch.Scope[:3], len(ch.ResourceMetadata), ch.Error)
+	}
 }
 
 // registrationServer counts registrations and answers with method.
@@ -468,5 +496,84 @@ func TestClientRefused(t *testing.T) {
 	}
 	if _, err := Refresh(context.Background(), testClient(), b, "s", "rt", time.Now()); !errors.Is(err, ErrClient) {
 		t.Errorf("refresh: %v, want ErrClient", err)
+	}
+}
+
+// TestSlowRegistrationBlocksOnlyItsIssuer: an authorization server that
+// never finishes answering a registration (a configured upstream may
+// name a hostile one) holds up neither connects to another issuer nor
+// the use of registrations already kept.
+func TestSlowRegistrationBlocksOnlyItsIssuer(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	defer close(release)
+	var calls atomic.Int64
+	var body atomic.Value
+	fast := registrationServer(t, AuthBasic, &calls, &body)
+	store := &MemoryRegistrations{}
+	_ = store.PutRegistration(context.Background(), Registration{Issuer: "https://kept.example", RedirectURI: "https://gw.example/connections/callback", ClientID: "kept", AuthMethod: AuthNone})
+	r := &Registrar{RedirectURI: "https://gw.example/connections/callback", Store: store, HTTP: testClient()}
+	if r.lock("https://slow.example") == r.lock("https://other.example") {
+		t.Fatal("the test's issuers share a lock stripe; pick other names")
+	}
+	go func() {
+		_, _ = r.Client(context.Background(), &oauthex.AuthServerMeta{Issuer: "https://slow.example", RegistrationEndpoint: slow.URL}, nil)
+	}()
+	time.Sleep(50 * time.Millisecond) // the slow registration holds its lock
+	for _, asm := range []*oauthex.AuthServerMeta{
+		{Issuer: "https://kept.example", RegistrationEndpoint: fast.URL},
+		{Issuer: "https://other.example", RegistrationEndpoint: fast.URL},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := r.Client(context.Background(), asm, nil); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", asm.Issuer, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s waited for another issuer's registration", asm.Issuer)
+		}
+	}
+}
+
+// TestRegistrationErrorHidesSecret: an answer the SDK cannot read (here
+// a malformed expiry) carries the client secret; the error, which is
+// logged, must not.
+func TestRegistrationErrorHidesSecret(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+	}{
+		{http.StatusCreated, `{"client_id":"c","client_secret":"TOPSECRET-1","client_secret_expires_at":"soon"}`},
+		{http.StatusAccepted, `{"client_id":"c","client_secret":"TOPSECRET-2"}`},
+		{http.StatusBadRequest, `{"error":1,"client_secret":"TOPSECRET-3"}`},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			_, _ = w.Write([]byte(tc.body))
+		}))
+		r := &Registrar{RedirectURI: "https://gw.example/connections/callback", Store: &MemoryRegistrations{}, HTTP: testClient()}
+		_, err := r.Client(context.Background(), &oauthex.AuthServerMeta{Issuer: "https://as.example", RegistrationEndpoint: srv.URL}, nil)
+		srv.Close()
+		if err == nil || strings.Contains(err.Error(), "TOPSECRET") {
+			t.Fatalf("HTTP %d: err = %v, want an error without the secret", tc.status, err)
+		}
+	}
+	// The server's own error still reads.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_redirect_uri","error_description":"no"}`))
+	}))
+	defer srv.Close()
+	r := &Registrar{RedirectURI: "https://gw.example/connections/callback", Store: &MemoryRegistrations{}, HTTP: testClient()}
+	if _, err := r.Client(context.Background(), &oauthex.AuthServerMeta{Issuer: "https://as.example", RegistrationEndpoint: srv.URL}, nil); err == nil || !strings.Contains(err.Error(), "invalid_redirect_uri") {
+		t.Fatalf("err = %v, want the server's error code", err)
 	}
 }

@@ -2,9 +2,13 @@ package mcpoauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -32,7 +36,26 @@ type ClientCreds struct {
 	ClientID     string
 	ClientSecret string
 	AuthMethod   string // AuthBasic, AuthPost or AuthNone
+	// RedirectURI is the callback registered for this client: the
+	// issuer's own (IssuerRedirect) for a dynamic registration, else the
+	// shared one.
+	RedirectURI string
 }
+
+// IssuerTag names issuer in a callback path: a short hash, so the path
+// says which authorization server a code comes from without quoting it.
+func IssuerTag(issuer string) string {
+	sum := sha256.Sum256([]byte(issuer))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// IssuerRedirect is the callback of a dynamic registration at issuer:
+// base + "/" + IssuerTag(issuer). Distinct redirect URIs per authorization
+// server are the mix-up defence that needs nothing of the server (RFC 9700
+// §4.4.2): a code an honest server sends for mcpgate's registration there
+// arrives at that server's callback, so it cannot be passed off as the
+// answer to a flow with another (hostile) server, iss or no iss.
+func IssuerRedirect(base, issuer string) string { return base + "/" + IssuerTag(issuer) }
 
 // PreRegistered is a client the operator registered at the upstream's
 // authorization server by hand.
@@ -79,7 +102,18 @@ type Registrar struct {
 	Store       RegistrationStore
 	HTTP        *http.Client     // guarded
 	Now         func() time.Time // default time.Now
-	mu          sync.Mutex       // one registration at a time (they are rare)
+	// locks serialise registration per issuer (striped by its hash): one
+	// registration per authorization server, while a slow or hostile
+	// server (which a configured upstream names) holds up only its own
+	// issuer's connects, not every other upstream's.
+	locks [64]sync.Mutex
+}
+
+// lock is the mutex of issuer's stripe.
+func (r *Registrar) lock(issuer string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(issuer))
+	return &r.locks[h.Sum32()%uint32(len(r.locks))]
 }
 
 func (r *Registrar) now() time.Time {
@@ -102,11 +136,11 @@ var ErrNoRegistration = errors.New("no way to register at the authorization serv
 // at one issuer is never presented to another (SEP-2352).
 func (r *Registrar) Client(ctx context.Context, asm *oauthex.AuthServerMeta, pre *PreRegistered) (ClientCreds, error) {
 	if r.MetadataURL != "" && asm.ClientIDMetadataDocumentSupported {
-		return ClientCreds{Kind: KindMetadataDocument, ClientID: r.MetadataURL, AuthMethod: AuthNone}, nil
+		return ClientCreds{Kind: KindMetadataDocument, ClientID: r.MetadataURL, AuthMethod: AuthNone, RedirectURI: r.RedirectURI}, nil
 	}
 	if pre != nil && pre.ClientID != "" && (pre.Issuer == "" || pre.Issuer == asm.Issuer) {
 		return ClientCreds{Kind: KindPreRegistered, ClientID: pre.ClientID, ClientSecret: pre.ClientSecret,
-			AuthMethod: preRegisteredMethod(asm.TokenEndpointAuthMethodsSupported, pre.ClientSecret != "")}, nil
+			AuthMethod: preRegisteredMethod(asm.TokenEndpointAuthMethodsSupported, pre.ClientSecret != ""), RedirectURI: r.RedirectURI}, nil
 	}
 	if asm.RegistrationEndpoint == "" {
 		return ClientCreds{}, fmt.Errorf("%w %s: it supports neither client ID metadata documents nor dynamic registration, and no client is configured for it", ErrNoRegistration, asm.Issuer)
@@ -115,14 +149,19 @@ func (r *Registrar) Client(ctx context.Context, asm *oauthex.AuthServerMeta, pre
 }
 
 func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (ClientCreds, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if reg, ok, err := r.stored(ctx, asm.Issuer); err != nil || ok {
 		return reg, err
 	}
+	mu := r.lock(asm.Issuer)
+	mu.Lock()
+	defer mu.Unlock()
+	if reg, ok, err := r.stored(ctx, asm.Issuer); err != nil || ok {
+		return reg, err // registered while we waited
+	}
 	want := dynamicMethod(asm.TokenEndpointAuthMethodsSupported)
+	redirect := IssuerRedirect(r.RedirectURI, asm.Issuer)
 	meta := &oauthex.ClientRegistrationMetadata{
-		RedirectURIs:            []string{r.RedirectURI},
+		RedirectURIs:            []string{redirect},
 		TokenEndpointAuthMethod: want,
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		ResponseTypes:           []string{"code"},
@@ -132,7 +171,7 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 	}
 	resp, err := oauthex.RegisterClient(ctx, asm.RegistrationEndpoint, meta, r.HTTP)
 	if err != nil {
-		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: %w", asm.Issuer, err)
+		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: %w", asm.Issuer, registrationError(err))
 	}
 	method := resp.TokenEndpointAuthMethod
 	if method == "" {
@@ -144,7 +183,7 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 	if method != AuthBasic && method != AuthPost && method != AuthNone {
 		return ClientCreds{}, fmt.Errorf("dynamic registration at %s: unsupported token_endpoint_auth_method %q", asm.Issuer, method)
 	}
-	reg := Registration{Issuer: asm.Issuer, RedirectURI: r.RedirectURI, ClientID: resp.ClientID, ClientSecret: resp.ClientSecret,
+	reg := Registration{Issuer: asm.Issuer, RedirectURI: redirect, ClientID: resp.ClientID, ClientSecret: resp.ClientSecret,
 		AuthMethod: method, ExpiresAt: resp.ClientSecretExpiresAt}
 	if r.Store != nil {
 		// Another replica may have registered meanwhile: keep one
@@ -156,7 +195,7 @@ func (r *Registrar) dynamic(ctx context.Context, asm *oauthex.AuthServerMeta) (C
 			return ClientCreds{}, fmt.Errorf("keep the registration at %s: %w", asm.Issuer, err)
 		}
 	}
-	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: method}, nil
+	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: method, RedirectURI: redirect}, nil
 }
 
 // dynamicMethod is the method to ask for: a secret when the server takes
@@ -217,10 +256,10 @@ func (r *Registrar) stored(ctx context.Context, issuer string) (ClientCreds, boo
 		return ClientCreds{}, false, nil
 	}
 	reg, ok, err := r.Store.GetRegistration(ctx, issuer)
-	if err != nil || !ok || !reg.usable(issuer, r.RedirectURI, r.now()) {
+	if err != nil || !ok || !reg.usable(issuer, IssuerRedirect(r.RedirectURI, issuer), r.now()) {
 		return ClientCreds{}, false, err
 	}
-	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: reg.AuthMethod}, true, nil
+	return ClientCreds{Kind: KindDynamic, ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, AuthMethod: reg.AuthMethod, RedirectURI: reg.RedirectURI}, true, nil
 }
 
 // Forget drops the kept registration at issuer when it is clientID's:
@@ -243,4 +282,21 @@ func (m *MemoryRegistrations) DeleteRegistration(_ context.Context, issuer strin
 	defer m.mu.Unlock()
 	delete(m.regs, issuer)
 	return nil
+}
+
+// registrationError is err without the answer's body: the SDK quotes
+// the whole body when it cannot read it, and a registration answer holds
+// the client secret (RFC 7591 §3.2.1), which must not reach a log. What
+// remains: the server's error code and description (RFC 7591 §3.2.2), a
+// transport failure, or that the answer was unusable.
+func registrationError(err error) error {
+	var re *oauthex.ClientRegistrationError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		return re
+	case errors.As(err, &ue), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return errors.New("the server's answer was not a usable registration")
 }

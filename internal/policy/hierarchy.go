@@ -23,8 +23,6 @@ type Hierarchy struct {
 	// covers maps each broad scope to the patterns it covers, its own and
 	// those of every broad scope it covers (the closure), in a stable order.
 	covers map[string][]pattern
-	// written keeps the patterns as configured, for display.
-	written map[string][]string
 }
 
 // NewHierarchy checks and compiles the hierarchy of server: each key is a
@@ -39,7 +37,7 @@ func NewHierarchy(server string, m map[string][]string) (*Hierarchy, error) {
 	bad := func(broad, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("server %q: scope hierarchy %q: %s", server, broad, fmt.Sprintf(format, args...)))
 	}
-	h := &Hierarchy{covers: map[string][]pattern{}, written: map[string][]string{}}
+	h := &Hierarchy{covers: map[string][]pattern{}}
 	direct := map[string][]pattern{}
 	for _, broad := range sortedKeys(m) {
 		if !validScopeToken(broad) || strings.Contains(broad, "*") {
@@ -62,7 +60,6 @@ func NewHierarchy(server string, m map[string][]string) (*Hierarchy, error) {
 			}
 			direct[broad] = append(direct[broad], p)
 		}
-		h.written[broad] = slices.Clone(m[broad])
 	}
 	for broad := range direct {
 		if h.reaches(direct, broad, broad) {
@@ -186,13 +183,27 @@ func (h *Hierarchy) Covering(need string) []string {
 	return out
 }
 
-// Narrower returns what broad covers as configured (patterns as written),
+// Narrower returns everything broad covers, as patterns in the
+// configuration's syntax: its own entries and, since covering is
+// transitive, those of the broad scopes below it ("mcp:all" covering
+// "mcp:bq" also includes "mcp:bq.write.*"). The consent page shows it:
+// a person allowing a broad scope must see all it grants, not one level.
 // nil when broad is no broad scope.
 func (h *Hierarchy) Narrower(broad string) []string {
-	if h == nil {
+	if h == nil || h.covers[broad] == nil {
 		return nil
 	}
-	return h.written[broad]
+	var out []string
+	for _, p := range h.covers[broad] {
+		s := p.s
+		if p.prefix {
+			s += "*"
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Reduce drops from scopes those another of them covers, keeping order:

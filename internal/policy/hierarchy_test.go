@@ -140,3 +140,21 @@ func TestRequirements(t *testing.T) {
 		}
 	}
 }
+
+// TestNarrowerIsTransitive: what the consent page says a broad scope
+// includes is everything it covers, below the broad scopes it covers too.
+func TestNarrowerIsTransitive(t *testing.T) {
+	h := bqHierarchy(t)
+	got := h.Narrower("mcp:bq")
+	for _, want := range []string{"mcp:bq.read", "mcp:bq.write.*", "mcp:bq.read.*"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("Narrower(mcp:bq) = %v, want it to include %s", got, want)
+		}
+	}
+	if got := h.Narrower("mcp:bq.read"); !slices.Equal(got, []string{"mcp:bq.read.*"}) {
+		t.Errorf("Narrower(mcp:bq.read) = %v", got)
+	}
+	if h.Narrower("mcp:bq.read.x") != nil {
+		t.Error("a scope that is not broad includes something")
+	}
+}
