@@ -17,8 +17,9 @@ help: ## List the targets
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## Build mcpgate, mcpfixture and mcpload into bin/
+build: ## Build mcpgate, mcpfixture and mcpload into bin/ (and the Go SDK's conformance server, a test upstream)
 	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -o bin/go-sdk-everything-server github.com/modelcontextprotocol/go-sdk/conformance/everything-server
 
 run: build ## Run the quickstart: demo upstream + gateway on http://127.0.0.1:8080/mcp/demo
 	bash scripts/run.sh

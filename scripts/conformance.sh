@@ -9,6 +9,14 @@
 #                             Streamable HTTP                                  [baseline]
 #   gateway-everything-http   mcpgate passthrough in front of it               test/conformance/gateway-everything-http.yaml
 #   gateway-everything-stdio  mcpgate bridge in front of it over stdio         test/conformance/gateway-everything-stdio.yaml
+#   goeverything              the MCP Go SDK's own conformance server (module
+#                             github.com/modelcontextprotocol/go-sdk, package
+#                             conformance/everything-server, built by `make build`
+#                             as bin/go-sdk-everything-server; nobody here wrote it;
+#                             it speaks 2026-07-28 and has every scenario's tools)
+#                             over Streamable HTTP                             [baseline]
+#   gateway-goeverything-http   mcpgate passthrough in front of it             test/conformance/gateway-goeverything-http.yaml
+#   gateway-goeverything-stdio  mcpgate bridge in front of it over stdio       test/conformance/gateway-goeverything-stdio.yaml
 # with three sets (Node 22 from .cache/tools, see scripts/install-test-tools.sh):
 #   stable      @modelcontextprotocol/conformance 0.1.16, `server --suite all`
 #   2025-11-25  0.2.0-alpha.12 (npm alias conformance-alpha), `server --requirements 2025-11-25`
@@ -36,14 +44,14 @@
 #          runner output in .cache/conformance/<target>/<set>.log.
 #
 # Environment:
-#   CONFORMANCE_TARGETS  targets to run (default: all six above); the baselines of
+#   CONFORMANCE_TARGETS  targets to run (default: all nine above); the baselines of
 #                        the gateway targets chosen always run. "fixture-selftest"
 #                        runs the fixture again as if it were a gateway (checks the
 #                        comparison).
 #   CONFORMANCE_SETS     default "stable 2025-11-25 2026-07-28" (CONFORMANCE_RUNNERS,
 #                        the old name, is read too; "alpha" there means 2025-11-25)
-#   FIXTURE_PORT, EVERYTHING_PORT, GATEWAY_PORT
-#                        loopback ports (default: first free from 39100 / 39105 / 39110)
+#   FIXTURE_PORT, EVERYTHING_PORT, GATEWAY_PORT, GOEVERYTHING_PORT
+#                        loopback ports (default: first free from 39100 / 39105 / 39110 / 39120)
 #   CONFORMANCE_RUN_TIMEOUT      seconds for one runner invocation (default 900)
 #   CONFORMANCE_COMPARE_ONLY=1   start nothing, run nothing: compare the results
 #                                already in .cache/conformance and print the summary
@@ -59,7 +67,8 @@ ALPHA_RUNNER="$TOOLS/conformance-alpha/dist/index.js"
 EVERYTHING="$TOOLS/@modelcontextprotocol/server-everything/dist/index.js"
 OUT="$ROOT/.cache/conformance"
 FLOORS="$ROOT/test/conformance"
-ALL_TARGETS="fixture gateway-http gateway-stdio everything gateway-everything-http gateway-everything-stdio"
+ALL_TARGETS="fixture gateway-http gateway-stdio everything gateway-everything-http gateway-everything-stdio goeverything gateway-goeverything-http gateway-goeverything-stdio"
+GOEVERYTHING="$ROOT/bin/go-sdk-everything-server"
 TARGETS="${CONFORMANCE_TARGETS:-$ALL_TARGETS}"
 SETS="${CONFORMANCE_SETS:-${CONFORMANCE_RUNNERS:-stable 2025-11-25 2026-07-28}}"
 SETS="${SETS//alpha/2025-11-25}"
@@ -72,9 +81,10 @@ die() { printf 'conformance: ERROR: %s\n' "$*" >&2; exit 1; }
 # baseline_of TARGET: the direct target a gateway target is compared with.
 baseline_of() {
   case "$1" in
-    fixture | everything) echo "" ;;
+    fixture | everything | goeverything) echo "" ;;
     gateway-http | gateway-stdio | fixture-selftest) echo fixture ;;
     gateway-everything-http | gateway-everything-stdio) echo everything ;;
+    gateway-goeverything-http | gateway-goeverything-stdio) echo goeverything ;;
     *) die "unknown target '$1' (known: $ALL_TARGETS fixture-selftest)" ;;
   esac
 }
@@ -105,6 +115,7 @@ if [[ "${CONFORMANCE_COMPARE_ONLY:-0}" != 1 ]]; then
   if need fixture; then [[ -x bin/mcpfixture ]] || die "bin/mcpfixture missing; run 'make build' first"; fi
   if [[ " $TARGETS " == *" gateway-"* ]]; then [[ -x bin/mcpgate ]] || die "bin/mcpgate missing; run 'make build' first"; fi
   if need everything; then [[ -f "$EVERYTHING" ]] || die "server-everything not installed ($EVERYTHING); run scripts/install-test-tools.sh"; fi
+  if need goeverything; then [[ -x "$GOEVERYTHING" ]] || die "$GOEVERYTHING missing; run 'make build' first"; fi
 fi
 
 # ---------------------------------------------------------------------------
@@ -187,6 +198,7 @@ render() {
   s="${s//'${GATEWAY_PORT}'/$GATEWAY_PORT}"
   s="${s//'${FIXTURE_PORT}'/${FIXTURE_PORT:-0}}"
   s="${s//'${EVERYTHING_PORT}'/${EVERYTHING_PORT:-0}}"
+  s="${s//'${GOEVERYTHING_PORT}'/${GOEVERYTHING_PORT:-0}}"
   s="${s//'${REPO_ROOT}'/$ROOT}"
   if grep -q '\${' <<<"$s"; then die "$1: unknown \${VAR} left after rendering: $(grep -o '\${[^}]*}' <<<"$s" | sort -u | tr '\n' ' ')"; fi
   printf '%s\n' "$s" >"$2"
@@ -223,7 +235,7 @@ run_sets() {
 # against PATH on it, then mcpgate stopped.
 serve_gateway() {
   local t="$1" path="$2" gw_pid
-  GATEWAY_PORT="${GATEWAY_PORT_FIXED:-$(free_port 39110 "${FIXTURE_PORT:-}" "${EVERYTHING_PORT:-}")}"
+  GATEWAY_PORT="${GATEWAY_PORT_FIXED:-$(free_port 39110 "${FIXTURE_PORT:-}" "${EVERYTHING_PORT:-}" "${GOEVERYTHING_PORT:-}")}"
   render "test/conformance/$t.yaml" "$OUT/$t/mcpgate.yaml"
   if ! bin/mcpgate config check "$OUT/$t/mcpgate.yaml" >"$OUT/$t/config-check.log" 2>&1; then
     sed 's/^/    /' "$OUT/$t/config-check.log" >&2
@@ -258,12 +270,21 @@ run_all() {
       "$NODE" --import "$FLOORS/loopback.mjs" "$EVERYTHING" streamableHttp
     wait_http "$STARTED_PID" "$OUT/everything/server-everything.log" "$EVERYTHING_URL" any
   fi
+  if need goeverything; then
+    GOEVERYTHING_PORT="${GOEVERYTHING_PORT:-$(free_port 39120 "${FIXTURE_PORT:-}" "${EVERYTHING_PORT:-}")}"
+    GOEVERYTHING_URL="http://127.0.0.1:$GOEVERYTHING_PORT/mcp"
+    mkdir -p "$OUT/goeverything"
+    start "$OUT/goeverything/go-sdk-everything-server.log" "$GOEVERYTHING" -http "127.0.0.1:$GOEVERYTHING_PORT"
+    wait_http "$STARTED_PID" "$OUT/goeverything/go-sdk-everything-server.log" "$GOEVERYTHING_URL" any
+  fi
 
   for t in $TARGETS; do
     mkdir -p "$OUT/$t"
     case "$t" in
       fixture | fixture-selftest) run_sets "$t" "$FIXTURE_URL" ;;
       everything) run_sets "$t" "$EVERYTHING_URL" ;;
+      goeverything) run_sets "$t" "$GOEVERYTHING_URL" ;;
+      gateway-goeverything-http | gateway-goeverything-stdio) serve_gateway "$t" /mcp/goeverything ;;
       gateway-http | gateway-stdio) serve_gateway "$t" /mcp/fixture ;;
       gateway-everything-http | gateway-everything-stdio) serve_gateway "$t" /mcp/everything ;;
     esac
@@ -293,9 +314,10 @@ const sets = setsArg.split(/\s+/).filter(Boolean);
 const targets = pairArgs.map((p) => { const [t, b] = p.split('='); return { name: t, baseline: b || null }; });
 const RANK = { FAILURE: 4, WARNING: 3, SUCCESS: 2, SKIPPED: 1, INFO: 0 };
 // Baselines whose gateway targets may not fail a check the baseline never ran:
-// the fixture implements every scenario; server-everything speaks 2025-11-25
+// the fixture and the Go SDK's conformance server implement every scenario;
+// server-everything speaks 2025-11-25
 // only, and a gateway that translates eras gets further than it does.
-const STRICT = new Set(['fixture']);
+const STRICT = new Set(['fixture', 'goeverything']);
 const SET_LABEL = { stable: '0.1.16 --suite all', '2025-11-25': '0.2.0-alpha.12 --requirements 2025-11-25', '2026-07-28': '0.2.0-alpha.12 --requirements 2026-07-28' };
 
 // load(target, set) -> {ran, rc, seconds, order: [scenario], scenarios: Map<scenario, Map<checkId, {status, msg, details}>>}
