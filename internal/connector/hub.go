@@ -39,6 +39,13 @@ type Auth struct {
 	// Connectors maps an operator-registered client id to the connector
 	// name it may serve as (config `connectors:`).
 	Connectors map[string]string
+	// KeyOnly reports whether a client's record lets it obtain tokens
+	// only with private_key_jwt (RFC 7523 §2.2) and holds no shared
+	// secret. The token endpoint accepts only the registered method, so
+	// the record says how any token of the client was obtained; a
+	// connector token from a secret-holding client is refused (defence
+	// in depth behind config validation). nil refuses every client.
+	KeyOnly func(clientID string) bool
 	// Refresh is how often live sessions are re-checked (the config's
 	// oauth.revocation_refresh); zero: 3 s, access.DefaultRefresh.
 	Refresh time.Duration
@@ -130,6 +137,9 @@ func authorize(a *Auth, token string) (string, *tokens.Claims, *oauth.Error) {
 	name, ok := a.Connectors[c.ClientID]
 	if !ok || c.Subject != c.ClientID {
 		return "", nil, refusal(a, http.StatusForbidden, "access_denied", "this client is not a registered connector")
+	}
+	if a.KeyOnly == nil || !a.KeyOnly(c.ClientID) {
+		return "", nil, refusal(a, http.StatusForbidden, "access_denied", "a connector client must authenticate only with private_key_jwt")
 	}
 	return name, c, nil
 }
@@ -329,6 +339,8 @@ func (h *Hub) stillAllowed(in *instance) string {
 		return "connectors are no longer configured"
 	case a.Connectors[in.client] != in.name:
 		return "the client is no longer a registered connector"
+	case a.KeyOnly == nil || !a.KeyOnly(in.client):
+		return "the client no longer authenticates only with private_key_jwt"
 	case a.CutOff != nil && a.CutOff(c):
 		return "the client was cut off"
 	case !c.ExpiresAt.IsZero() && !h.now().Before(c.ExpiresAt):

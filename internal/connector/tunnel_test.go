@@ -73,7 +73,8 @@ func newRigTLS(t *testing.T, tls bool) *rig {
 	}
 	t.Cleanup(r.srv.Close)
 	t.Cleanup(r.hub.Close)
-	r.hub.SetAuth(&Auth{Audience: r.srv.URL + Path, Connectors: map[string]string{"edge-client": "edge", "other-client": "other"},
+	r.hub.SetAuth(&Auth{Audience: r.srv.URL + Path, Connectors: map[string]string{"edge-client": "edge", "other-client": "other", "shared-client": "shared"},
+		KeyOnly: func(id string) bool { return id != "shared-client" }, // shared-client's record holds a secret
 		Verify: func(tok, aud string) (*tokens.Claims, error) {
 			c, ok := r.tokens.Load(tok)
 			if !ok || aud != r.srv.URL+Path {
@@ -228,6 +229,7 @@ func TestConnectRefusals(t *testing.T) {
 		{"token in the URL", "", "?access_token=" + r.mint("edge-client", Scope), 400},
 		{"wrong scope", "Bearer " + r.mint("edge-client", "mcp:read"), "", 403},
 		{"not a connector", "Bearer " + r.mint("agent-client", Scope), "", 403},
+		{"connector client holding a shared secret", "Bearer " + r.mint("shared-client", Scope), "", 403},
 		{"cut off", "Bearer " + r.mint("cut-client", Scope), "", 401},
 	}
 	r.cutOff.Store("cut-client", true)
