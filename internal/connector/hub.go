@@ -204,7 +204,7 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	sess, err := yamux.Server(conn, muxConfig(h.keepAlive))
+	sess, err := yamux.Server(conn, hubMuxConfig(h.keepAlive))
 	if err != nil {
 		_ = conn.Close()
 		return
@@ -247,7 +247,24 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	}
 	_ = ctrl.SetDeadline(time.Time{})
 	go h.control(in, ctrl)
+	go h.refuseStreams(in)
 	h.watch(ctx, in)
+}
+
+// refuseStreams ends the session of a connector that opens a stream of
+// its own after the control stream: only the gateway opens streams. Left
+// unaccepted, each would sit in yamux's backlog buffering up to a stream
+// window (a memory exhaustion); the hub's backlog is also kept tiny
+// (hubMuxConfig), so streams past it are reset by yamux itself.
+func (h *Hub) refuseStreams(in *instance) {
+	s, err := in.sess.AcceptStream()
+	if err != nil {
+		return // the session ended
+	}
+	_ = s.Close()
+	h.log.Info("connector protocol violation", "connector", in.name, "instance", in.id, "client", in.client,
+		"addr", in.remote, "err", "the connector opened a stream; only the gateway opens streams")
+	in.close("protocol violation: the connector opened a stream")
 }
 
 // refuseHello tells the connector why, and gives the frame a moment to

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
 
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -678,3 +679,56 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// rawConnector connects as client with a hand-driven yamux session and
+// sends the hello: what a misbehaving connector can do.
+func (r *rig) rawConnector(name, client string) (*yamux.Session, net.Conn) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(r.srv.URL, "http") + Path
+	ws, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{ProtocolV1},
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + r.mint(client, Scope)}}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	sess, err := yamux.Client(websocket.NetConn(context.Background(), ws, websocket.MessageBinary), muxConfig(KeepAlive))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = sess.Close() })
+	ctrl, err := sess.OpenStream()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_ = ctrl.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := WriteFrame(ctrl, &Frame{Kind: KindHello, Name: name, Instance: "raw", Version: "t"}); err != nil {
+		r.t.Fatal(err)
+	}
+	if f, err := ReadFrame(ctrl, KindWelcome, KindError); err != nil || f.Kind != KindWelcome {
+		r.t.Fatalf("no welcome: %+v %v", f, err)
+	}
+	return sess, ctrl
+}
+
+// TestConnectorOpenedStreamDisconnects: only the gateway opens streams; a
+// connector that opens its own (which would otherwise sit in the accept
+// backlog, each buffering a window) is disconnected with a reason.
+func TestConnectorOpenedStreamDisconnects(t *testing.T) {
+	r := newRig(t)
+	sess, _ := r.rawConnector("edge", "edge-client")
+	r.waitInstances("edge", 1)
+	in := r.only("edge")
+	s, err := sess.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Write(make([]byte, 64<<10))
+	waitFor(t, func() bool { return in.sess.IsClosed() })
+	if p := in.reason.Load(); p == nil || !strings.HasPrefix(*p, "protocol violation") {
+		t.Fatalf("closed for %v, want a protocol violation", p)
+	}
+	if got := hubMuxConfig(KeepAlive).AcceptBacklog; got != HubAcceptBacklog || got > 1 {
+		t.Fatalf("hub accept backlog %d", got)
+	}
+}
