@@ -66,6 +66,7 @@ type Hub struct {
 
 	mu        sync.Mutex
 	instances map[string][]*instance // by connector name
+	pending   map[string]int         // handshakes in progress, by client id
 
 	rec  store.ConnectorStatus // nil: status is in memory only
 	obs  Observer              // nil: no metrics (hub_status.go)
@@ -92,7 +93,7 @@ func NewHub(log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, keepAlive: KeepAlive, now: time.Now, instances: map[string][]*instance{}}
+	return &Hub{log: log, keepAlive: KeepAlive, now: time.Now, instances: map[string][]*instance{}, pending: map[string]int{}}
 }
 
 // SetAuth installs the current configuration's auth.
@@ -185,6 +186,13 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) error {
 	if oerr != nil {
 		return oerr
 	}
+	release, ok := h.beginHandshake(claims.ClientID)
+	if !ok {
+		h.log.Info("connector refused", "connector", name, "client", claims.ClientID, "addr", forwarded.ClientAddr(r),
+			"err", "too many handshakes in progress")
+		return refusal(a, http.StatusTooManyRequests, "temporarily_unavailable", "too many connections of this connector are being set up")
+	}
+	defer release()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{ProtocolV1}})
 	if err != nil {
 		return nil // Accept answered the bad handshake itself
@@ -193,12 +201,39 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) error {
 		_ = ws.Close(websocket.StatusPolicyViolation, "subprotocol "+ProtocolV1+" is required")
 		return nil
 	}
-	h.run(ws, name, claims, forwarded.ClientAddr(r))
+	h.run(ws, name, claims, forwarded.ClientAddr(r), release)
 	return nil
 }
 
-// run carries one connector session until it ends.
-func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote string) {
+// MaxPendingHandshakes bounds the sessions of one client that have not
+// finished their hello (each may take OpenTimeout): without it, one valid
+// token could hold any number of them outside the MaxInstances limit.
+var MaxPendingHandshakes = 4
+
+// beginHandshake counts a handshake of client; release (idempotent) ends
+// it. ok is false past MaxPendingHandshakes.
+func (h *Hub) beginHandshake(client string) (release func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pending[client] >= MaxPendingHandshakes {
+		return nil, false
+	}
+	h.pending[client]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.pending[client]--; h.pending[client] <= 0 {
+				delete(h.pending, client)
+			}
+			h.mu.Unlock()
+		})
+	}, true
+}
+
+// run carries one connector session until it ends; release ends its
+// handshake's count once the hello is answered.
+func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote string, release func()) {
 	h.runs.Add(1)
 	defer h.runs.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -240,6 +275,7 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 		refuseHello(ctrl, err.Error())
 		return
 	}
+	release()
 	defer h.remove(in)
 	h.warnMissing(in)
 	if err := WriteFrame(ctrl, &Frame{Kind: KindWelcome, OK: true, ReauthSeconds: int(ReauthBefore / time.Second)}); err != nil {

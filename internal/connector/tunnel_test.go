@@ -732,3 +732,40 @@ func TestConnectorOpenedStreamDisconnects(t *testing.T) {
 		t.Fatalf("hub accept backlog %d", got)
 	}
 }
+
+// TestPendingHandshakesBounded: sessions that have not sent their hello
+// count per client, so one token cannot hold unlimited handshakes.
+func TestPendingHandshakesBounded(t *testing.T) {
+	r := newRig(t)
+	old := MaxPendingHandshakes
+	MaxPendingHandshakes = 2
+	t.Cleanup(func() { MaxPendingHandshakes = old })
+	wsURL := "ws" + strings.TrimPrefix(r.srv.URL, "http") + Path
+	dial := func() (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{ProtocolV1},
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + r.mint("edge-client", Scope)}}})
+	}
+	pending := func() int { r.hub.mu.Lock(); defer r.hub.mu.Unlock(); return r.hub.pending["edge-client"] }
+	var held []*websocket.Conn
+	for range 2 {
+		ws, _, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, ws)
+	}
+	if _, resp, err := dial(); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a third silent handshake: err=%v resp=%v, want HTTP 429", err, resp)
+	}
+	_ = held[0].CloseNow()
+	waitFor(t, func() bool { return pending() == 1 })
+	r.rawConnector("edge", "edge-client") // a full hello fits, and leaves the count
+	r.waitInstances("edge", 1)
+	if n := pending(); n != 1 {
+		t.Fatalf("pending after a completed hello: %d, want 1", n)
+	}
+	_ = held[1].CloseNow()
+	waitFor(t, func() bool { return pending() == 0 })
+}
