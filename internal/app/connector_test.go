@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpgate/mcpgate/internal/config"
 	"github.com/mcpgate/mcpgate/internal/connector"
 	"github.com/mcpgate/mcpgate/internal/store"
 )
@@ -342,5 +343,25 @@ func TestConnectorStreams(t *testing.T) {
 	}
 	if tc, ok := res.Content[0].(*mcp.TextContent); !ok || tc.Text != "LLM response: Paris" {
 		t.Errorf("sampling result %+v", res.Content[0])
+	}
+}
+
+// TestConnectorKeyOnly: the hub's defence-in-depth predicate accepts a
+// client only when its record (after defaults) is private_key_jwt with no
+// secret; the token endpoint accepts only the registered method, so that
+// is how its tokens were obtained.
+func TestConnectorKeyOnly(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.OAuth.Clients = []config.Client{
+		{ID: "key", TokenEndpointAuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`},
+		{ID: "basic", TokenEndpointAuthMethod: "client_secret_basic", Secret: "s3cret-s3cret-s3cret", JWKS: `{"keys":[]}`},
+		{ID: "key-and-hash", TokenEndpointAuthMethod: "private_key_jwt", SecretHash: strings.Repeat("0", 64)},
+		{ID: "none", TokenEndpointAuthMethod: "none"},
+	}
+	ok := keyOnly(cfg)
+	for id, want := range map[string]bool{"key": true, "basic": false, "key-and-hash": false, "none": false, "unknown": false} {
+		if ok(id) != want {
+			t.Errorf("keyOnly(%q) = %v, want %v", id, !want, want)
+		}
 	}
 }

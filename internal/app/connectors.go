@@ -48,8 +48,20 @@ func (a *App) connectorEndpoint(cfg *config.Config, cat *catalog.Catalog, auth *
 		return nil, err
 	}
 	return &connectorEndpoint{handler: h, auth: &connector.Auth{Audience: res.URI, MetadataURL: res.MetadataURL,
-		Verify: auth.verify, CutOff: auth.revokedToken, Connectors: cat.Connectors(), Expect: expected(cat),
+		Verify: auth.verify, CutOff: auth.revokedToken, Connectors: cat.Connectors(), KeyOnly: keyOnly(cfg), Expect: expected(cat),
 		Refresh: cfg.OAuth.RevocationRefresh.Std()}}, nil
+}
+
+// keyOnly reports, from cfg's client records (after defaults), whether a
+// client authenticates only with private_key_jwt and holds no secret: the
+// token endpoint accepts only a client's registered method, so such a
+// client's tokens were obtained with its key.
+func keyOnly(cfg *config.Config) func(string) bool {
+	ok := map[string]bool{}
+	for _, cl := range cfg.OAuth.Clients {
+		ok[cl.ID] = cl.TokenEndpointAuthMethod == "private_key_jwt" && cl.Secret == "" && cl.SecretHash == ""
+	}
+	return func(id string) bool { return ok[id] }
 }
 
 // expected is what cat routes through each connector, to compare with

@@ -84,6 +84,13 @@ func (v *validator) connectorClient(p, id string) {
 		if cl.JWKS == "" && cl.JWKSURI == "" || cl.TokenEndpointAuthMethod != "" && cl.TokenEndpointAuthMethod != "private_key_jwt" {
 			v.add(p+".client_id", "client %q must authenticate with private_key_jwt (jwks or jwks_uri)", id)
 		}
+		// Validation runs before defaults: a client with both a secret
+		// and keys and no token_endpoint_auth_method would default to
+		// client_secret_basic, so a shared secret could obtain connector
+		// tokens. A connector client holds no secret at all.
+		if cl.Secret != "" || cl.SecretHash != "" {
+			v.add(p+".client_id", "client %q must not have secret or secret_hash: a connector authenticates only with private_key_jwt", id)
+		}
 		if len(cl.GrantTypes) > 0 && !slices.Contains(cl.GrantTypes, "client_credentials") {
 			v.add(p+".client_id", "client %q must be allowed the client_credentials grant", id)
 		}

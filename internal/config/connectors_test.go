@@ -7,7 +7,7 @@ import (
 
 func TestConnectorsValidation(t *testing.T) {
 	const jwks = `'{"keys":[]}'`
-	client := "oauth: {clients: [{id: edge-client, jwks: " + jwks + "}, {id: secret-client, secret: s3cret-s3cret-s3cret}]}\n"
+	client := "oauth: {clients: [{id: edge-client, jwks: " + jwks + "}, {id: secret-client, secret: s3cret-s3cret-s3cret}, {id: both-client, jwks: " + jwks + ", secret: s3cret-s3cret-s3cret}, {id: hash-client, jwks: " + jwks + ", token_endpoint_auth_method: private_key_jwt, secret_hash: '0000000000000000000000000000000000000000000000000000000000000000'}]}\n"
 	tests := []struct {
 		name string
 		doc  string
@@ -17,6 +17,10 @@ func TestConnectorsValidation(t *testing.T) {
 		{"unknown connector", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: m, upstream: {connector: nope, url: 'http://10.0.0.5:9000/mcp'}}]", "unknown connector"},
 		{"unknown client", "connectors: [{name: edge, client_id: ghost}]\n" + okServer, "unknown client"},
 		{"bearer-secret client", client + "connectors: [{name: edge, client_id: secret-client}]\n" + okServer, "private_key_jwt"},
+		// Keys and a secret with no method: validation runs before the
+		// default (client_secret_basic), so the secret must be refused.
+		{"keys and secret, no method", client + "connectors: [{name: edge, client_id: both-client}]\n" + okServer, "must not have secret"},
+		{"keys and secret_hash", client + "connectors: [{name: edge, client_id: hash-client}]\n" + okServer, "must not have secret"},
 		{"duplicate name", client + "connectors: [{name: edge, client_id: edge-client}, {name: edge, client_id: x}]\n" + okServer, "duplicate connector name"},
 		{"bad name", client + "connectors: [{name: 'a b', client_id: edge-client}]\n" + okServer, "not a valid connector name"},
 		{"command through a connector", client + "connectors: [{name: edge, client_id: edge-client}]\nservers: [{name: edge-srv, upstream: {connector: edge, command: [srv]}}]", ""},

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -192,9 +193,11 @@ func URLAddress(raw string) (string, error) {
 	return ParseAddress(net.JoinHostPort(u.Hostname(), port))
 }
 
-// loadKey reads a PEM private key for private_key_jwt.
+// loadKey reads a PEM private key for private_key_jwt. Like ssh, it
+// refuses a key file that others can read or write: whoever reads it can
+// connect as this connector.
 func loadKey(path string) (crypto.Signer, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := readPrivateFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -223,4 +226,22 @@ func loadKey(path string) (crypto.Signer, error) {
 		return k, nil
 	}
 	return nil, fmt.Errorf("%s: unsupported key type %T", path, key)
+}
+
+// readPrivateFile reads path after checking (on the opened file, so the
+// check is of what is read) that neither group nor others have access.
+func readPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("private_key_file %s is accessible by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }

@@ -1,6 +1,11 @@
 package connector
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +48,29 @@ func TestLoadAgentConfig(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestKeyFilePermissions: like ssh, a private key others can read or
+// write is refused with a message that says how to fix it.
+func TestKeyFilePermissions(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	body := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	for _, tt := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{{0o600, true}, {0o400, true}, {0o640, false}, {0o604, false}, {0o620, false}, {0o644, false}} {
+		p := filepath.Join(t.TempDir(), "key.pem")
+		if err := os.WriteFile(p, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadKey(p)
+		if tt.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("mode %04o: err = %v, want ok=%v", tt.mode, err, tt.ok)
+		}
 	}
 }

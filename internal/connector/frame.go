@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
 
 // ProtocolV1 is the WebSocket subprotocol of this wire format.
@@ -150,8 +152,13 @@ func ReadFrame(r io.Reader, want ...string) (*Frame, error) {
 }
 
 // ParseFrame decodes and checks one frame body. Unknown fields, trailing
-// data and a kind not in want are refused.
+// data, a member given twice or in another case (encoding/json would
+// match names case-insensitively and keep the last duplicate: two
+// readings of one frame) and a kind not in want are refused.
 func ParseFrame(body []byte, want ...string) (*Frame, error) {
+	if err := strictMembers(body); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var f Frame
@@ -172,6 +179,37 @@ func ParseFrame(body []byte, want ...string) (*Frame, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// frameMembers and upstreamMembers are the JSON names of Frame and
+// UpstreamInfo.
+var (
+	frameMembers    = []string{"kind", "name", "instance", "version", "upstreams", "token", "upstream", "address", "command", "ok", "error", "reauth_seconds"}
+	upstreamMembers = []string{"name", "address", "command"}
+)
+
+// strictMembers refuses a frame whose objects (the frame, each announced
+// upstream) repeat a member or spell one in another case, with
+// mcpwire.Members: the one strict reading of JSON objects.
+func strictMembers(body []byte) error {
+	vals, err := mcpwire.Members(body, frameMembers...)
+	if err != nil {
+		return bad("%v", err)
+	}
+	ups := vals[4] // upstreams
+	if len(ups) == 0 || bytes.Equal(bytes.TrimSpace(ups), []byte("null")) {
+		return nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(ups, &list); err != nil {
+		return bad("upstreams: %v", err)
+	}
+	for _, u := range list {
+		if _, err := mcpwire.Members(u, upstreamMembers...); err != nil {
+			return bad("upstreams: %v", err)
+		}
+	}
+	return nil
 }
 
 // nameRE is a connector's or upstream's name (the config's server name

@@ -48,6 +48,15 @@ func TestReadFrame(t *testing.T) {
 		{"hello with a command", frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":[{"name":"t","command":["srv"]}]}`), []string{KindHello}, true},
 		{"mixed-case host", frameBytes(`{"kind":"open","upstream":"m","address":"Metrics.Internal:9000"}`), []string{KindOpen}, true},
 		{"truncated", frameBytes(`{"kind":"open"`)[:6], []string{KindOpen}, false},
+		// One reading: encoding/json alone would take the last duplicate
+		// and match names case-insensitively.
+		{"duplicate address", frameBytes(`{"kind":"open","upstream":"m","address":"a:1","address":"b:2"}`), []string{KindOpen}, false},
+		{"case-variant address", frameBytes(`{"kind":"open","upstream":"m","Address":"a:1"}`), []string{KindOpen}, false},
+		{"case-variant kind", frameBytes(`{"KIND":"open","upstream":"m","address":"a:1"}`), []string{KindOpen}, false},
+		{"duplicate kind", frameBytes(`{"kind":"hello","kind":"open","upstream":"m","address":"a:1"}`), []string{KindOpen}, false},
+		{"duplicate in an upstream", frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":[{"name":"m","address":"a:1","address":"b:2"}]}`), []string{KindHello}, false},
+		{"case variant in an upstream", frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":[{"Name":"m","address":"a:1"}]}`), []string{KindHello}, false},
+		{"null upstreams", frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":null}`), []string{KindHello}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +109,8 @@ func FuzzFrames(f *testing.F) {
 	f.Add(frameBytes(`{"kind":"open","upstream":"tools","command":["srv","--stdio"]}`))
 	f.Add(frameBytes(`{"kind":"welcome","ok":true,"reauth_seconds":60}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(frameBytes(`{"kind":"open","upstream":"m","address":"a:1","Address":"b:2"}`))
+	f.Add(frameBytes(`{"kind":"hello","name":"edge","instance":"i1","upstreams":[{"name":"m","name":"n","address":"a:1"}]}`))
 	all := []string{KindHello, KindWelcome, KindReauth, KindOpen, KindResult, KindError}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fr, err := ReadFrame(bytes.NewReader(in), all...)

@@ -39,6 +39,13 @@ type Auth struct {
 	// Connectors maps an operator-registered client id to the connector
 	// name it may serve as (config `connectors:`).
 	Connectors map[string]string
+	// KeyOnly reports whether a client's record lets it obtain tokens
+	// only with private_key_jwt (RFC 7523 §2.2) and holds no shared
+	// secret. The token endpoint accepts only the registered method, so
+	// the record says how any token of the client was obtained; a
+	// connector token from a secret-holding client is refused (defence
+	// in depth behind config validation). nil refuses every client.
+	KeyOnly func(clientID string) bool
 	// Refresh is how often live sessions are re-checked (the config's
 	// oauth.revocation_refresh); zero: 3 s, access.DefaultRefresh.
 	Refresh time.Duration
@@ -59,6 +66,7 @@ type Hub struct {
 
 	mu        sync.Mutex
 	instances map[string][]*instance // by connector name
+	pending   map[string]int         // handshakes in progress, by client id
 
 	rec  store.ConnectorStatus // nil: status is in memory only
 	obs  Observer              // nil: no metrics (hub_status.go)
@@ -85,7 +93,7 @@ func NewHub(log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, keepAlive: KeepAlive, now: time.Now, instances: map[string][]*instance{}}
+	return &Hub{log: log, keepAlive: KeepAlive, now: time.Now, instances: map[string][]*instance{}, pending: map[string]int{}}
 }
 
 // SetAuth installs the current configuration's auth.
@@ -131,6 +139,9 @@ func authorize(a *Auth, token string) (string, *tokens.Claims, *oauth.Error) {
 	if !ok || c.Subject != c.ClientID {
 		return "", nil, refusal(a, http.StatusForbidden, "access_denied", "this client is not a registered connector")
 	}
+	if a.KeyOnly == nil || !a.KeyOnly(c.ClientID) {
+		return "", nil, refusal(a, http.StatusForbidden, "access_denied", "a connector client must authenticate only with private_key_jwt")
+	}
 	return name, c, nil
 }
 
@@ -175,6 +186,13 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) error {
 	if oerr != nil {
 		return oerr
 	}
+	release, ok := h.beginHandshake(claims.ClientID)
+	if !ok {
+		h.log.Info("connector refused", "connector", name, "client", claims.ClientID, "addr", forwarded.ClientAddr(r),
+			"err", "too many handshakes in progress")
+		return refusal(a, http.StatusTooManyRequests, "temporarily_unavailable", "too many connections of this connector are being set up")
+	}
+	defer release()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{ProtocolV1}})
 	if err != nil {
 		return nil // Accept answered the bad handshake itself
@@ -183,18 +201,45 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) error {
 		_ = ws.Close(websocket.StatusPolicyViolation, "subprotocol "+ProtocolV1+" is required")
 		return nil
 	}
-	h.run(ws, name, claims, forwarded.ClientAddr(r))
+	h.run(ws, name, claims, forwarded.ClientAddr(r), release)
 	return nil
 }
 
-// run carries one connector session until it ends.
-func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote string) {
+// MaxPendingHandshakes bounds the sessions of one client that have not
+// finished their hello (each may take OpenTimeout): without it, one valid
+// token could hold any number of them outside the MaxInstances limit.
+var MaxPendingHandshakes = 4
+
+// beginHandshake counts a handshake of client; release (idempotent) ends
+// it. ok is false past MaxPendingHandshakes.
+func (h *Hub) beginHandshake(client string) (release func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pending[client] >= MaxPendingHandshakes {
+		return nil, false
+	}
+	h.pending[client]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.pending[client]--; h.pending[client] <= 0 {
+				delete(h.pending, client)
+			}
+			h.mu.Unlock()
+		})
+	}, true
+}
+
+// run carries one connector session until it ends; release ends its
+// handshake's count once the hello is answered.
+func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote string, release func()) {
 	h.runs.Add(1)
 	defer h.runs.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	sess, err := yamux.Server(conn, muxConfig(h.keepAlive))
+	sess, err := yamux.Server(conn, hubMuxConfig(h.keepAlive))
 	if err != nil {
 		_ = conn.Close()
 		return
@@ -230,6 +275,7 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 		refuseHello(ctrl, err.Error())
 		return
 	}
+	release()
 	defer h.remove(in)
 	h.warnMissing(in)
 	if err := WriteFrame(ctrl, &Frame{Kind: KindWelcome, OK: true, ReauthSeconds: int(ReauthBefore / time.Second)}); err != nil {
@@ -237,7 +283,24 @@ func (h *Hub) run(ws *websocket.Conn, name string, claims *tokens.Claims, remote
 	}
 	_ = ctrl.SetDeadline(time.Time{})
 	go h.control(in, ctrl)
+	go h.refuseStreams(in)
 	h.watch(ctx, in)
+}
+
+// refuseStreams ends the session of a connector that opens a stream of
+// its own after the control stream: only the gateway opens streams. Left
+// unaccepted, each would sit in yamux's backlog buffering up to a stream
+// window (a memory exhaustion); the hub's backlog is also kept tiny
+// (hubMuxConfig), so streams past it are reset by yamux itself.
+func (h *Hub) refuseStreams(in *instance) {
+	s, err := in.sess.AcceptStream()
+	if err != nil {
+		return // the session ended
+	}
+	_ = s.Close()
+	h.log.Info("connector protocol violation", "connector", in.name, "instance", in.id, "client", in.client,
+		"addr", in.remote, "err", "the connector opened a stream; only the gateway opens streams")
+	in.close("protocol violation: the connector opened a stream")
 }
 
 // refuseHello tells the connector why, and gives the frame a moment to
@@ -329,6 +392,8 @@ func (h *Hub) stillAllowed(in *instance) string {
 		return "connectors are no longer configured"
 	case a.Connectors[in.client] != in.name:
 		return "the client is no longer a registered connector"
+	case a.KeyOnly == nil || !a.KeyOnly(in.client):
+		return "the client no longer authenticates only with private_key_jwt"
 	case a.CutOff != nil && a.CutOff(c):
 		return "the client was cut off"
 	case !c.ExpiresAt.IsZero() && !h.now().Before(c.ExpiresAt):

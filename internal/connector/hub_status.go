@@ -126,8 +126,11 @@ func ReasonCode(reason string) string {
 		return "control_error"
 	case reason == "reauthentication refused":
 		return "reauth_refused"
-	case reason == "connectors are no longer configured", reason == "the client is no longer a registered connector":
+	case reason == "connectors are no longer configured", reason == "the client is no longer a registered connector",
+		reason == "the client no longer authenticates only with private_key_jwt":
 		return "removed"
+	case strings.HasPrefix(reason, "protocol violation: "):
+		return "protocol_violation"
 	case reason == "the client was cut off":
 		return "cut_off"
 	case reason == "its access token expired":

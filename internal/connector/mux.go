@@ -12,8 +12,13 @@ const (
 	// StreamWindow bounds what one stream may have in flight unread: a
 	// slow reader holds back its own stream only (yamux flow control).
 	StreamWindow = 256 << 10
-	// AcceptBacklog bounds streams opened but not yet accepted.
+	// AcceptBacklog bounds streams opened but not yet accepted by the
+	// connector (the gateway opens them).
 	AcceptBacklog = 256
+	// HubAcceptBacklog is the gateway's: a connector opens only its
+	// control stream; yamux resets any stream past the backlog, so a
+	// connector cannot park streams (each buffering a window) there.
+	HubAcceptBacklog = 1
 	// KeepAlive is how often each side pings the other; a session whose
 	// writes stall for WriteTimeout is closed.
 	KeepAlive    = 15 * time.Second
@@ -38,5 +43,13 @@ func muxConfig(keepAlive time.Duration) *yamux.Config {
 	c.StreamOpenTimeout = OpenTimeout
 	c.StreamCloseTimeout = 30 * time.Second
 	c.LogOutput = io.Discard
+	return c
+}
+
+// hubMuxConfig is the gateway side's configuration: muxConfig with the
+// accept backlog at HubAcceptBacklog.
+func hubMuxConfig(keepAlive time.Duration) *yamux.Config {
+	c := muxConfig(keepAlive)
+	c.AcceptBacklog = HubAcceptBacklog
 	return c
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
 
 	"github.com/mcpgate/mcpgate/internal/store"
 	"github.com/mcpgate/mcpgate/internal/tokens"
@@ -73,7 +74,8 @@ func newRigTLS(t *testing.T, tls bool) *rig {
 	}
 	t.Cleanup(r.srv.Close)
 	t.Cleanup(r.hub.Close)
-	r.hub.SetAuth(&Auth{Audience: r.srv.URL + Path, Connectors: map[string]string{"edge-client": "edge", "other-client": "other"},
+	r.hub.SetAuth(&Auth{Audience: r.srv.URL + Path, Connectors: map[string]string{"edge-client": "edge", "other-client": "other", "shared-client": "shared"},
+		KeyOnly: func(id string) bool { return id != "shared-client" }, // shared-client's record holds a secret
 		Verify: func(tok, aud string) (*tokens.Claims, error) {
 			c, ok := r.tokens.Load(tok)
 			if !ok || aud != r.srv.URL+Path {
@@ -228,6 +230,7 @@ func TestConnectRefusals(t *testing.T) {
 		{"token in the URL", "", "?access_token=" + r.mint("edge-client", Scope), 400},
 		{"wrong scope", "Bearer " + r.mint("edge-client", "mcp:read"), "", 403},
 		{"not a connector", "Bearer " + r.mint("agent-client", Scope), "", 403},
+		{"connector client holding a shared secret", "Bearer " + r.mint("shared-client", Scope), "", 403},
 		{"cut off", "Bearer " + r.mint("cut-client", Scope), "", 401},
 	}
 	r.cutOff.Store("cut-client", true)
@@ -676,3 +679,93 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// rawConnector connects as client with a hand-driven yamux session and
+// sends the hello: what a misbehaving connector can do.
+func (r *rig) rawConnector(name, client string) (*yamux.Session, net.Conn) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(r.srv.URL, "http") + Path
+	ws, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{ProtocolV1},
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + r.mint(client, Scope)}}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	sess, err := yamux.Client(websocket.NetConn(context.Background(), ws, websocket.MessageBinary), muxConfig(KeepAlive))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = sess.Close() })
+	ctrl, err := sess.OpenStream()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_ = ctrl.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := WriteFrame(ctrl, &Frame{Kind: KindHello, Name: name, Instance: "raw", Version: "t"}); err != nil {
+		r.t.Fatal(err)
+	}
+	if f, err := ReadFrame(ctrl, KindWelcome, KindError); err != nil || f.Kind != KindWelcome {
+		r.t.Fatalf("no welcome: %+v %v", f, err)
+	}
+	return sess, ctrl
+}
+
+// TestConnectorOpenedStreamDisconnects: only the gateway opens streams; a
+// connector that opens its own (which would otherwise sit in the accept
+// backlog, each buffering a window) is disconnected with a reason.
+func TestConnectorOpenedStreamDisconnects(t *testing.T) {
+	r := newRig(t)
+	sess, _ := r.rawConnector("edge", "edge-client")
+	r.waitInstances("edge", 1)
+	in := r.only("edge")
+	s, err := sess.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Write(make([]byte, 64<<10))
+	waitFor(t, func() bool { return in.sess.IsClosed() })
+	if p := in.reason.Load(); p == nil || !strings.HasPrefix(*p, "protocol violation") {
+		t.Fatalf("closed for %v, want a protocol violation", p)
+	}
+	if got := hubMuxConfig(KeepAlive).AcceptBacklog; got != HubAcceptBacklog || got > 1 {
+		t.Fatalf("hub accept backlog %d", got)
+	}
+}
+
+// TestPendingHandshakesBounded: sessions that have not sent their hello
+// count per client, so one token cannot hold unlimited handshakes.
+func TestPendingHandshakesBounded(t *testing.T) {
+	r := newRig(t)
+	old := MaxPendingHandshakes
+	MaxPendingHandshakes = 2
+	t.Cleanup(func() { MaxPendingHandshakes = old })
+	wsURL := "ws" + strings.TrimPrefix(r.srv.URL, "http") + Path
+	dial := func() (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{ProtocolV1},
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + r.mint("edge-client", Scope)}}})
+	}
+	pending := func() int { r.hub.mu.Lock(); defer r.hub.mu.Unlock(); return r.hub.pending["edge-client"] }
+	var held []*websocket.Conn
+	for range 2 {
+		ws, _, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, ws)
+	}
+	if _, resp, err := dial(); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a third silent handshake: err=%v resp=%v, want HTTP 429", err, resp)
+	}
+	_ = held[0].CloseNow()
+	waitFor(t, func() bool { return pending() == 1 })
+	r.rawConnector("edge", "edge-client") // a full hello fits, and leaves the count
+	r.waitInstances("edge", 1)
+	if n := pending(); n != 1 {
+		t.Fatalf("pending after a completed hello: %d, want 1", n)
+	}
+	_ = held[1].CloseNow()
+	waitFor(t, func() bool { return pending() == 0 })
+}

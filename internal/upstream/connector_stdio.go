@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -27,7 +30,15 @@ type StreamOptions struct {
 	Logger *slog.Logger
 	// OnExit is called once when the stream ends other than by Close.
 	OnExit func(err error)
+	// WriteTimeout bounds one Send: a connector or process that stops
+	// reading would otherwise block the session's sender until the
+	// session ends. Zero: StreamWriteTimeout.
+	WriteTimeout time.Duration
 }
+
+// StreamWriteTimeout is how long one message may take to be written into
+// a connector stream before the link is failed.
+const StreamWriteTimeout = 30 * time.Second
 
 // StreamLink carries newline-delimited JSON-RPC over a stream.
 type StreamLink struct {
@@ -39,6 +50,7 @@ type StreamLink struct {
 	wmu      sync.Mutex
 	mu       sync.Mutex
 	closed   bool
+	failure  error // why Send failed the link, for OnExit
 	done     chan struct{}
 	doneOnce sync.Once
 	wg       sync.WaitGroup
@@ -80,8 +92,11 @@ func (l *StreamLink) read() {
 	}
 	err := sc.Err()
 	l.mu.Lock()
-	closed := l.closed
+	closed, failure := l.closed, l.failure
 	l.mu.Unlock()
+	if failure != nil {
+		err = failure
+	}
 	_ = l.conn.Close()
 	l.doneOnce.Do(func() { close(l.done) })
 	if !closed && l.opts.OnExit != nil {
@@ -102,10 +117,40 @@ func (l *StreamLink) Send(_ context.Context, msg *mcpwire.Message) error {
 	line := append(msg.Encode(), '\n')
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	timeout := l.opts.WriteTimeout
+	if timeout <= 0 {
+		timeout = StreamWriteTimeout
+	}
+	_ = l.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := l.conn.Write(line); err != nil {
-		return fmt.Errorf("upstream %q: %w", l.opts.Name, err)
+		if isTimeout(err) {
+			err = fmt.Errorf("upstream %q: the connector's process is not reading its input (nothing written within %s); the link is closed", l.opts.Name, timeout)
+		} else {
+			err = fmt.Errorf("upstream %q: %w", l.opts.Name, err)
+		}
+		l.fail(err)
+		return err
 	}
 	return nil
+}
+
+// isTimeout reports a write deadline passing: os.ErrDeadlineExceeded from
+// net.Conn implementations, yamux's own timeout error from a connector
+// stream (both are net.Error with Timeout()).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// fail ends the link after a failed write: a partly written line leaves
+// the stream unusable. The reader then reports err through OnExit.
+func (l *StreamLink) fail(err error) {
+	l.mu.Lock()
+	if l.failure == nil {
+		l.failure = err
+	}
+	l.mu.Unlock()
+	_ = l.conn.Close()
 }
 
 // Close ends the stream; the connector then stops the process.

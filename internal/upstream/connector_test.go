@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/yamux"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -128,4 +131,42 @@ func TestStreamLink(t *testing.T) {
 		t.Fatalf("Send after the end: %v", err)
 	}
 	_ = l.Close()
+}
+
+// TestStreamLinkWriteTimeout: a connector or process that stops reading
+// fails the link within the write timeout instead of blocking the sender
+// until the session ends.
+func TestStreamLinkWriteTimeout(t *testing.T) {
+	gw, conn := net.Pipe() // synchronous: a write blocks until the peer reads
+	defer conn.Close()
+	exited := make(chan error, 1)
+	l, err := OpenStream(context.Background(), StreamOptions{Name: "tools", WriteTimeout: 50 * time.Millisecond,
+		Open:   func(context.Context) (net.Conn, error) { return gw, nil },
+		OnExit: func(err error) { exited <- err }}, func(*mcpwire.Message, json.RawMessage) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- l.Send(context.Background(), mcpwire.Request(json.RawMessage("1"), "ping", nil)) }()
+	select {
+	case err := <-sent:
+		if err == nil || !strings.Contains(err.Error(), "not reading") {
+			t.Fatalf("Send to a stream nobody reads: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send blocked past its write timeout")
+	}
+	select {
+	case err := <-exited:
+		if err == nil || !strings.Contains(err.Error(), "not reading") {
+			t.Fatalf("OnExit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the link was not failed")
+	}
+	<-l.Done()
+	// A connector stream's deadline error is yamux's, not the os one.
+	if !isTimeout(fmt.Errorf("wrapped: %w", yamux.ErrTimeout)) || isTimeout(io.EOF) {
+		t.Fatal("isTimeout does not tell a yamux write timeout")
+	}
 }
