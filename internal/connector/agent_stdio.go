@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
 	"syscall"
 	"time"
 
@@ -30,7 +29,7 @@ func (a *Agent) serveStdio(s net.Conn, f *Frame) {
 	}
 	up := a.cfg.Upstreams[i]
 	cmd := exec.Command(up.Command[0], up.Command[1:]...)
-	cmd.Env = stdioEnv(up.Env)
+	cmd.Env = upstream.ChildEnv(os.LookupEnv, up.Env) // no secrets of the connector's own environment
 	cmd.Dir = up.Cwd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop the whole group, never leave orphans
 	stdin, err1 := cmd.StdinPipe()
@@ -92,30 +91,6 @@ func stopGroup(cmd *exec.Cmd, grace time.Duration) {
 		}
 	}
 	<-done
-}
-
-// stdioEnv is the process's whole environment: the few variables a stdio
-// upstream inherits (upstream.InheritedEnv), then env. The connector's
-// own environment (its proxy settings, anything secret) is not passed.
-func stdioEnv(env map[string]string) []string {
-	out := []string{}
-	for _, k := range upstream.InheritedEnv {
-		if _, set := env[k]; set {
-			continue
-		}
-		if v, ok := os.LookupEnv(k); ok {
-			out = append(out, k+"="+v)
-		}
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out = append(out, k+"="+env[k])
-	}
-	return out
 }
 
 func startErr(cmd *exec.Cmd, errs ...error) error {

@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/mcpgate/mcpgate/internal/mcpwire"
 )
@@ -60,7 +58,7 @@ func checkStandardHeaders(h http.Header, fr *frontRequest) error {
 	}
 	body, named := mirroredName(m)
 	if hasName {
-		decoded, ok := decodeHeaderValue(name)
+		decoded, ok := mcpwire.DecodeHeaderValue(name)
 		switch {
 		case !ok:
 			return fmt.Errorf("header mismatch: %s header is not valid base64", headerName)
@@ -100,22 +98,4 @@ func mirroredName(m *mcpwire.Message) (string, bool) {
 
 func needsName(method string) bool {
 	return method == "tools/call" || method == "resources/read" || method == "prompts/get"
-}
-
-// decodeHeaderValue undoes the Base64 sentinel encoding ("=?base64?...?=",
-// §"Value Encoding") of values that are not plain ASCII.
-func decodeHeaderValue(v string) (string, bool) {
-	inner, ok := strings.CutPrefix(v, "=?base64?")
-	if !ok {
-		return v, true
-	}
-	inner, ok = strings.CutSuffix(inner, "?=")
-	if !ok {
-		return v, true
-	}
-	b, err := base64.StdEncoding.DecodeString(inner)
-	if err != nil {
-		return "", false
-	}
-	return string(b), true
 }

@@ -39,37 +39,12 @@ var privateScope = json.RawMessage(`"private"`)
 // them when always, else on those that carry a cacheScope. ok false: a
 // result is ambiguous (a member twice, a case variant) and must not pass.
 func privateLists(lists map[string]string, data []byte, always bool) ([]byte, bool) {
-	msgs, batch, err := mcpwire.Parse(data)
-	if err != nil {
-		return nil, false
-	}
-	changed := false
-	for i, m := range msgs {
-		if !m.IsResponse() || m.Result == nil {
-			continue
-		}
+	return rewriteResults(data, func(m *mcpwire.Message) (json.RawMessage, bool) {
 		if _, ok := lists[mcpwire.IDKey(m.ID)]; !ok {
-			continue
+			return nil, true
 		}
-		res, ok := markPrivate(m.Result, always)
-		if !ok {
-			return nil, false
-		}
-		if res != nil {
-			out := *m
-			out.Result = res
-			msgs[i] = &out
-			changed = true
-		}
-	}
-	switch {
-	case !changed:
-		return data, true
-	case batch:
-		return mcpwire.EncodeBatch(msgs), true
-	default:
-		return msgs[0].Encode(), true
-	}
+		return markPrivate(m.Result, always)
+	})
 }
 
 // markPrivate returns result with cacheScope "private", or nil when it

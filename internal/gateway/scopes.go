@@ -297,6 +297,26 @@ func listRequests(fr *frontRequest) map[string]string {
 // the client: it is not strictly JSON-RPC (so the filter cannot be sure
 // what the client would read) or a list in it is ambiguous.
 func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) ([]byte, bool) {
+	return rewriteResults(data, func(m *mcpwire.Message) (json.RawMessage, bool) {
+		method, ok := lists[mcpwire.IDKey(m.ID)]
+		if lists == nil {
+			if method, ok = listMethodOf(m.Result); method == "" && ok {
+				return nil, true
+			}
+		}
+		if !ok {
+			return nil, lists != nil
+		}
+		return f.filterResult(method, m.Result)
+	})
+}
+
+// rewriteResults reads data (one message or a batch) strictly and passes
+// every response that has a result to rewrite, which returns the result
+// to send instead (nil or the same bytes: unchanged) and ok false when
+// data must not reach the client. Unchanged data goes on as the bytes it
+// came as.
+func rewriteResults(data []byte, rewrite func(m *mcpwire.Message) (json.RawMessage, bool)) ([]byte, bool) {
 	msgs, batch, err := mcpwire.Parse(data)
 	if err != nil {
 		return nil, false
@@ -306,23 +326,11 @@ func (f *scopeFilter) filterMessage(lists map[string]string, data []byte) ([]byt
 		if !m.IsResponse() || m.Result == nil {
 			continue
 		}
-		method, ok := lists[mcpwire.IDKey(m.ID)]
-		if lists == nil {
-			if method, ok = listMethodOf(m.Result); method == "" && ok {
-				continue
-			}
-		}
-		if !ok {
-			if lists == nil {
-				return nil, false
-			}
-			continue
-		}
-		res, ok := f.filterResult(method, m.Result)
+		res, ok := rewrite(m)
 		if !ok {
 			return nil, false
 		}
-		if !bytes.Equal(res, m.Result) {
+		if res != nil && !bytes.Equal(res, m.Result) {
 			out := *m
 			out.Result = res
 			msgs[i] = &out

@@ -1,8 +1,6 @@
 package upstream
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,23 +72,7 @@ func OpenStream(ctx context.Context, opts StreamOptions, h Handler) (*StreamLink
 
 func (l *StreamLink) read() {
 	defer l.wg.Done()
-	sc := bufio.NewScanner(l.conn)
-	sc.Buffer(make([]byte, 64<<10), mcpwire.MaxEventSize)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		msgs, _, err := mcpwire.ParseBody(line)
-		if err != nil {
-			l.log.Warn("stdio upstream (through a connector) wrote a line that is not JSON-RPC", "err", err)
-			continue
-		}
-		for _, m := range msgs {
-			l.handler(m, nil)
-		}
-	}
-	err := sc.Err()
+	err := readLines(l.conn, l.handler, l.log, "stdio upstream (through a connector)")
 	l.mu.Lock()
 	closed, failure := l.closed, l.failure
 	l.mu.Unlock()

@@ -57,10 +57,10 @@ type StdioOptions struct {
 // trust the same as the gateway's.
 var InheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"}
 
-// childEnv is the environment of a stdio upstream: the InheritedEnv
+// ChildEnv is the environment of a stdio upstream: the InheritedEnv
 // variables lookup knows, then extra (which wins), in a stable order. It
 // is never nil, so exec.Cmd never falls back to the whole environment.
-func childEnv(lookup func(string) (string, bool), extra map[string]string) []string {
+func ChildEnv(lookup func(string) (string, bool), extra map[string]string) []string {
 	env := make([]string, 0, len(InheritedEnv)+len(extra))
 	for _, k := range InheritedEnv {
 		if _, named := extra[k]; named {
@@ -79,6 +79,31 @@ func childEnv(lookup func(string) (string, bool), extra map[string]string) []str
 		env = append(env, k+"="+extra[k])
 	}
 	return env
+}
+
+// readLines reads the stdio transport (MCP basic/transports §stdio: one
+// JSON-RPC message or batch per line) from r until it ends, strictly
+// (mcpwire.ParseBody), and hands each message to handler; a line that is
+// not JSON-RPC is logged (as what's) and skipped. The error is the
+// reader's, nil at EOF.
+func readLines(r io.Reader, handler Handler, log *slog.Logger, what string) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), mcpwire.MaxEventSize)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		msgs, _, err := mcpwire.ParseBody(line)
+		if err != nil {
+			log.Warn(what+" wrote a line that is not JSON-RPC", "err", err)
+			continue
+		}
+		for _, m := range msgs {
+			handler(m, nil)
+		}
+	}
+	return sc.Err()
 }
 
 // StdioLink runs an MCP server as a child process.
@@ -143,7 +168,7 @@ func StartStdio(opts StdioOptions, h Handler) (*StdioLink, error) {
 func (l *StdioLink) spawn() (*process, error) {
 	cmd := exec.Command(l.opts.Command[0], l.opts.Command[1:]...)
 	cmd.Dir = l.opts.Dir
-	cmd.Env = childEnv(os.LookupEnv, l.opts.Env)
+	cmd.Env = ChildEnv(os.LookupEnv, l.opts.Env)
 	// Own process group, so Close can signal the server and anything it
 	// started; Pdeathsig so a killed gateway never leaves an orphan.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -177,23 +202,7 @@ func (l *StdioLink) spawn() (*process, error) {
 }
 
 func (l *StdioLink) readStdout(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), mcpwire.MaxEventSize)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		msgs, _, err := mcpwire.ParseBody(line)
-		if err != nil {
-			l.log.Warn("stdio upstream wrote a line that is not JSON-RPC", "err", err)
-			continue
-		}
-		for _, m := range msgs {
-			l.handler(m, nil)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	if err := readLines(r, l.handler, l.log, "stdio upstream"); err != nil {
 		l.log.Warn("stdio upstream stdout", "err", err)
 		_, _ = io.Copy(io.Discard, r)
 	}

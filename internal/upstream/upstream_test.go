@@ -262,12 +262,12 @@ func TestChildEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := strings.Join(childEnv(lookup, tt.extra), " "); got != tt.want {
-				t.Errorf("childEnv = %q, want %q", got, tt.want)
+			if got := strings.Join(ChildEnv(lookup, tt.extra), " "); got != tt.want {
+				t.Errorf("ChildEnv = %q, want %q", got, tt.want)
 			}
 		})
 	}
-	if childEnv(func(string) (string, bool) { return "", false }, nil) == nil {
-		t.Error("childEnv is nil: exec.Cmd would pass the whole environment")
+	if ChildEnv(func(string) (string, bool) { return "", false }, nil) == nil {
+		t.Error("ChildEnv is nil: exec.Cmd would pass the whole environment")
 	}
 }
