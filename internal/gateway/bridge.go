@@ -644,13 +644,7 @@ func (s *session) reinitialize(u *upConn) {
 		if s.native {
 			s.upListen = sync.Once{}
 		}
-		u.mu.Lock()
-		select {
-		case <-u.ready:
-		default:
-			close(u.ready)
-		}
-		u.mu.Unlock()
+		u.markReady()
 		return
 	}
 	if _, err := s.handshake(u); err != nil {
@@ -658,13 +652,19 @@ func (s *session) reinitialize(u *upConn) {
 		return
 	}
 	_ = u.link.Send(s.ctx, mcpwire.Notification("notifications/initialized", nil))
+	u.markReady()
+}
+
+// markReady lets requests waiting on u (await) go: it serves again.
+// Idempotent.
+func (u *upConn) markReady() {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	select {
 	case <-u.ready:
 	default:
 		close(u.ready)
 	}
-	u.mu.Unlock()
 }
 
 // await waits until u can take requests.

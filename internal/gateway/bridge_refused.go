@@ -75,12 +75,8 @@ func (s *session) retryRefused(u *upConn) error {
 	}
 	u.mu.Lock()
 	u.refusal = nil
-	select {
-	case <-u.ready:
-	default:
-		close(u.ready)
-	}
 	u.mu.Unlock()
+	u.markReady()
 	s.b.g.log.Info("upstream now serves the session", "server", s.b.name, "upstream", u.spec.Name)
 	s.announceLists(u)
 	return nil
